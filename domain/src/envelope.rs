@@ -1,0 +1,135 @@
+//! The Telnyx webhook wire envelope, parsed just enough to store and route a delivery.
+//!
+//! The ingress keeps the raw bytes (they are what was signed and what replay re-reads) and pulls
+//! out only the fields it needs: the event id (`data.id`, the de-duplication key across retries
+//! and failover), the event type, the call session id (for tracing) and the delivery attempt.
+//! Unknown fields are ignored and nearly everything is optional, because real deliveries carry
+//! fields the spec does not list and omit some it does.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+/// Upper bound on `data.id` and `data.event_type`, so a hostile body cannot bloat the store keys.
+const MAX_KEY_LEN: usize = 200;
+
+/// Why a body is not a Telnyx webhook envelope. `reason()` is the wire form (HTTP 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the body is not a Telnyx webhook envelope: {0}")]
+    InvalidEnvelope(&'static str),
+}
+
+impl EnvelopeError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "malformed_json",
+            Self::InvalidEnvelope(_) => "invalid_envelope",
+        }
+    }
+}
+
+/// The routing facts of one delivery, borrowed from the raw body where possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeHead<'a> {
+    pub event_id: Cow<'a, str>,
+    pub event_type: Cow<'a, str>,
+    pub call_session_id: Option<Cow<'a, str>>,
+    pub attempt: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow)]
+    data: Option<WireData<'a>>,
+    meta: Option<WireMeta>,
+}
+
+#[derive(Deserialize)]
+struct WireData<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    payload: Option<WirePayload<'a>>,
+}
+
+#[derive(Deserialize)]
+struct WirePayload<'a> {
+    #[serde(borrow, default)]
+    call_session_id: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct WireMeta {
+    attempt: Option<u32>,
+}
+
+/// Parses the envelope head of a raw webhook body.
+pub fn parse_head(body: &[u8]) -> Result<EnvelopeHead<'_>, EnvelopeError> {
+    let wire: Wire<'_> =
+        serde_json::from_slice(body).map_err(|e| EnvelopeError::MalformedJson(e.to_string()))?;
+    let data = wire.data.ok_or(EnvelopeError::InvalidEnvelope("missing data"))?;
+    let event_id = data.id.ok_or(EnvelopeError::InvalidEnvelope("missing data.id"))?;
+    let event_type = data.event_type.ok_or(EnvelopeError::InvalidEnvelope("missing data.event_type"))?;
+    if event_id.trim().is_empty() || event_id.len() > MAX_KEY_LEN {
+        return Err(EnvelopeError::InvalidEnvelope("data.id must be 1 to 200 characters"));
+    }
+    if event_type.trim().is_empty() || event_type.len() > MAX_KEY_LEN {
+        return Err(EnvelopeError::InvalidEnvelope("data.event_type must be 1 to 200 characters"));
+    }
+    Ok(EnvelopeHead {
+        event_id,
+        event_type,
+        call_session_id: data.payload.and_then(|p| p.call_session_id),
+        attempt: wire.meta.and_then(|m| m.attempt),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REAL: &str = include_str!("../tests/fixtures/call.initiated.inbound.pstn.json");
+
+    #[test]
+    fn reads_a_real_capture() {
+        let head = parse_head(REAL.as_bytes()).unwrap();
+        assert_eq!(head.event_type, "call.initiated");
+        assert!(!head.event_id.is_empty());
+        assert!(head.call_session_id.is_some());
+        assert_eq!(head.attempt, Some(1));
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_envelope() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"{", "malformed_json"),
+            (b"[]", "malformed_json"),
+            (b"{}", "invalid_envelope"),
+            (br#"{"data":{"event_type":"call.hangup"}}"#, "invalid_envelope"),
+            (br#"{"data":{"id":"","event_type":"call.hangup"}}"#, "invalid_envelope"),
+            (br#"{"data":{"id":"x"}}"#, "invalid_envelope"),
+        ];
+        for (body, reason) in cases {
+            assert_eq!(parse_head(body).unwrap_err().reason(), reason, "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn unknown_types_and_fields_are_fine() {
+        let head = parse_head(br#"{"data":{"id":"e1","event_type":"call.future","payload":{"x":1}},"meta":{"attempt":3},"extra":true}"#).unwrap();
+        assert_eq!(head.event_type, "call.future");
+        assert_eq!(head.call_session_id, None);
+        assert_eq!(head.attempt, Some(3));
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded() {
+        let head = parse_head(br#"{"data":{"id":"a\u0062c","event_type":"call.hangup"}}"#).unwrap();
+        assert_eq!(head.event_id, "abc");
+    }
+}
