@@ -1,0 +1,43 @@
+//! Errors of the ingress role, and the one place where request failures become HTTP answers.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Why the ingress could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    #[error("TELNYX_PUBLIC_KEY is not set; the ingress cannot verify webhooks without it")]
+    MissingPublicKey,
+    #[error("TELNYX_PUBLIC_KEY must be standard base64 of a raw 32-byte Ed25519 key")]
+    InvalidPublicKey,
+    #[error("serving HTTP failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A rejected request: status plus a stable, machine-readable reason.
+#[derive(Debug)]
+pub(crate) struct Rejection {
+    pub status: StatusCode,
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    detail: &'a str,
+}
+
+impl Rejection {
+    pub fn new(status: StatusCode, reason: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, reason, detail: detail.into() }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        (self.status, Json(Body { error: self.reason, detail: &self.detail })).into_response()
+    }
+}

@@ -1,0 +1,65 @@
+//! `/healthz` (the process answers), `/readyz` (the store and its queues answer), `/metrics`,
+//! and the sampler that turns queue depth into gauges. Every role that serves HTTP mounts these.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use fleet_platform::shutdown::CancellationToken;
+use fleet_store::Store;
+
+use crate::error::Rejection;
+
+/// The health and metrics routes over a store.
+pub fn router(store: Arc<dyn Store>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(store)
+}
+
+async fn readyz(State(store): State<Arc<dyn Store>>) -> Result<&'static str, Rejection> {
+    match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
+        Ok(Ok(())) => Ok("ready"),
+        Ok(Err(e)) => {
+            Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()))
+        }
+        Err(_) => {
+            Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "store_timeout", "store ping timed out"))
+        }
+    }
+}
+
+async fn metrics() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], fleet_platform::metrics::render())
+}
+
+/// Every `every`, reads queue depth and oldest-job age per pool into gauges
+/// (`callfleet_queue_jobs{pool,state}`, `callfleet_queue_oldest_ready_age_seconds{pool}`).
+/// One grouped query per sample; a failed sample is skipped.
+pub async fn sample_queue_gauges(store: Arc<dyn Store>, every: Duration, shutdown: CancellationToken) {
+    loop {
+        if let Ok(stats) = store.queue_stats().await {
+            for s in stats {
+                let pool = s.pool.clone();
+                for (state, n) in
+                    [("ready", s.ready), ("scheduled", s.scheduled), ("running", s.running), ("dead", s.dead)]
+                {
+                    metrics::gauge!("callfleet_queue_jobs", "pool" => pool.clone(), "state" => state)
+                        .set(n as f64);
+                }
+                metrics::gauge!("callfleet_queue_oldest_ready_age_seconds", "pool" => pool)
+                    .set(s.oldest_ready_age_secs);
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Job contracts: the shared language of producers (ingress, scheduler, API) and workers.
+//!
+//! A job is a versioned, `type`-tagged payload ([`Job`]) wrapped in an [`Envelope`] that carries
+//! what every job needs whatever its kind: the attempt number (persisted backoff re-enqueues the
+//! envelope with `attempt + 1`), the id of the first attempt (so retries of one piece of work share
+//! one key), and the call session id for tracing. New shapes are new variants (`…V2`); a variant is
+//! never edited in place once released, because old payloads may still sit in a queue.
+//!
+//! Each job kind belongs to one [`Pool`] (a queue that operators scale on its own) and has one
+//! [`RetryPolicy`]. Nothing here knows about the queue backend.
+
+mod pool;
+
+use std::time::Duration;
+
+use fleet_domain::retry::RetryPolicy;
+use serde::{Deserialize, Serialize};
+
+pub use pool::{Pool, UnknownPool};
+
+/// Every job kind callfleet runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Job {
+    /// Process one stored Telnyx webhook event (by its Telnyx event id).
+    #[serde(rename = "process_webhook.v1")]
+    ProcessWebhookV1 { event_id: String },
+    /// Delete stored webhook events received before `before` (Unix seconds).
+    #[serde(rename = "purge_webhook_events.v1")]
+    PurgeWebhookEventsV1 { before: i64 },
+}
+
+impl Job {
+    /// The pool (queue) this kind runs on.
+    pub fn pool(&self) -> Pool {
+        match self {
+            Self::ProcessWebhookV1 { .. } => Pool::Webhooks,
+            Self::PurgeWebhookEventsV1 { .. } => Pool::Maintenance,
+        }
+    }
+
+    /// Stable, low-cardinality name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ProcessWebhookV1 { .. } => "process_webhook",
+            Self::PurgeWebhookEventsV1 { .. } => "purge_webhook_events",
+        }
+    }
+
+    /// Retry budget and backoff of this kind.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        match self {
+            Self::ProcessWebhookV1 { .. } => {
+                RetryPolicy::new(8, Duration::from_secs(1), Duration::from_secs(120))
+            }
+            Self::PurgeWebhookEventsV1 { .. } => {
+                RetryPolicy::new(5, Duration::from_secs(30), Duration::from_secs(1800))
+            }
+        }
+    }
+}
+
+/// What is stored in the queue: a job plus the facts that outlive one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Envelope format version.
+    pub v: u8,
+    pub job: Job,
+    /// 1-based attempt number of this copy.
+    pub attempt: u32,
+    /// Id shared by every attempt of one piece of work (the first attempt's id).
+    pub work_id: String,
+    /// The call this work belongs to, for tracing (`call_session_id` on every span).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_session_id: Option<String>,
+}
+
+impl Envelope {
+    /// A first attempt. `work_id` should be deterministic when the work has a natural key
+    /// (e.g. `webhook:<event id>`), so a re-enqueue of the same work can be recognised.
+    pub fn new(job: Job, work_id: impl Into<String>) -> Self {
+        Self { v: 1, job, attempt: 1, work_id: work_id.into(), call_session_id: None }
+    }
+
+    pub fn with_call_session(mut self, call_session_id: Option<String>) -> Self {
+        self.call_session_id = call_session_id;
+        self
+    }
+
+    /// The copy that runs the next attempt.
+    pub fn next_attempt(&self) -> Self {
+        Self { attempt: self.attempt + 1, ..self.clone() }
+    }
+
+    /// The same work from the start, as a new generation: used when an operator retries a dead
+    /// job. The generation suffix keeps the new attempts' keys apart from the spent ones.
+    pub fn restarted(&self, generation: &str) -> Self {
+        Self { attempt: 1, work_id: format!("{}~{generation}", self.work_id), ..self.clone() }
+    }
+
+    pub fn pool(&self) -> Pool {
+        self.job.pool()
+    }
+
+    /// Key that makes a push of this exact attempt idempotent.
+    pub fn attempt_key(&self) -> String {
+        format!("{}#{}", self.work_id, self.attempt)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,48 @@
+//! Wire-format tests: these JSON shapes are stored in queues and must not drift.
+
+use super::*;
+
+#[test]
+fn the_wire_format_is_frozen() {
+    let env = Envelope::new(Job::ProcessWebhookV1 { event_id: "e1".into() }, "webhook:e1")
+        .with_call_session(Some("s1".into()));
+    let json = serde_json::to_string(&env).unwrap();
+    assert_eq!(
+        json,
+        r#"{"v":1,"job":{"type":"process_webhook.v1","event_id":"e1"},"attempt":1,"work_id":"webhook:e1","call_session_id":"s1"}"#
+    );
+    let purge = serde_json::to_string(&Job::PurgeWebhookEventsV1 { before: 10 }).unwrap();
+    assert_eq!(purge, r#"{"type":"purge_webhook_events.v1","before":10}"#);
+}
+
+#[test]
+fn every_variant_round_trips() {
+    for job in [Job::ProcessWebhookV1 { event_id: "x".into() }, Job::PurgeWebhookEventsV1 { before: 1 }] {
+        let env = Envelope::new(job, "w").next_attempt();
+        let back: Envelope = serde_json::from_str(&serde_json::to_string(&env).unwrap()).unwrap();
+        assert_eq!(back, env);
+        assert_eq!(back.attempt, 2);
+        let again = back.restarted("g2");
+        assert_eq!((again.attempt, again.work_id.as_str()), (1, "w~g2"));
+        assert_ne!(again.attempt_key(), env.restarted("g3").attempt_key());
+    }
+}
+
+#[test]
+fn attempts_have_distinct_keys() {
+    let env = Envelope::new(Job::ProcessWebhookV1 { event_id: "x".into() }, "webhook:x");
+    assert_eq!(env.attempt_key(), "webhook:x#1");
+    assert_eq!(env.next_attempt().attempt_key(), "webhook:x#2");
+}
+
+#[test]
+fn pools_parse() {
+    assert_eq!(Pool::parse_list("push").unwrap(), vec![Pool::Push]);
+    assert_eq!(Pool::parse_list("push, webhooks,push").unwrap(), vec![Pool::Webhooks, Pool::Push]);
+    assert_eq!(Pool::parse_list("all").unwrap().len(), 8);
+    assert!(Pool::parse_list("pushes").is_err());
+    assert!(Pool::parse_list("").is_err());
+    for pool in Pool::ALL {
+        assert_eq!(pool.as_str().parse::<Pool>().unwrap(), pool);
+    }
+}

@@ -1,0 +1,268 @@
+//! Configuration from the environment, optionally completed by a file, validated at start.
+//!
+//! Precedence: process environment, then the file named by `CALLFLEET_CONFIG` (lines of
+//! `KEY=VALUE`, `#` comments), then built-in defaults. Every key is the environment variable of
+//! the interface contract. [`Config::from_lookup`] takes any lookup function, so tests build a
+//! config without touching the process environment. Invalid values fail the start with a message
+//! that names the variable; secrets are [`Secret`]s and never print.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::Secret;
+use crate::telemetry::LogFormat;
+
+/// Which store/queue engine the database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {key}: {problem}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub problem: String,
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { key, problem: problem.into() }
+}
+
+/// Everything a role may need. Roles validate the parts they use at start
+/// (e.g. the ingress refuses to start without `TELNYX_PUBLIC_KEY`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: Secret,
+    pub backend: Backend,
+    pub redis_url: Option<Secret>,
+    pub listen: SocketAddr,
+    pub api_token: Option<Secret>,
+    pub secret_key: Option<Secret>,
+    pub telnyx_public_key: Option<String>,
+    pub telnyx_api_key: Option<Secret>,
+    pub telnyx_api_base: String,
+    pub telnyx_connection_id: Option<String>,
+    pub telnyx_credential_connection_id: Option<String>,
+    pub events_url: Option<String>,
+    pub events_secret: Option<Secret>,
+    pub fcm_service_account: Option<Secret>,
+    pub fcm_api_base: Option<String>,
+    pub apns_key_path: Option<PathBuf>,
+    pub apns_key_id: Option<String>,
+    pub apns_team_id: Option<String>,
+    pub apns_topic: Option<String>,
+    pub apns_api_base: Option<String>,
+    pub recordings_url: Option<String>,
+    pub transcription_api_base: Option<String>,
+    /// Largest webhook body accepted (413 above).
+    pub webhook_max_body: usize,
+    /// Jobs one worker of one pool runs at once.
+    pub worker_concurrency: usize,
+    /// A worker silent this long is presumed dead and its running jobs go back to the queue.
+    pub orphan_after: Duration,
+    /// How long shutdown waits for in-flight jobs before leaving them to the orphan window.
+    pub shutdown_timeout: Duration,
+    /// How long stored webhook events are kept.
+    pub webhook_retention_days: u32,
+    pub log_format: LogFormat,
+    /// Where the embedded default keeps its SQLite file.
+    pub data_dir: PathBuf,
+}
+
+const DEFAULT_API_BASE: &str = "https://api.telnyx.com/v2";
+
+impl Config {
+    /// Reads the process environment (and `CALLFLEET_CONFIG`, if set).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let file = match std::env::var("CALLFLEET_CONFIG") {
+            Ok(path) if !path.is_empty() => read_file(&path)?,
+            _ => HashMap::new(),
+        };
+        Self::from_lookup(|key| std::env::var(key).ok().or_else(|| file.get(key).cloned()))
+    }
+
+    /// Builds a config from any key lookup; empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let data_dir = PathBuf::from(get("CALLFLEET_DATA_DIR").unwrap_or_else(|| "data".into()));
+        let database_url = get("CALLFLEET_DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("callfleet.db").display()));
+        let backend = backend_of(&database_url)?;
+        let listen = get("CALLFLEET_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen.parse().map_err(|_| {
+            invalid("CALLFLEET_LISTEN", format!("{listen:?} is not an address like 127.0.0.1:8080"))
+        })?;
+        let telnyx_api_base = get("TELNYX_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.into());
+        check_url("TELNYX_API_BASE", &telnyx_api_base)?;
+        for key in [
+            "CALLFLEET_EVENTS_URL",
+            "FCM_API_BASE",
+            "APNS_API_BASE",
+            "CALLFLEET_RECORDINGS_URL",
+            "TRANSCRIPTION_API_BASE",
+        ] {
+            if let Some(url) = get(key) {
+                check_url(key, &url)?;
+            }
+        }
+        if let Some(secret) = get("CALLFLEET_EVENTS_SECRET") {
+            if !secret.starts_with("whsec_") {
+                return Err(invalid(
+                    "CALLFLEET_EVENTS_SECRET",
+                    "must be a Standard Webhooks secret (whsec_…)",
+                ));
+            }
+        }
+        let log_format = match get("CALLFLEET_LOG_FORMAT") {
+            None => LogFormat::Json,
+            Some(f) => {
+                LogFormat::parse(&f).ok_or_else(|| invalid("CALLFLEET_LOG_FORMAT", "json or pretty"))?
+            }
+        };
+        let secret = |key| get(key).map(Secret::new);
+        Ok(Self {
+            database_url: Secret::new(database_url),
+            backend,
+            redis_url: secret("CALLFLEET_REDIS_URL"),
+            listen,
+            api_token: secret("CALLFLEET_API_TOKEN"),
+            secret_key: secret("CALLFLEET_SECRET_KEY"),
+            telnyx_public_key: get("TELNYX_PUBLIC_KEY"),
+            telnyx_api_key: secret("TELNYX_API_KEY"),
+            telnyx_api_base,
+            telnyx_connection_id: get("TELNYX_CONNECTION_ID"),
+            telnyx_credential_connection_id: get("TELNYX_CREDENTIAL_CONNECTION_ID"),
+            events_url: get("CALLFLEET_EVENTS_URL"),
+            events_secret: secret("CALLFLEET_EVENTS_SECRET"),
+            fcm_service_account: secret("FCM_SERVICE_ACCOUNT"),
+            fcm_api_base: get("FCM_API_BASE"),
+            apns_key_path: get("APNS_KEY_PATH").map(PathBuf::from),
+            apns_key_id: get("APNS_KEY_ID"),
+            apns_team_id: get("APNS_TEAM_ID"),
+            apns_topic: get("APNS_TOPIC"),
+            apns_api_base: get("APNS_API_BASE"),
+            recordings_url: get("CALLFLEET_RECORDINGS_URL"),
+            transcription_api_base: get("TRANSCRIPTION_API_BASE"),
+            webhook_max_body: number(&get, "CALLFLEET_WEBHOOK_MAX_BODY", 256 * 1024, 1024, 16 << 20)?,
+            worker_concurrency: number(&get, "CALLFLEET_WORKER_CONCURRENCY", 32, 1, 4096)?,
+            orphan_after: Duration::from_secs(
+                number(&get, "CALLFLEET_ORPHAN_AFTER_SECS", 12, 3, 3600)? as u64
+            ),
+            shutdown_timeout: Duration::from_secs(
+                number(&get, "CALLFLEET_SHUTDOWN_TIMEOUT_SECS", 20, 1, 600)? as u64,
+            ),
+            webhook_retention_days: number(&get, "CALLFLEET_WEBHOOK_RETENTION_DAYS", 30, 1, 3650)? as u32,
+            log_format,
+            data_dir,
+        })
+    }
+
+    /// The value, for the one place that opens the connection.
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose()
+    }
+}
+
+fn backend_of(url: &str) -> Result<Backend, ConfigError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else {
+        Err(invalid("CALLFLEET_DATABASE_URL", "must start with postgres://, postgresql:// or sqlite:"))
+    }
+}
+
+fn check_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("{url:?} is not an http(s) URL")))
+    }
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: usize,
+    min: usize,
+    max: usize,
+) -> Result<usize, ConfigError> {
+    let Some(raw) = get(key) else { return Ok(default) };
+    match raw.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(key, format!("{raw:?} is not a whole number from {min} to {max}"))),
+    }
+}
+
+fn read_file(path: &str) -> Result<HashMap<String, String>, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| invalid("CALLFLEET_CONFIG", format!("{path}: {e}")))?;
+    let mut values = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| invalid("CALLFLEET_CONFIG", format!("{path}:{}: expected KEY=VALUE", n + 1)))?;
+        values.insert(key.trim().to_owned(), value.trim().trim_matches('"').to_owned());
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_sqlite_fleet() {
+        let cfg = with(&[]).unwrap();
+        assert_eq!(cfg.backend, Backend::Sqlite);
+        assert!(cfg.database_url().contains("data/callfleet.db"));
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.telnyx_api_base, DEFAULT_API_BASE);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(
+            with(&[("CALLFLEET_DATABASE_URL", "mysql://x")]).unwrap_err().key,
+            "CALLFLEET_DATABASE_URL"
+        );
+        assert_eq!(with(&[("CALLFLEET_LISTEN", "nope")]).unwrap_err().key, "CALLFLEET_LISTEN");
+        assert_eq!(
+            with(&[("CALLFLEET_WORKER_CONCURRENCY", "0")]).unwrap_err().key,
+            "CALLFLEET_WORKER_CONCURRENCY"
+        );
+        assert_eq!(with(&[("CALLFLEET_EVENTS_SECRET", "abc")]).unwrap_err().key, "CALLFLEET_EVENTS_SECRET");
+        assert_eq!(with(&[("TELNYX_API_BASE", "ftp://x")]).unwrap_err().key, "TELNYX_API_BASE");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let cfg = with(&[
+            ("CALLFLEET_DATABASE_URL", "postgres://u:pw-123@h/db"),
+            ("TELNYX_API_KEY", "KEY-SECRET"),
+            ("CALLFLEET_API_TOKEN", "tok-secret"),
+        ])
+        .unwrap();
+        let shown = format!("{cfg:?}");
+        for secret in ["pw-123", "KEY-SECRET", "tok-secret"] {
+            assert!(!shown.contains(secret), "{secret} leaked");
+        }
+        assert_eq!(cfg.backend, Backend::Postgres);
+    }
+}

@@ -1,0 +1,112 @@
+//! The scheduler role: cron ticks become jobs on the `maintenance` pool, and nothing else.
+//!
+//! Each [`Schedule`] is a 6-field cron expression (with seconds) and a job constructor. The
+//! scheduler never does the work itself. A tick is enqueued through
+//! [`Store::enqueue_tick`](fleet_store::Store::enqueue_tick), which records `(schedule, tick)` and
+//! pushes the job in one transaction: with any number of replicas, each tick is enqueued once.
+//! On start, the most recent tick at or before now is enqueued too (a no-op if it already was),
+//! so a tick missed while every scheduler was down still runs.
+
+mod schedules;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use fleet_platform::Config;
+use fleet_platform::shutdown::CancellationToken;
+use fleet_store::{NewJob, Store, StoreError};
+
+pub use schedules::default_schedules;
+
+/// A cron schedule and the job of each tick.
+pub struct Schedule {
+    pub name: &'static str,
+    pub cron: cron::Schedule,
+    pub job: Box<dyn Fn(DateTime<Utc>) -> NewJob + Send + Sync>,
+}
+
+/// The scheduler could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("invalid cron expression for {name}: {problem} (6 fields: sec min hour day month weekday)")]
+    InvalidCron { name: &'static str, problem: String },
+}
+
+impl Schedule {
+    pub fn new(
+        name: &'static str,
+        expression: &str,
+        job: impl Fn(DateTime<Utc>) -> NewJob + Send + Sync + 'static,
+    ) -> Result<Self, SchedulerError> {
+        if expression.split_whitespace().count() != 6 {
+            return Err(SchedulerError::InvalidCron {
+                name,
+                problem: format!("{expression:?} does not have 6 fields"),
+            });
+        }
+        let cron = cron::Schedule::from_str(expression)
+            .map_err(|e| SchedulerError::InvalidCron { name, problem: e.to_string() })?;
+        Ok(Self { name, cron, job: Box::new(job) })
+    }
+
+    /// The latest tick at or before `now`.
+    pub fn previous_tick(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let just_after = now + chrono::Duration::milliseconds(1);
+        self.cron.after(&just_after).next_back()
+    }
+
+    /// Ticks in `(from, to]`, oldest first.
+    pub fn ticks_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        self.cron.after(&from).take_while(|t| *t <= to).collect()
+    }
+}
+
+/// Enqueues the job of one tick, once across replicas. `Ok(false)`: already enqueued.
+pub async fn fire(store: &dyn Store, schedule: &Schedule, tick: DateTime<Utc>) -> Result<bool, StoreError> {
+    let job = (schedule.job)(tick);
+    let fresh = store.enqueue_tick(schedule.name, tick, &job).await?;
+    if fresh {
+        tracing::info!(schedule = schedule.name, %tick, kind = job.envelope.job.kind(), "Schedule tick enqueued.");
+    }
+    Ok(fresh)
+}
+
+/// Runs the scheduler until `shutdown` is cancelled.
+pub async fn run(
+    config: &Config,
+    store: Arc<dyn Store>,
+    shutdown: CancellationToken,
+) -> Result<(), SchedulerError> {
+    let schedules = default_schedules(config)?;
+    let mut last = Utc::now();
+    for schedule in &schedules {
+        if let Some(tick) = schedule.previous_tick(last) {
+            fire_logged(store.as_ref(), schedule, tick).await;
+        }
+    }
+    loop {
+        let next = schedules.iter().filter_map(|s| s.cron.after(&last).next()).min();
+        let Some(next) = next else { return Ok(()) };
+        let wait = (next - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let now = Utc::now().max(next);
+        for schedule in &schedules {
+            for tick in schedule.ticks_between(last, now) {
+                fire_logged(store.as_ref(), schedule, tick).await;
+            }
+        }
+        last = now;
+    }
+}
+
+/// A failed enqueue is logged, not fatal: the next start (or the next replica) fires the
+/// latest tick again, and the tick table keeps that from doubling.
+async fn fire_logged(store: &dyn Store, schedule: &Schedule, tick: DateTime<Utc>) {
+    if let Err(e) = fire(store, schedule, tick).await {
+        tracing::error!(schedule = schedule.name, %tick, error = %e, "Could not enqueue a schedule tick.");
+    }
+}

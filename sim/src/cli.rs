@@ -1,0 +1,103 @@
+//! `callfleet sim`: the standalone simulator. The lead wires [`SimArgs`] into the binary's clap tree and
+//! calls [`run_cli`].
+//!
+//! On start it prints, on stdout, `TELNYX_PUBLIC_KEY=<base64>` (first line) then `TELNYX_API_BASE=<url>` and
+//! `SIM_CONTROL_API=<url>/sim/openapi.json`, and flushes, so a parent process can read them. It serves until
+//! `shutdown` is cancelled. Fails if the address cannot be bound or the configuration is invalid.
+
+use std::io::Write;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ClockMode, SimConfig};
+use crate::error::SimError;
+use crate::handle::Simulator;
+
+/// Flags of `callfleet sim`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SimArgs {
+    /// Address to listen on (e.g. 127.0.0.1:8090; port 0 picks one).
+    #[arg(long)]
+    pub listen: String,
+    /// The fleet's Telnyx webhook URL (e.g. http://127.0.0.1:8080/webhooks/telnyx).
+    #[arg(long)]
+    pub webhook_url: String,
+    /// Seed of every random choice (ids, signing key, delivery knobs).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The only accepted API key (default: any non-empty bearer token).
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// Failover webhook URL (used after two failed attempts).
+    #[arg(long)]
+    pub failover_url: Option<String>,
+    /// Base URL the fleet reaches the simulator at (recording links); default http://<listen address>.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Call Control app id of the account's numbers.
+    #[arg(long)]
+    pub connection_id: Option<String>,
+    /// Run on a manual clock (advance it with POST /sim/clock/advance).
+    #[arg(long)]
+    pub manual_clock: bool,
+    /// Webhook latency in ms.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Webhook jitter in ms (uniform, added to the latency).
+    #[arg(long, default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// Probability of delivering an event twice.
+    #[arg(long, default_value_t = 0.0)]
+    pub duplicate_rate: f64,
+    /// Probability of holding an event back so later ones overtake it.
+    #[arg(long, default_value_t = 0.0)]
+    pub reorder_rate: f64,
+    /// Probability of losing a delivery attempt (it is retried).
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+    /// Disable the 30 dials/s (150 per 5 s) limit.
+    #[arg(long)]
+    pub no_dial_limit: bool,
+}
+
+impl SimArgs {
+    /// The configuration these flags describe.
+    pub fn to_config(&self) -> SimConfig {
+        let mut c = SimConfig::new(self.webhook_url.clone());
+        c.failover_url = self.failover_url.clone();
+        c.seed = self.seed;
+        c.api_key = self.api_key.clone();
+        c.public_base_url = self.public_url.clone();
+        if let Some(id) = &self.connection_id {
+            c.connection_id = id.clone();
+        }
+        c.clock = if self.manual_clock { ClockMode::Manual } else { ClockMode::Real };
+        c.delivery.latency = Duration::from_millis(self.latency_ms);
+        c.delivery.jitter = Duration::from_millis(self.jitter_ms);
+        c.delivery.duplicate_rate = self.duplicate_rate;
+        c.delivery.reorder_rate = self.reorder_rate;
+        c.delivery.drop_rate = self.drop_rate;
+        if self.no_dial_limit {
+            c.dial_limit = None;
+        }
+        c
+    }
+}
+
+/// Runs the simulator until `shutdown` is cancelled.
+pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> Result<(), SimError> {
+    let listener = TcpListener::bind(&args.listen).await?;
+    let handle = Simulator::start(args.to_config(), listener, shutdown.clone()).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "TELNYX_PUBLIC_KEY={}", handle.public_key_base64())?;
+        writeln!(out, "TELNYX_API_BASE={}", handle.telnyx_api_base())?;
+        writeln!(out, "SIM_CONTROL_API={}/sim/openapi.json", handle.base_url())?;
+        out.flush()?;
+    }
+    tracing::info!(base_url = handle.base_url(), "carrier simulator listening");
+    shutdown.cancelled().await;
+    handle.stopped().await
+}

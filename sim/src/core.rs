@@ -1,0 +1,182 @@
+//! The shared core: the world behind its lock, the clock, the delivery lanes and the waiting primitives.
+//!
+//! Locking rule: `Core::world` is a `std::sync::Mutex` taken for short, synchronous critical sections only
+//! (never across `.await`); a poisoned lock is recovered (the world stays usable for assertions after a
+//! panicking test thread). Every entry point follows the same pattern: lock → [`Core::sync_clock`] →
+//! `run_due` (catch up) → change → `run_due` (what became due now) → unlock → wake the clock driver.
+//!
+//! Waiting: `pending` counts attempts handed to lanes and not finished; `idle` is notified whenever one
+//! finishes. [`Core::settle`] returns once nothing is due and nothing is in flight.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ClockMode, SimConfig};
+use crate::delivery::signing::Signer;
+use crate::delivery::{self, Outgoing};
+use crate::error::SimError;
+use crate::world::World;
+
+pub(crate) struct Core {
+    pub config: Arc<SimConfig>,
+    world: Mutex<World>,
+    pub signer: Signer,
+    pub start: Instant,
+    pub pending: Arc<AtomicUsize>,
+    idle: Notify,
+    wake: Notify,
+    pub http: reqwest::Client,
+}
+
+impl Core {
+    pub fn new(
+        config: Arc<SimConfig>,
+        world: World,
+        pending: Arc<AtomicUsize>,
+        http: reqwest::Client,
+    ) -> Self {
+        Self {
+            signer: Signer::from_seed(config.seed),
+            config,
+            world: Mutex::new(world),
+            start: Instant::now(),
+            pending,
+            idle: Notify::new(),
+            wake: Notify::new(),
+            http,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// In real-clock mode, moves sim time up to tokio time.
+    fn sync_clock(&self, w: &mut World) {
+        if self.config.clock == ClockMode::Real {
+            let elapsed = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            w.now = w.now.max(elapsed);
+        }
+    }
+
+    /// Runs `f` on the world at the current sim time, with due actions processed before and after.
+    pub fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let r = {
+            let mut w = self.lock();
+            self.sync_clock(&mut w);
+            w.run_due();
+            let r = f(&mut w);
+            w.run_due();
+            r
+        };
+        self.wake.notify_one();
+        r
+    }
+
+    /// Changes the world without running due actions (delivery lanes: what follows their results is run by
+    /// the clock driver or by `settle`, in timeline order, never in HTTP completion order).
+    fn update<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let r = {
+            let mut w = self.lock();
+            self.sync_clock(&mut w);
+            f(&mut w)
+        };
+        self.wake.notify_one();
+        r
+    }
+
+    /// Reads the world without running anything.
+    pub fn read<R>(&self, f: impl FnOnce(&World) -> R) -> R {
+        f(&self.lock())
+    }
+
+    /// Waits until nothing is due at the current sim time and no delivery attempt is in flight.
+    ///
+    /// Works in waves: wait until every attempt in flight has been answered, then run what is due (retries,
+    /// duplicates, …) in timeline order, and repeat. Running due work only between waves keeps the order of
+    /// effects independent of which HTTP exchange finished first.
+    pub async fn settle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.pending.load(Ordering::SeqCst) > 0 {
+                notified.await;
+                continue;
+            }
+            let due = self.with(|w| w.has_due());
+            if !due && self.pending.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Manual clock: moves sim time forward by `by`, one due time at a time, settling deliveries between
+    /// steps so the receiver's answers (and retries) land at the right sim time.
+    pub async fn advance(&self, by: Duration) -> Result<(), SimError> {
+        if self.config.clock != ClockMode::Manual {
+            return Err(SimError::NotManualClock);
+        }
+        let target = self.read(|w| w.now).saturating_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX));
+        loop {
+            self.settle().await;
+            let stepped = {
+                let mut w = self.lock();
+                w.step_to(target)
+            };
+            if !stepped {
+                break;
+            }
+        }
+        self.with(|w| w.now = w.now.max(target));
+        self.settle().await;
+        Ok(())
+    }
+
+    /// Real clock: sleeps until the next due action (or a wake-up) and runs what is due.
+    pub async fn drive(self: Arc<Self>, cancel: CancellationToken) {
+        loop {
+            let wake = self.wake.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            let next = {
+                let mut w = self.lock();
+                self.sync_clock(&mut w);
+                w.run_due();
+                w.timeline.next_due()
+            };
+            let sleep = async {
+                match next {
+                    Some(ms) => tokio::time::sleep_until(self.start + Duration::from_millis(ms)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = sleep => {}
+                () = &mut wake => {}
+            }
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// One delivery lane: sends its attempts one after the other.
+    pub async fn lane(self: Arc<Self>, mut rx: UnboundedReceiver<Outgoing>, cancel: CancellationToken) {
+        loop {
+            let out = tokio::select! {
+                () = cancel.cancelled() => return,
+                out = rx.recv() => match out { Some(o) => o, None => return },
+            };
+            let outcome = delivery::send(&self.http, &self.signer, &out).await;
+            self.update(|w| w.delivery_finished(out, outcome));
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            self.idle.notify_waiters();
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! `fleet-sim`: a local stand-in for Telnyx Call Control, telephony credentials and signed webhooks (plus
+//! FCM/APNs in [`push`]), with scripted devices and callers, for tests, benchmarks and first runs.
+//!
+//! # Shape
+//! - [`Simulator::start`] serves, on a listener you bind: the Telnyx API under `/v2` (so the official SDKs
+//!   work with their base URL pointed there), the control API under `/sim` (documented at
+//!   `/sim/openapi.json`), recording downloads under `/sim-s3/`, and the push simulator's routes.
+//! - [`SimHandle`] scripts scenarios (numbers, devices, callers), drives the clock ([`ClockMode::Manual`]:
+//!   [`SimHandle::advance`]), injects faults, and reads back every API request and webhook attempt in order
+//!   ([`SimHandle::requests`], [`SimHandle::webhooks`]); [`SimHandle::settle`] waits until everything due has
+//!   been delivered, so tests never sleep.
+//! - [`SimArgs`] + [`run_cli`] are `callfleet sim`.
+//!
+//! # Design
+//! One synchronous world (the call model) behind a short `std::sync::Mutex`, never held across `.await`;
+//! time-based behaviour is a timeline of actions in (sim time, insertion order); every random choice comes
+//! from RNGs seeded by [`SimConfig::seed`], so the same seed and request sequence replay the same ids and
+//! event order. Webhooks leave through per-call-session lanes (in order within a call, parallel across
+//! calls), signed with an Ed25519 key derived from the seed (see [`delivery::signing`]).
+//!
+//! # Push simulator seam
+//! The push simulator (`push`) reports every push it accepted through [`PushObserver`]
+//! (`fn push_delivered(&self, DeliveredPush { platform, token, data })`, synchronous and cheap). The call
+//! model's observer is [`SimHandle::push_observer`]; a scripted device whose `push_token` matches and that
+//! has `register_after_push` set registers that long after. See [`observer`] for the full contract.
+//!
+//! # Failure behaviour
+//! Client mistakes get Telnyx's own error answers (status, code, shape); the simulator's own failures are
+//! [`SimError`]. A webhook that cannot be delivered is retried, failed over, then abandoned and logged as an
+//! anomaly; it never blocks other calls.
+
+pub mod config;
+mod control;
+mod core;
+pub mod delivery;
+pub mod error;
+mod handle;
+mod ids;
+mod jwt;
+pub mod log;
+pub mod media;
+pub mod observer;
+pub mod openapi_check;
+pub mod push;
+mod push_link;
+pub mod scenario;
+mod timeline;
+mod world;
+
+mod api;
+mod cli;
+
+pub use crate::cli::{SimArgs, run_cli};
+pub use crate::config::{ClockMode, DeliveryKnobs, DialLimit, SimConfig, TimestampSource};
+pub use crate::error::SimError;
+pub use crate::handle::{SimHandle, Simulator};
+pub use crate::log::{Anomaly, DeliveryOutcome, RecordedRequest, SentWebhook};
+pub use crate::observer::{DeliveredPush, NoopPushObserver, PushObserver, PushPlatform};
+pub use crate::scenario::{
+    Caller, CallerScript, CredentialRef, DevicePlatform, DeviceScript, Fault, PlacedCall, RingBehaviour,
+};
+pub use crate::world::{CallView, Credential, LegDirection, LegState};

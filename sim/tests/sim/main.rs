@@ -1,0 +1,8 @@
+//! Integration tests of the carrier simulator, on a manual clock, against a local webhook receiver.
+
+mod calls;
+mod conformance;
+mod credentials;
+mod delivery;
+mod scenarios;
+mod support;

@@ -1,0 +1,113 @@
+//! Operator commands and the demo wiring of `callfleet run`.
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use fleet_jobs::Pool;
+use fleet_platform::shutdown::CancellationToken;
+use fleet_platform::{Config, Secret};
+use fleet_store::{Db, ReplaySelector};
+
+async fn open(config: &Config) -> anyhow::Result<Db> {
+    Db::open(config.database_url()).await.context("opening the database")
+}
+
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    open(config).await?.migrate().await.context("migrating")?;
+    println!("migrations applied");
+    Ok(())
+}
+
+pub async fn queues(config: &Config, json: bool) -> anyhow::Result<()> {
+    let stats = open(config).await?.store().queue_stats().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:>8} {:>10} {:>8} {:>6} {:>12}",
+        "POOL", "READY", "SCHEDULED", "RUNNING", "DEAD", "OLDEST(s)"
+    );
+    for s in stats {
+        println!(
+            "{:<16} {:>8} {:>10} {:>8} {:>6} {:>12.1}",
+            s.pool, s.ready, s.scheduled, s.running, s.dead, s.oldest_ready_age_secs
+        );
+    }
+    Ok(())
+}
+
+pub async fn dead_jobs(config: &Config, pool: Option<Pool>, limit: u32, json: bool) -> anyhow::Result<()> {
+    let dead = open(config).await?.store().dead_jobs(pool, limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&dead)?);
+        return Ok(());
+    }
+    if dead.is_empty() {
+        println!("no dead jobs");
+    }
+    for job in dead {
+        let when = job.died_at.map(|t| t.to_rfc3339()).unwrap_or_default();
+        println!(
+            "{}  {:<14} {:<22} attempts={} {}  {}",
+            job.id,
+            job.pool,
+            job.kind,
+            job.attempts,
+            when,
+            job.last_error.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+pub async fn retry_dead(config: &Config, ids: &[String]) -> anyhow::Result<()> {
+    let store = open(config).await?.store();
+    let mut missing = Vec::new();
+    for id in ids {
+        if store.retry_dead_job(id).await? {
+            println!("requeued {id}");
+        } else {
+            missing.push(id.as_str());
+        }
+    }
+    if missing.is_empty() { Ok(()) } else { anyhow::bail!("not in the dead set: {}", missing.join(", ")) }
+}
+
+pub async fn replay(
+    config: &Config,
+    ids: Vec<String>,
+    range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> anyhow::Result<()> {
+    let selector = match range {
+        Some((from, to)) => ReplaySelector::Range { from, to },
+        None if !ids.is_empty() => ReplaySelector::Ids(ids),
+        None => anyhow::bail!("give --ids or --from and --to"),
+    };
+    let store = open(config).await?.store();
+    let count = fleet_store::webhook_jobs::replay(store.as_ref(), &selector).await?;
+    println!("replaying {count} event(s)");
+    Ok(())
+}
+
+/// Starts the carrier simulator in-process and points the fleet at it: its Telnyx API, its
+/// webhook key, and our ingress as its webhook target.
+pub async fn start_demo_simulator(
+    config: &mut Config,
+    token: CancellationToken,
+) -> anyhow::Result<fleet_sim::SimHandle> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the simulator")?;
+    let base = format!("http://{}", config.listen);
+    let mut sim_config = fleet_sim::SimConfig::new(format!("{base}/webhooks/telnyx"));
+    sim_config.failover_url = Some(format!("{base}/webhooks/telnyx/failover"));
+    let sim =
+        fleet_sim::Simulator::start(sim_config, listener, token).await.context("starting the simulator")?;
+    config.telnyx_public_key = Some(sim.public_key_base64());
+    config.telnyx_api_base = sim.telnyx_api_base();
+    config.telnyx_api_key = Some(Secret::new("simulator"));
+    tracing::info!(
+        simulator = sim.base_url(),
+        control_api = %format!("{}/sim/openapi.json", sim.base_url()),
+        "No TELNYX_API_KEY: running against the built-in carrier simulator."
+    );
+    Ok(sim)
+}

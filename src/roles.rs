@@ -1,0 +1,95 @@
+//! Starting the roles: each opens the database, builds its library's `run`, and stops on
+//! SIGTERM/SIGINT. `run_all` composes every role in one process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use fleet_jobs::Pool;
+use fleet_platform::Config;
+use fleet_platform::shutdown::{self, CancellationToken};
+use fleet_store::{Db, Store};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+const GAUGE_EVERY: Duration = Duration::from_secs(5);
+
+async fn open(config: &Config) -> anyhow::Result<Db> {
+    Db::open(config.database_url()).await.context("opening the database")
+}
+
+pub async fn ingress(config: Config) -> anyhow::Result<()> {
+    let db = open(&config).await?;
+    let token = shutdown::on_signals();
+    let listener =
+        TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    tokio::spawn(fleet_ingress::health::sample_queue_gauges(db.store(), GAUGE_EVERY, token.clone()));
+    fleet_ingress::run(&config, db.store(), listener, token).await?;
+    Ok(())
+}
+
+pub async fn worker(
+    config: Config,
+    pools: Vec<Pool>,
+    metrics_listen: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let db = open(&config).await?;
+    let token = shutdown::on_signals();
+    if let Some(addr) = metrics_listen {
+        serve_health(db.store(), addr, token.clone()).await?;
+    }
+    fleet_workers::run(&config, &db, &pools, token).await?;
+    Ok(())
+}
+
+pub async fn scheduler(config: Config) -> anyhow::Result<()> {
+    let db = open(&config).await?;
+    fleet_scheduler::run(&config, db.store(), shutdown::on_signals()).await?;
+    Ok(())
+}
+
+async fn serve_health(
+    store: Arc<dyn Store>,
+    addr: SocketAddr,
+    token: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    tokio::spawn(fleet_ingress::health::sample_queue_gauges(store.clone(), GAUGE_EVERY, token.clone()));
+    tokio::spawn(fleet_ingress::serve(fleet_ingress::health::router(store), listener, token));
+    Ok(())
+}
+
+/// Every role in one process, on the configured database (the embedded SQLite file by default).
+pub async fn run_all(mut config: Config) -> anyhow::Result<()> {
+    let db = open(&config).await?;
+    db.migrate().await.context("migrating the database")?;
+    let token = shutdown::on_signals();
+    let listener =
+        TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let _sim = if config.telnyx_api_key.is_none() {
+        Some(crate::ops::start_demo_simulator(&mut config, token.clone()).await?)
+    } else {
+        None
+    };
+    let mut roles = JoinSet::new();
+    let (c, store, t) = (config.clone(), db.store(), token.clone());
+    roles.spawn(async move { fleet_ingress::run(&c, store, listener, t).await.map_err(anyhow::Error::from) });
+    let (c, d, t) = (config.clone(), db.clone(), token.clone());
+    roles.spawn(async move { fleet_workers::run(&c, &d, &Pool::ALL, t).await.map_err(anyhow::Error::from) });
+    let (c, store, t) = (config.clone(), db.store(), token.clone());
+    roles.spawn(async move { fleet_scheduler::run(&c, store, t).await.map_err(anyhow::Error::from) });
+    tokio::spawn(fleet_ingress::health::sample_queue_gauges(db.store(), GAUGE_EVERY, token.clone()));
+    tracing::info!(listen = %config.listen, "callfleet is running every role in one process.");
+    let mut first_error = None;
+    while let Some(done) = roles.join_next().await {
+        // One role ending (error or not) stops the others: a half-running fleet is worse.
+        token.cancel();
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => first_error = first_error.or(Some(e)),
+            Err(e) => first_error = first_error.or(Some(anyhow::anyhow!("a role panicked: {e}"))),
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}

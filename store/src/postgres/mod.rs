@@ -1,0 +1,169 @@
+//! PostgreSQL adapter: the system of record and the apalis queues of a fleet.
+//!
+//! Our tables live in `public` (migrations in `migrations/postgres`); apalis keeps its own in
+//! schema `apalis` (its migrations, run by [`PgStore::migrate`]). Jobs are inserted by our own
+//! statement into `apalis.jobs` inside our transactions, so a webhook row and its job commit
+//! together; apalis's insert trigger then NOTIFYs the workers of that queue.
+//!
+//! Connections are acquired with a short timeout: when Postgres is down the ingress learns it
+//! within ~2 s and answers 503 instead of hanging, and recovers by itself when Postgres returns.
+
+mod queue;
+mod webhooks;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use fleet_jobs::Pool;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::wake::QueueWaker;
+use crate::{
+    Accepted, CallLeg, DeadJob, Engine, LegUpdate, NewJob, NewWebhook, QueueStats, ReplaySelector,
+    ReplayTarget, Store, StoreError, StoredWebhook,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// The Postgres store; cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    waker: QueueWaker,
+}
+
+impl PgStore {
+    /// Connects (lazily: the first query opens the first connection).
+    pub fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_lazy(url)?;
+        Ok(Self { pool, waker: QueueWaker::default() })
+    }
+
+    /// Runs apalis's migrations and ours. Safe to run concurrently and repeatedly.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        // Both migrators take an advisory lock, so replicas starting together do not race.
+        apalis_postgres::PostgresStorage::migrations().run(&self.pool).await?;
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Wakes this process's workers after enqueues.
+    pub fn waker(&self) -> &QueueWaker {
+        &self.waker
+    }
+
+    /// The pool, for the queue workers.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn engine(&self) -> Engine {
+        Engine::Postgres
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1 FROM apalis.jobs LIMIT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn accept_webhooks(&self, batch: &[NewWebhook]) -> Result<Vec<Accepted>, StoreError> {
+        let (outcomes, jobs, pushed) = webhooks::accept(&self.pool, batch).await?;
+        self.waker.pushed(&jobs, &pushed);
+        Ok(outcomes)
+    }
+
+    async fn webhook(&self, event_id: &str) -> Result<Option<StoredWebhook>, StoreError> {
+        webhooks::get(&self.pool, event_id).await
+    }
+
+    async fn finish_webhook(&self, event_id: &str, outcome: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE webhook_events SET processed_at = now(), outcome = $2 WHERE event_id = $1")
+            .bind(event_id)
+            .bind(outcome)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn select_webhooks(&self, selector: &ReplaySelector) -> Result<Vec<ReplayTarget>, StoreError> {
+        webhooks::select(&self.pool, selector).await
+    }
+
+    async fn purge_webhooks(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM webhook_events WHERE received_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        // Finished jobs are history too; apalis never deletes them.
+        sqlx::query("DELETE FROM apalis.jobs WHERE status = 'Done' AND done_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn apply_leg_event(&self, update: &LegUpdate) -> Result<(), StoreError> {
+        webhooks::apply_leg(&self.pool, update).await
+    }
+
+    async fn call_legs(&self, call_session_id: &str) -> Result<Vec<CallLeg>, StoreError> {
+        webhooks::legs(&self.pool, call_session_id).await
+    }
+
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let pushed = queue::push(&mut tx, jobs).await?;
+        tx.commit().await?;
+        self.waker.pushed(jobs, &pushed);
+        Ok(pushed)
+    }
+
+    async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
+        queue::stats(&self.pool).await
+    }
+
+    async fn dead_jobs(&self, pool: Option<Pool>, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
+        queue::dead(&self.pool, pool, limit).await
+    }
+
+    async fn retry_dead_job(&self, job_id: &str) -> Result<bool, StoreError> {
+        match queue::retry_dead(&self.pool, job_id).await? {
+            Some(job) => {
+                self.waker.pushed(std::slice::from_ref(&job), &[true]);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn enqueue_tick(
+        &self,
+        schedule: &str,
+        tick_at: DateTime<Utc>,
+        job: &NewJob,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO schedule_ticks (schedule, tick_at, enqueued_at) VALUES ($1, $2, now()) ON CONFLICT DO NOTHING",
+        )
+        .bind(schedule)
+        .bind(tick_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let pushed =
+            if claimed { queue::push(&mut tx, std::slice::from_ref(job)).await? } else { Vec::new() };
+        tx.commit().await?;
+        self.waker.pushed(std::slice::from_ref(job), &pushed);
+        Ok(claimed)
+    }
+}

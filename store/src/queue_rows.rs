@@ -1,0 +1,95 @@
+//! Engine-independent pieces of the queue adapters: row building, dead-job decoding, restarts.
+
+use chrono::{DateTime, Utc};
+use fleet_jobs::{Envelope, Pool};
+
+use crate::{DeadJob, NewJob, QueueStats, StoreError};
+
+/// apalis's own attempt budget. Our handlers never hand apalis a plain error (they retry through
+/// persisted backoff or abort to the dead set), so apalis only counts executions and orphan
+/// re-enqueues; a job that crashed its worker this many times ends `Failed`, in the dead set.
+pub const APALIS_MAX_ATTEMPTS: i32 = 5;
+
+/// Column arrays for one multi-row insert.
+pub(crate) struct QueueRows {
+    pub ids: Vec<String>,
+    pub queues: Vec<String>,
+    pub payloads: Vec<Vec<u8>>,
+    pub max_attempts: Vec<i32>,
+    pub delays: Vec<i64>,
+    pub keys: Vec<Option<String>>,
+}
+
+pub(crate) fn queue_rows(jobs: &[NewJob]) -> Result<QueueRows, StoreError> {
+    let mut rows = QueueRows {
+        ids: Vec::with_capacity(jobs.len()),
+        queues: Vec::with_capacity(jobs.len()),
+        payloads: Vec::with_capacity(jobs.len()),
+        max_attempts: Vec::with_capacity(jobs.len()),
+        delays: Vec::with_capacity(jobs.len()),
+        keys: Vec::with_capacity(jobs.len()),
+    };
+    for job in jobs {
+        rows.ids.push(ulid::Ulid::generate().to_string());
+        rows.queues.push(job.envelope.pool().as_str().to_owned());
+        rows.payloads
+            .push(serde_json::to_vec(&job.envelope).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        rows.max_attempts.push(APALIS_MAX_ATTEMPTS);
+        // apalis schedules in whole seconds; round a sub-second delay up so it is never early.
+        let millis = job.delay.as_millis() as i64;
+        rows.delays.push((millis + 999) / 1000);
+        rows.keys.push(job.unique_key.clone());
+    }
+    Ok(rows)
+}
+
+pub(crate) fn dead_job(
+    id: String,
+    pool: String,
+    attempts: i32,
+    last_result: Option<String>,
+    died_at: Option<DateTime<Utc>>,
+    payload: &[u8],
+) -> Result<DeadJob, StoreError> {
+    let payload: serde_json::Value = serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null);
+    let kind = payload.pointer("/job/type").and_then(|v| v.as_str()).unwrap_or("unknown").to_owned();
+    let envelope_attempt = payload.get("attempt").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+    Ok(DeadJob {
+        id,
+        pool,
+        kind,
+        attempts: envelope_attempt.max(attempts.max(0) as u32),
+        last_error: last_result.map(|r| describe_result(&r)),
+        died_at,
+        payload,
+    })
+}
+
+/// apalis stores `{"Err": "…"}`; show the message.
+fn describe_result(raw: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(raw)
+        .ok()
+        .and_then(|v| v.get("Err").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| raw.to_owned())
+}
+
+pub(crate) fn restart_from_dead(payload: &[u8]) -> Result<NewJob, StoreError> {
+    let envelope: Envelope =
+        serde_json::from_slice(payload).map_err(|e| StoreError::Corrupt(format!("dead job payload: {e}")))?;
+    let restarted = envelope.restarted(&ulid::Ulid::generate().to_string());
+    let key = restarted.attempt_key();
+    Ok(NewJob { envelope: restarted, delay: std::time::Duration::ZERO, unique_key: Some(key) })
+}
+
+impl QueueStats {
+    pub(crate) fn empty(pool: Pool) -> Self {
+        Self {
+            pool: pool.as_str().to_owned(),
+            ready: 0,
+            scheduled: 0,
+            running: 0,
+            dead: 0,
+            oldest_ready_age_secs: 0.0,
+        }
+    }
+}

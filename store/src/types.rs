@@ -1,0 +1,164 @@
+//! Rows and requests exchanged through the [`crate::Store`] port.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use fleet_jobs::{Envelope, Pool};
+use serde::Serialize;
+
+/// The two engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Postgres,
+    Sqlite,
+}
+
+/// Which endpoint a delivery came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Primary,
+    Failover,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Failover => "failover",
+        }
+    }
+}
+
+/// A verified, parsed webhook delivery about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewWebhook {
+    pub event_id: String,
+    pub event_type: String,
+    pub call_session_id: Option<String>,
+    pub source: Source,
+    pub attempt: Option<u32>,
+    /// The raw body, verbatim (valid UTF-8 JSON: the ingress parsed it).
+    pub body: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// First time this event id was seen: stored and its job enqueued.
+    Stored,
+    /// Already stored (a retry, a failover delivery, a replay by the sender): nothing enqueued.
+    Duplicate,
+}
+
+/// A stored webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredWebhook {
+    pub event_id: String,
+    pub event_type: String,
+    pub call_session_id: Option<String>,
+    pub source: String,
+    pub body: String,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+}
+
+/// Which stored webhooks an operator wants to re-run.
+#[derive(Debug, Clone)]
+pub enum ReplaySelector {
+    Ids(Vec<String>),
+    /// Received in `[from, to)`.
+    Range {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
+}
+
+/// One webhook selected for replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayTarget {
+    pub event_id: String,
+    pub call_session_id: Option<String>,
+}
+
+/// A lifecycle fact about one leg; `None` fields leave the row as it is.
+#[derive(Debug, Clone, Default)]
+pub struct LegUpdate {
+    pub call_control_id: String,
+    pub call_session_id: Option<String>,
+    pub call_leg_id: Option<String>,
+    pub direction: Option<String>,
+    pub from_number: Option<String>,
+    pub to_number: Option<String>,
+    pub initiated_at: Option<DateTime<Utc>>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub bridged_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub hangup_cause: Option<String>,
+    pub hangup_source: Option<String>,
+}
+
+/// A leg row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallLeg {
+    pub call_control_id: String,
+    pub call_session_id: Option<String>,
+    pub direction: Option<String>,
+    pub from_number: Option<String>,
+    pub to_number: Option<String>,
+    pub initiated_at: Option<DateTime<Utc>>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub bridged_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub hangup_cause: Option<String>,
+    pub hangup_source: Option<String>,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub envelope: Envelope,
+    /// Run no earlier than this far from now (whole seconds on both engines).
+    pub delay: Duration,
+    /// Pushing the same key twice enqueues once (e.g. `"<work id>#<attempt>"`).
+    pub unique_key: Option<String>,
+}
+
+impl NewJob {
+    pub fn now(envelope: Envelope) -> Self {
+        Self { envelope, delay: Duration::ZERO, unique_key: None }
+    }
+}
+
+/// Depth and age of one pool's queue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueStats {
+    pub pool: String,
+    /// Ready to run now.
+    pub ready: u64,
+    /// Waiting for their run time (persisted backoff, delayed retries).
+    pub scheduled: u64,
+    pub running: u64,
+    pub dead: u64,
+    /// Seconds the oldest ready job has waited (0 when none).
+    pub oldest_ready_age_secs: f64,
+}
+
+/// A job in the dead set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadJob {
+    pub id: String,
+    pub pool: String,
+    pub kind: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub died_at: Option<DateTime<Utc>>,
+    pub payload: serde_json::Value,
+}
+
+/// Turns a pool name from a queue row back into a [`Pool`], tolerating unknown names.
+pub fn pool_name(pool: Pool) -> &'static str {
+    pool.as_str()
+}

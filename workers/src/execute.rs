@@ -1,0 +1,121 @@
+//! One attempt of one job: decode, run under a timeout and a panic guard, then decide.
+//!
+//! Outcomes, and what apalis records:
+//! - success → `Done`;
+//! - retryable failure with budget left → the next attempt is pushed as a delayed job (unique key
+//!   `work_id#attempt`, so a crash between push and ack cannot fork the chain) → this row `Done`;
+//! - permanent failure, spent budget, or undecodable payload → `AbortError` → `Killed` (dead set);
+//! - the push of the next attempt itself fails → a plain error → apalis re-runs this attempt at
+//!   once, up to its own small budget, after which the row is `Failed` (also in the dead set).
+
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use apalis::prelude::{AbortError, BoxDynError};
+use fleet_domain::retry::{Failure, RetryDecision};
+use fleet_jobs::Envelope;
+use fleet_store::{NewJob, StoreError};
+use futures::FutureExt as _;
+use tracing::Instrument as _;
+
+use crate::Runtime;
+
+/// Why an attempt failed, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct JobError {
+    pub failure: Failure,
+    pub message: String,
+}
+
+impl JobError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self { failure: Failure::Retryable { retry_after: None }, message: message.into() }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self { failure: Failure::Permanent, message: message.into() }
+    }
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt(_) => Self::permanent(e.to_string()),
+            _ => Self::retryable(e.to_string()),
+        }
+    }
+}
+
+/// Longest one attempt may run before it counts as a (retryable) failure.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs one attempt of the job in `payload` (apalis task `task_id`).
+pub(crate) async fn execute(
+    runtime: &Runtime,
+    payload: serde_json::Value,
+    task_id: String,
+) -> Result<(), BoxDynError> {
+    let envelope: Envelope = match serde_json::from_value(payload) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            tracing::error!(task_id, error = %e, "Undecodable job payload; moved to the dead set.");
+            metrics::counter!("callfleet_jobs_total", "kind" => "unknown", "outcome" => "dead").increment(1);
+            return Err(AbortError::new(format!("undecodable payload: {e}")).into());
+        }
+    };
+    let kind = envelope.job.kind();
+    let span = tracing::info_span!(
+        "job",
+        pool = envelope.pool().as_str(),
+        kind,
+        task_id,
+        work_id = %envelope.work_id,
+        attempt = envelope.attempt,
+        call_session_id = envelope.call_session_id.as_deref().unwrap_or(""),
+    );
+    async move {
+        let started = Instant::now();
+        let result = run_guarded(runtime, &envelope).await;
+        metrics::histogram!("callfleet_job_duration_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
+        let Err(error) = result else {
+            metrics::counter!("callfleet_jobs_total", "kind" => kind, "outcome" => "done").increment(1);
+            tracing::debug!("Job done.");
+            return Ok(());
+        };
+        let policy = envelope.job.retry_policy();
+        match policy.decide(envelope.attempt, error.failure, rand::random::<f64>()) {
+            RetryDecision::RetryAfter(delay) => {
+                let next = envelope.next_attempt();
+                let key = next.attempt_key();
+                runtime.store.enqueue(&[NewJob { envelope: next, delay, unique_key: Some(key) }]).await?;
+                metrics::counter!("callfleet_jobs_total", "kind" => kind, "outcome" => "retry").increment(1);
+                tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "Job failed; retry scheduled.");
+                Ok(())
+            }
+            RetryDecision::Dead => {
+                metrics::counter!("callfleet_jobs_total", "kind" => kind, "outcome" => "dead").increment(1);
+                tracing::error!(error = %error, "Job failed for good; moved to the dead set.");
+                Err(AbortError::new(error.message).into())
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn run_guarded(runtime: &Runtime, envelope: &Envelope) -> Result<(), JobError> {
+    let attempt = AssertUnwindSafe(crate::jobs::run(runtime, envelope)).catch_unwind();
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt).await {
+        Err(_) => Err(JobError::retryable(format!("attempt timed out after {ATTEMPT_TIMEOUT:?}"))),
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(JobError::retryable(format!("handler panicked: {what}")))
+        }
+        Ok(Ok(result)) => result,
+    }
+}

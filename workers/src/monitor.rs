@@ -1,0 +1,140 @@
+//! Building and supervising one apalis worker per pool.
+//!
+//! Wake-ups: Postgres workers listen for NOTIFY on insert and for this process's
+//! [`QueueWaker`](fleet_store::wake::QueueWaker); SQLite workers use the waker alone. Both fall back
+//! on their heartbeat (a third of `orphan_after`), which also drives orphan recovery: a live
+//! worker re-enqueues the running jobs of a worker silent for `orphan_after`.
+//!
+//! A worker that dies with a backend error (database restarting, connection lost) is restarted
+//! with capped exponential backoff under a fresh unique name, until shutdown. On shutdown,
+//! workers stop fetching and in-flight jobs get `shutdown_timeout` to finish; a job cut off stays
+//! `Running` until the orphan window returns it to the queue.
+
+use std::time::Duration;
+
+use apalis::prelude::{
+    BackendExt, BoxDynError, Data, Monitor, ParallelizeExt, TaskId, WorkerBuilder, WorkerBuilderExt,
+};
+use fleet_jobs::Pool;
+use fleet_platform::Config;
+use fleet_platform::shutdown::CancellationToken;
+use fleet_store::Db;
+use futures::StreamExt as _;
+
+use crate::Runtime;
+use crate::execute::execute;
+
+/// The worker role stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("no pool to run")]
+    NoPools,
+    #[error("the worker monitor failed: {0}")]
+    Monitor(String),
+}
+
+/// Runs the workers of `pools` until `shutdown` is cancelled.
+pub async fn run(
+    config: &Config,
+    db: &Db,
+    pools: &[Pool],
+    shutdown: CancellationToken,
+) -> Result<(), WorkerError> {
+    if pools.is_empty() {
+        return Err(WorkerError::NoPools);
+    }
+    let runtime = Runtime { store: db.store(), webhook_retention_days: config.webhook_retention_days };
+    let settings = Settings { heartbeat: config.orphan_after / 3, concurrency: config.worker_concurrency };
+    let mut monitor = Monitor::new();
+    for &pool in pools {
+        monitor = register(monitor, db, pool, runtime.clone(), settings);
+        tracing::info!(pool = pool.as_str(), concurrency = settings.concurrency, "Worker pool started.");
+    }
+    let stopping = shutdown.clone();
+    monitor
+        .should_restart(move |ctx, error| {
+            if stopping.is_cancelled() {
+                return false;
+            }
+            let backoff = Duration::from_millis(100u64 << ctx.restarts().min(6)).min(Duration::from_secs(5));
+            tracing::warn!(worker = %ctx.name(), %error, backoff_ms = backoff.as_millis() as u64, "Worker stopped; restarting.");
+            // The callback is synchronous; block_in_place lets the runtime move other tasks away.
+            tokio::task::block_in_place(|| std::thread::sleep(backoff));
+            true
+        })
+        .shutdown_timeout(config.shutdown_timeout)
+        .run_with_signal(async move {
+            shutdown.cancelled().await;
+            Ok(())
+        })
+        .await
+        .map_err(|e| WorkerError::Monitor(e.to_string()))
+}
+
+#[derive(Clone, Copy)]
+struct Settings {
+    heartbeat: Duration,
+    concurrency: usize,
+}
+
+async fn handle(
+    payload: serde_json::Value,
+    task_id: TaskId,
+    runtime: Data<Runtime>,
+) -> Result<(), BoxDynError> {
+    execute(&runtime, payload, task_id.to_string()).await
+}
+
+fn register(monitor: Monitor, db: &Db, pool: Pool, runtime: Runtime, s: Settings) -> Monitor {
+    let queue = pool.as_str();
+    match db {
+        Db::Postgres(pg) => {
+            let config = apalis_postgres::Config::default()
+                .queue(queue)
+                .heartbeat_interval(s.heartbeat)
+                .missed_heartbeats(3)
+                .batch_size(s.concurrency.clamp(1, 100));
+            let storage =
+                apalis_postgres::PostgresStorage::<serde_json::Value>::new(pg.pool()).with_config(config);
+            let (pg_pool, waker) = (pg.pool().clone(), pg.waker().clone());
+            monitor.register(move |_restarts| {
+                let notify = apalis_postgres::Pubsub::new(pg_pool.clone(), queue.into()).map(|_| ());
+                let wake = futures::stream::select(notify, waker.stream(pool)).boxed();
+                WorkerBuilder::new(worker_name(pool))
+                    .backend(storage.clone().poll_with_stream(wake))
+                    .concurrency(s.concurrency)
+                    .parallelize(tokio::spawn)
+                    .data(runtime.clone())
+                    .build(handle)
+            })
+        }
+        Db::Sqlite(sl) => {
+            let config = apalis_sqlite::Config::default()
+                .queue(queue)
+                .heartbeat_interval(s.heartbeat)
+                .missed_heartbeats(3)
+                .batch_size(s.concurrency.clamp(1, 100));
+            let storage =
+                apalis_sqlite::SqliteStorage::<serde_json::Value>::new(sl.pool()).with_config(config);
+            let waker = sl.waker().clone();
+            monitor.register(move |_restarts| {
+                WorkerBuilder::new(worker_name(pool))
+                    .backend(storage.clone().poll_with_stream(waker.stream(pool)))
+                    .concurrency(s.concurrency)
+                    .parallelize(tokio::spawn)
+                    .data(runtime.clone())
+                    .build(handle)
+            })
+        }
+    }
+}
+
+/// Unique per process and per restart: apalis leaves a job `Running` forever if a worker comes
+/// back under the name of a dead one.
+fn worker_name(pool: Pool) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".into());
+    format!("{}@{}-{}-{}", pool.as_str(), host.trim(), std::process::id(), ulid::Ulid::generate())
+}

@@ -1,0 +1,13 @@
+//! What job handlers can reach: the store (and, as pools grow, the outbound clients).
+
+use std::sync::Arc;
+
+use fleet_store::Store;
+
+/// Shared by every job of a process; cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    pub store: Arc<dyn Store>,
+    /// How long stored webhook events are kept (retention purge).
+    pub webhook_retention_days: u32,
+}
