@@ -84,6 +84,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         _ => "info,sqlx=warn,apalis=warn",
     };
     telemetry::init(config.log_format, default_filter);
+    fleet_platform::metrics::install();
     match cli.command {
         Command::Run => roles::run_all(config).await,
         Command::Ingress => roles::ingress(config).await,

@@ -16,6 +16,7 @@ use crate::error::Rejection;
 
 /// The health and metrics routes over a store.
 pub fn router(store: Arc<dyn Store>) -> Router {
+    fleet_platform::metrics::install();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

@@ -38,6 +38,7 @@ pub struct IngressState {
 impl IngressState {
     /// Builds the state; fails when `TELNYX_PUBLIC_KEY` is missing or malformed.
     pub fn new(config: &Config, store: Arc<dyn Store>) -> Result<Self, IngressError> {
+        fleet_platform::metrics::install();
         let key = config.telnyx_public_key.as_deref().ok_or(IngressError::MissingPublicKey)?;
         let verifier = WebhookVerifier::from_base64(key).map_err(|_| IngressError::InvalidPublicKey)?;
         let batcher = AckBatcher::start(store.clone(), BatcherConfig::for_engine(store.engine()));

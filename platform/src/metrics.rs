@@ -30,6 +30,12 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Installs the recorder (idempotent). Call at start, before anything records: metrics recorded
+/// while no recorder is installed are lost.
+pub fn install() {
+    let _ = handle();
+}
+
 /// Renders the Prometheus text exposition.
 pub fn render() -> String {
     handle().render()

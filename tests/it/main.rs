@@ -1,1 +1,14 @@
+//! callfleet's integration tests: one binary, real PostgreSQL and SQLite, no mocks.
+//!
+//! Every test gets its own database (a fresh Postgres database, dropped afterwards, or a fresh
+//! SQLite file) and binds port 0. Tests that involve both engines run the same body twice
+//! (`_postgres` / `_sqlite`). Workers are driven to idle with `drain` helpers that watch the queue
+//! tables, never with fixed sleeps.
 
+mod support;
+
+mod crash;
+mod ingress;
+mod operations;
+mod store_conformance;
+mod workers;

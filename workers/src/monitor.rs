@@ -43,6 +43,7 @@ pub async fn run(
     if pools.is_empty() {
         return Err(WorkerError::NoPools);
     }
+    fleet_platform::metrics::install();
     let runtime = Runtime { store: db.store(), webhook_retention_days: config.webhook_retention_days };
     let settings = Settings { heartbeat: config.orphan_after / 3, concurrency: config.worker_concurrency };
     let mut monitor = Monitor::new();

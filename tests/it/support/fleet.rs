@@ -1,0 +1,124 @@
+//! An in-process fleet on a per-test database: the real ingress on port 0, and worker pools on
+//! demand, sharing one cancellation token.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use fleet_jobs::Pool;
+use fleet_platform::Config;
+use fleet_platform::shutdown::CancellationToken;
+use fleet_store::{Db, Engine, Store};
+use tokio::net::TcpListener;
+
+use super::{TestDb, eventually, webhook};
+
+pub struct Fleet {
+    pub test_db: TestDb,
+    pub db: Db,
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    token: CancellationToken,
+}
+
+/// Test configuration: short orphan window and shutdown, the test signing key.
+pub fn test_config(db_url: &str, extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = [
+        ("CALLFLEET_DATABASE_URL", db_url.to_owned()),
+        ("TELNYX_PUBLIC_KEY", webhook::public_key()),
+        ("CALLFLEET_LISTEN", "127.0.0.1:0".to_owned()),
+        ("CALLFLEET_ORPHAN_AFTER_SECS", "3".to_owned()),
+        ("CALLFLEET_SHUTDOWN_TIMEOUT_SECS", "2".to_owned()),
+        ("CALLFLEET_WORKER_CONCURRENCY", "8".to_owned()),
+        ("CALLFLEET_WEBHOOK_MAX_BODY", "65536".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (k, v) in extra {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("test config")
+}
+
+impl Fleet {
+    /// A fresh database and the ingress, no workers yet.
+    pub async fn start(engine: Engine) -> Self {
+        let test_db = TestDb::new(engine).await;
+        Self::start_on(test_db, &[]).await
+    }
+
+    pub async fn start_on(test_db: TestDb, extra: &[(&str, &str)]) -> Self {
+        let config = test_config(&test_db.url, extra);
+        let db = test_db.open().await;
+        let store = db.store();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let token = CancellationToken::new();
+        let (c, s, t) = (config.clone(), store.clone(), token.clone());
+        tokio::spawn(async move { fleet_ingress::run(&c, s, listener, t).await });
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        Self { test_db, db, store, config, addr, http, token }
+    }
+
+    /// Starts worker pools in this process.
+    pub fn start_workers(&self, pools: &[Pool]) {
+        let (c, d, t, p) = (self.config.clone(), self.db.clone(), self.token.clone(), pools.to_vec());
+        tokio::spawn(async move { fleet_workers::run(&c, &d, &p, t).await });
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs `body` signed now to `path`.
+    pub async fn deliver_to(&self, path: &str, body: &str) -> reqwest::Response {
+        let (ts, sig) = webhook::sign_now(body);
+        self.post(path, &[("telnyx-timestamp", ts), ("telnyx-signature-ed25519", sig)], body.as_bytes().to_vec()).await
+    }
+
+    /// POSTs `body` signed now to the primary endpoint.
+    pub async fn deliver(&self, body: &str) -> reqwest::Response {
+        self.deliver_to("/webhooks/telnyx", body).await
+    }
+
+    pub async fn post(&self, path: &str, headers: &[(&str, String)], body: Vec<u8>) -> reqwest::Response {
+        let mut req = self.http.post(self.url(path)).header("content-type", "application/json").body(body);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Waits until no job is ready, scheduled or running in any pool.
+    pub async fn drain(&self) {
+        let store = self.store.clone();
+        eventually(60, "queues to drain", || {
+            let store = store.clone();
+            async move {
+                let stats = store.queue_stats().await.ok()?;
+                stats.iter().all(|s| s.ready == 0 && s.running == 0 && s.scheduled == 0).then_some(())
+            }
+        })
+        .await
+    }
+
+    /// Number of jobs per pool that are not done (ready + scheduled + running + dead).
+    pub async fn pending_jobs(&self, pool: Pool) -> u64 {
+        let stats = self.store.queue_stats().await.unwrap();
+        let s = stats.iter().find(|s| s.pool == pool.as_str()).unwrap();
+        s.ready + s.scheduled + s.running
+    }
+
+    pub fn stop(&self) {
+        self.token.cancel();
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}

@@ -1,0 +1,45 @@
+//! Running the real `callfleet` binary as a child process (for crash tests and role tests).
+
+use std::process::Stdio;
+
+use tokio::process::{Child, Command};
+
+use super::webhook;
+
+/// Spawns `callfleet <args>` against `db_url`, logs to a file beside the test database.
+pub fn spawn(db_url: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_callfleet"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CALLFLEET_DATABASE_URL", db_url)
+        .env("TELNYX_PUBLIC_KEY", webhook::public_key())
+        .env("CALLFLEET_ORPHAN_AFTER_SECS", "3")
+        .env("CALLFLEET_SHUTDOWN_TIMEOUT_SECS", "2")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn callfleet")
+}
+
+/// Runs `callfleet <args>` to completion; returns (success, stdout).
+pub async fn run(db_url: &str, args: &[&str]) -> (bool, String) {
+    let out = spawn(db_url, args, &[]).wait_with_output().await.expect("callfleet output");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// SIGKILLs the child and reaps it.
+pub async fn kill9(child: &mut Child) {
+    child.start_kill().expect("SIGKILL");
+    let _ = child.wait().await;
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

@@ -1,0 +1,46 @@
+//! Building and signing Telnyx deliveries the way Telnyx does.
+
+use ed25519_dalek::SigningKey;
+use serde_json::json;
+
+/// The test account's webhook key (fixed, so failures reproduce).
+pub fn signing_key() -> SigningKey {
+    SigningKey::from_bytes(&[42u8; 32])
+}
+
+pub fn public_key() -> String {
+    fleet_domain::signature::public_key_base64(&signing_key())
+}
+
+/// A call-control event in the real wire envelope.
+pub fn event(event_id: &str, event_type: &str, call_control_id: &str, session: &str) -> String {
+    json!({
+        "data": {
+            "event_type": event_type,
+            "id": event_id,
+            "occurred_at": "2026-11-23T03:30:00.076316Z",
+            "payload": {
+                "call_control_id": call_control_id,
+                "call_leg_id": format!("leg-{call_control_id}"),
+                "call_session_id": session,
+                "client_state": null,
+                "connection_id": "2811212257810187875",
+                "direction": "incoming",
+                "from": "+13125550101",
+                "to": "+13125550199",
+                "hangup_cause": if event_type == "call.hangup" { Some("normal_clearing") } else { None },
+                "state": "parked"
+            },
+            "record_type": "event"
+        },
+        "meta": { "attempt": 1, "delivered_to": "http://127.0.0.1/webhooks/telnyx" }
+    })
+    .to_string()
+}
+
+/// `(telnyx-timestamp, telnyx-signature-ed25519)` for `body` signed now.
+pub fn sign_now(body: &str) -> (String, String) {
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let sig = fleet_domain::signature::sign(&signing_key(), &ts, body.as_bytes());
+    (ts, sig)
+}
