@@ -19,10 +19,19 @@
 //! calls), signed with an Ed25519 key derived from the seed (see [`delivery::signing`]).
 //!
 //! # Push simulator seam
-//! The push simulator (`push`) reports every push it accepted through [`PushObserver`]
-//! (`fn push_delivered(&self, DeliveredPush { platform, token, data })`, synchronous and cheap). The call
-//! model's observer is [`SimHandle::push_observer`]; a scripted device whose `push_token` matches and that
-//! has `register_after_push` set registers that long after. See [`observer`] for the full contract.
+//! The push simulator ([`push`], served on the same listener: `/token`, `/v1/projects/…/messages:send`,
+//! `/3/device/{token}`, `/sim/push/…`; reachable as [`SimHandle::push`]) reports every push it delivered to
+//! the call model through [`PushObserver`] (`fn push_delivered(&self, DeliveredPush { platform, token,
+//! data })`, synchronous and cheap; wired in `push_link.rs` with `PushSim::on_delivered`). A scripted device
+//! whose `push_token` matches and that has `register_after_push` set registers that long after. Pushes from
+//! elsewhere can be reported with [`SimHandle::push_delivered`] or `POST /sim/push-delivered`. See
+//! [`observer`] for the full contract.
+//!
+//! # Tests
+//! `cargo nextest run -p fleet-sim`: unit tests next to the code, and `tests/sim/` (one binary): call
+//! flows, credentials, delivery knobs, determinism, the control API, the CLI, a 500 × 10 load run, and the
+//! conformance suite, which checks every exchange and webhook against Telnyx's OpenAPI document with
+//! [`openapi_check`].
 //!
 //! # Failure behaviour
 //! Client mistakes get Telnyx's own error answers (status, code, shape); the simulator's own failures are
@@ -60,3 +69,9 @@ pub use crate::scenario::{
     Caller, CallerScript, CredentialRef, DevicePlatform, DeviceScript, Fault, PlacedCall, RingBehaviour,
 };
 pub use crate::world::{CallView, Credential, LegDirection, LegState};
+
+/// The webhook public key (standard base64 of the raw 32-byte Ed25519 key) that a simulator started with
+/// `seed` uses and prints, computed without starting one (for configuring the fleet beforehand).
+pub fn public_key_for_seed(seed: u64) -> String {
+    delivery::signing::Signer::from_seed(seed).public_key_base64()
+}

@@ -42,7 +42,11 @@ async fn sigkilled_worker_jobs_finish_elsewhere(engine: Engine) {
     let in_flight = format!("SELECT count(*) FROM {table} WHERE status IN ('Queued', 'Running')");
     let mut killed_mid_job = false;
     for _round in 0..5 {
-        let mut worker = process::spawn(&db.url, &["worker", "--pool", "webhooks"], &[("CALLFLEET_WORKER_CONCURRENCY", "1")]);
+        let mut worker = process::spawn(
+            &db.url,
+            &["worker", "--pool", "webhooks"],
+            &[("CALLFLEET_WORKER_CONCURRENCY", "1")],
+        );
         eventually(60, "a job running", || async { (db.count(&running).await > 0).then_some(()) }).await;
         process::kill9(&mut worker).await;
         if db.count(&in_flight).await > 0 {

@@ -17,7 +17,8 @@ on_both! {
 async fn status_and_reason(resp: reqwest::Response) -> (u16, String) {
     let status = resp.status().as_u16();
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    let reason = body.get("error").or_else(|| body.get("status")).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let reason =
+        body.get("error").or_else(|| body.get("status")).and_then(|v| v.as_str()).unwrap_or("").to_owned();
     (status, reason)
 }
 
@@ -26,7 +27,8 @@ async fn signature_table(engine: Engine) {
     let fleet = Fleet::start(engine).await;
     let body = webhook::event("sig-ok", "call.initiated", "v3:a", "s1");
     let now = chrono::Utc::now().timestamp();
-    let sign = |ts: &str, body: &str| fleet_domain::signature::sign(&webhook::signing_key(), ts, body.as_bytes());
+    let sign =
+        |ts: &str, body: &str| fleet_domain::signature::sign(&webhook::signing_key(), ts, body.as_bytes());
     let raw_sig = |ts: &str, body: &str| {
         let sig = sign(ts, body);
         base64::engine::general_purpose::STANDARD.decode(sig).unwrap()
@@ -36,12 +38,15 @@ async fn signature_table(engine: Engine) {
     let future = (now + 301).to_string();
     let edge = (now - 299).to_string();
     let millis = (now * 1000).to_string();
-    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&body).unwrap()).unwrap();
-    let other_key = fleet_domain::signature::sign(&ed25519_dalek::SigningKey::from_bytes(&[1; 32]), &ts, body.as_bytes());
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&body).unwrap()).unwrap();
+    let other_key =
+        fleet_domain::signature::sign(&ed25519_dalek::SigningKey::from_bytes(&[1; 32]), &ts, body.as_bytes());
     let dotted = {
         let mut msg = format!("{ts}.").into_bytes();
         msg.extend_from_slice(body.as_bytes());
-        base64::engine::general_purpose::STANDARD.encode(ed25519_dalek::Signer::sign(&webhook::signing_key(), &msg).to_bytes())
+        base64::engine::general_purpose::STANDARD
+            .encode(ed25519_dalek::Signer::sign(&webhook::signing_key(), &msg).to_bytes())
     };
     // (name, timestamp header, signature header, body sent, expected status, expected reason)
     let cases: Vec<(&str, Option<String>, Option<String>, String, u16, &str)> = vec![
@@ -51,15 +56,57 @@ async fn signature_table(engine: Engine) {
         ("empty signature", Some(ts.clone()), Some(String::new()), body.clone(), 401, "missing_signature"),
         ("missing timestamp", None, Some(sign(&ts, &body)), body.clone(), 401, "missing_timestamp"),
         ("301 s old", Some(old.clone()), Some(sign(&old, &body)), body.clone(), 401, "stale_timestamp"),
-        ("301 s ahead", Some(future.clone()), Some(sign(&future, &body)), body.clone(), 401, "stale_timestamp"),
-        ("milliseconds", Some(millis.clone()), Some(sign(&millis, &body)), body.clone(), 401, "stale_timestamp"),
-        ("not a number", Some("abc".into()), Some(sign("abc", &body)), body.clone(), 401, "invalid_timestamp"),
+        (
+            "301 s ahead",
+            Some(future.clone()),
+            Some(sign(&future, &body)),
+            body.clone(),
+            401,
+            "stale_timestamp",
+        ),
+        (
+            "milliseconds",
+            Some(millis.clone()),
+            Some(sign(&millis, &body)),
+            body.clone(),
+            401,
+            "stale_timestamp",
+        ),
+        (
+            "not a number",
+            Some("abc".into()),
+            Some(sign("abc", &body)),
+            body.clone(),
+            401,
+            "invalid_timestamp",
+        ),
         ("re-serialised body", Some(ts.clone()), Some(sign(&ts, &body)), pretty, 401, "signature_mismatch"),
-        ("trailing newline", Some(ts.clone()), Some(sign(&ts, &body)), format!("{body}\n"), 401, "signature_mismatch"),
+        (
+            "trailing newline",
+            Some(ts.clone()),
+            Some(sign(&ts, &body)),
+            format!("{body}\n"),
+            401,
+            "signature_mismatch",
+        ),
         ("dot separator", Some(ts.clone()), Some(dotted), body.clone(), 401, "signature_mismatch"),
         ("other account", Some(ts.clone()), Some(other_key), body.clone(), 401, "signature_mismatch"),
-        ("unpadded", Some(ts.clone()), Some(STANDARD_NO_PAD.encode(raw_sig(&ts, &body))), body.clone(), 401, "malformed_signature"),
-        ("truncated", Some(ts.clone()), Some(sign(&ts, &body)[..80].to_owned()), body.clone(), 401, "malformed_signature"),
+        (
+            "unpadded",
+            Some(ts.clone()),
+            Some(STANDARD_NO_PAD.encode(raw_sig(&ts, &body))),
+            body.clone(),
+            401,
+            "malformed_signature",
+        ),
+        (
+            "truncated",
+            Some(ts.clone()),
+            Some(sign(&ts, &body)[..80].to_owned()),
+            body.clone(),
+            401,
+            "malformed_signature",
+        ),
     ];
     for (name, ts, sig, sent, status, reason) in cases {
         let mut headers = Vec::new();
@@ -94,7 +141,11 @@ async fn bad_input_changes_nothing(engine: Engine) {
         ("[1,2]".into(), 400, "malformed_json"),
         (r#"{"data":{"event_type":"call.hangup"}}"#.into(), 400, "invalid_envelope"),
         (r#"{"data":{"id":"","event_type":"call.hangup"}}"#.into(), 400, "invalid_envelope"),
-        (format!(r#"{{"data":{{"id":"big","event_type":"x","pad":"{}"}}}}"#, "x".repeat(70_000)), 413, "body_too_large"),
+        (
+            format!(r#"{{"data":{{"id":"big","event_type":"x","pad":"{}"}}}}"#, "x".repeat(70_000)),
+            413,
+            "body_too_large",
+        ),
     ];
     for (body, status, reason) in cases {
         let got = status_and_reason(fleet.deliver(&body).await).await;
@@ -133,7 +184,10 @@ async fn duplicates_and_failover_enqueue_once(engine: Engine) {
     assert_eq!(fleet.pending_jobs(Pool::Webhooks).await, 1);
     // A failover-only first delivery is stored once too.
     let fo = webhook::event("dup-2", "call.hangup", "v3:d", "sd");
-    assert_eq!(status_and_reason(fleet.deliver_to("/webhooks/telnyx/failover", &fo).await).await.1, "accepted");
+    assert_eq!(
+        status_and_reason(fleet.deliver_to("/webhooks/telnyx/failover", &fo).await).await.1,
+        "accepted"
+    );
     assert_eq!(status_and_reason(fleet.deliver(&fo).await).await.1, "duplicate");
     assert_eq!(fleet.store.webhook("dup-2").await.unwrap().unwrap().source, "failover");
     assert_eq!(fleet.pending_jobs(Pool::Webhooks).await, 2);
@@ -153,7 +207,12 @@ async fn ingress_answers_503_while_postgres_is_down() {
     let fleet = Fleet::start_on(test_db, &[]).await;
     let direct = fleet_store::Db::open(&direct_url).await.unwrap().store();
 
-    assert_eq!(status_and_reason(fleet.deliver(&webhook::event("pg-1", "call.initiated", "v3:p", "sp")).await).await.0, 200);
+    assert_eq!(
+        status_and_reason(fleet.deliver(&webhook::event("pg-1", "call.initiated", "v3:p", "sp")).await)
+            .await
+            .0,
+        200
+    );
     assert_eq!(status_and_reason(fleet.http.get(fleet.url("/readyz")).send().await.unwrap()).await.0, 200);
 
     proxy.cut();

@@ -13,7 +13,8 @@ async fn each_role_runs_alone_against_postgres() {
     let ingress_addr = format!("127.0.0.1:{}", process::free_port());
     let _ingress = process::spawn(&db.url, &["ingress"], &[("CALLFLEET_LISTEN", &ingress_addr)]);
     let worker_addr = format!("127.0.0.1:{}", process::free_port());
-    let _worker = process::spawn(&db.url, &["worker", "--pool", "push", "--metrics-listen", &worker_addr], &[]);
+    let _worker =
+        process::spawn(&db.url, &["worker", "--pool", "push", "--metrics-listen", &worker_addr], &[]);
     let _scheduler = process::spawn(&db.url, &["scheduler"], &[]);
 
     for addr in [&ingress_addr, &worker_addr] {
@@ -24,7 +25,8 @@ async fn each_role_runs_alone_against_postgres() {
         })
         .await;
     }
-    let metrics = http.get(format!("http://{ingress_addr}/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics =
+        http.get(format!("http://{ingress_addr}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("callfleet_queue_jobs"), "queue gauges exported:\n{metrics}");
     // The scheduler enqueued the latest purge tick on start, once.
     eventually(30, "the scheduler's start-up tick", || async {
@@ -41,7 +43,10 @@ async fn cli_lists_retries_and_replays() {
     let url = fleet.test_db.url.clone();
     let bad = r#"{"data":{"id":"cli-bad","event_type":"call.hangup","occurred_at":"never","payload":{}}}"#;
     assert_eq!(fleet.deliver(bad).await.status().as_u16(), 200);
-    assert_eq!(fleet.deliver(&webhook::event("cli-ok", "call.initiated", "v3:c", "s-cli")).await.status().as_u16(), 200);
+    assert_eq!(
+        fleet.deliver(&webhook::event("cli-ok", "call.initiated", "v3:c", "s-cli")).await.status().as_u16(),
+        200
+    );
 
     let (ok, out) = process::run(&url, &["queues", "--json"]).await;
     assert!(ok);

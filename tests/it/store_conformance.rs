@@ -41,11 +41,16 @@ async fn webhooks_are_stored_once(engine: Engine) {
     assert_eq!(hooks.ready, 3, "one job per stored event");
     let stored = store.webhook("b").await.unwrap().unwrap();
     assert_eq!((stored.received_at.timestamp(), stored.source.as_str()), (200, "primary"));
-    let range = ReplaySelector::Range { from: Utc.timestamp_opt(150, 0).unwrap(), to: Utc.timestamp_opt(301, 0).unwrap() };
-    let picked: Vec<String> = store.select_webhooks(&range).await.unwrap().into_iter().map(|t| t.event_id).collect();
+    let range = ReplaySelector::Range {
+        from: Utc.timestamp_opt(150, 0).unwrap(),
+        to: Utc.timestamp_opt(301, 0).unwrap(),
+    };
+    let picked: Vec<String> =
+        store.select_webhooks(&range).await.unwrap().into_iter().map(|t| t.event_id).collect();
     assert_eq!(picked, vec!["b", "c"]);
     let ids = ReplaySelector::Ids(vec!["c".into(), "a".into(), "zz".into()]);
-    let picked: Vec<String> = store.select_webhooks(&ids).await.unwrap().into_iter().map(|t| t.event_id).collect();
+    let picked: Vec<String> =
+        store.select_webhooks(&ids).await.unwrap().into_iter().map(|t| t.event_id).collect();
     assert_eq!(picked, vec!["a", "c"]);
     store.finish_webhook("a", "processed").await.unwrap();
     assert_eq!(store.webhook("a").await.unwrap().unwrap().outcome.as_deref(), Some("processed"));
@@ -72,7 +77,11 @@ async fn leg_updates_converge(engine: Engine) {
     let store = db.open().await.store();
     let t = |s| Some(Utc.timestamp_opt(s, 0).unwrap());
     let leg = |f: fn(&mut LegUpdate)| {
-        let mut u = LegUpdate { call_control_id: "v3:x".into(), call_session_id: Some("s9".into()), ..Default::default() };
+        let mut u = LegUpdate {
+            call_control_id: "v3:x".into(),
+            call_session_id: Some("s9".into()),
+            ..Default::default()
+        };
         f(&mut u);
         u
     };
@@ -93,7 +102,10 @@ async fn leg_updates_converge(engine: Engine) {
     assert_eq!(legs.len(), 1);
     let l = &legs[0];
     assert_eq!((l.initiated_at, l.answered_at, l.ended_at), (t(10), t(20), t(30)));
-    assert_eq!((l.direction.as_deref(), l.hangup_cause.as_deref()), (Some("incoming"), Some("normal_clearing")));
+    assert_eq!(
+        (l.direction.as_deref(), l.hangup_cause.as_deref()),
+        (Some("incoming"), Some("normal_clearing"))
+    );
 }
 
 async fn ticks_fire_once_and_purge(engine: Engine) {

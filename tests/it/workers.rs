@@ -22,7 +22,9 @@ async fn lifecycle_events_converge_in_any_order(engine: Engine) {
     let fleet = Fleet::start(engine).await;
     fleet.start_workers(&[Pool::Webhooks]);
     // The leg's answer and hangup arrive before its initiated.
-    for (id, kind) in [("e3", "call.hangup"), ("e2", "call.answered"), ("e1", "call.initiated"), ("e4", "call.speak.ended")] {
+    for (id, kind) in
+        [("e3", "call.hangup"), ("e2", "call.answered"), ("e1", "call.initiated"), ("e4", "call.speak.ended")]
+    {
         accepted(&fleet, &webhook::event(id, kind, "v3:leg-1", "session-1")).await;
     }
     fleet.drain().await;
@@ -32,7 +34,11 @@ async fn lifecycle_events_converge_in_any_order(engine: Engine) {
     assert!(leg.initiated_at.is_some() && leg.answered_at.is_some() && leg.ended_at.is_some());
     assert_eq!(leg.hangup_cause.as_deref(), Some("normal_clearing"));
     for id in ["e1", "e2", "e3"] {
-        assert_eq!(fleet.store.webhook(id).await.unwrap().unwrap().outcome.as_deref(), Some("processed"), "{id}");
+        assert_eq!(
+            fleet.store.webhook(id).await.unwrap().unwrap().outcome.as_deref(),
+            Some("processed"),
+            "{id}"
+        );
     }
     assert_eq!(fleet.store.webhook("e4").await.unwrap().unwrap().outcome.as_deref(), Some("ignored"));
 }
@@ -90,10 +96,20 @@ async fn dead_jobs_are_listed_and_retried(engine: Engine) {
     })
     .await;
     assert_eq!(dead[0].kind, "process_webhook.v1");
-    assert!(dead[0].last_error.as_deref().unwrap_or("").contains("does not decode"), "{:?}", dead[0].last_error);
+    assert!(
+        dead[0].last_error.as_deref().unwrap_or("").contains("does not decode"),
+        "{:?}",
+        dead[0].last_error
+    );
 
     // The operator repairs the data, then retries the dead job.
-    fleet.test_db.exec(&format!("UPDATE webhook_events SET body = '{}' WHERE event_id = 'bad-1'", bad.replace("yesterday", "2026-11-23T03:30:00Z"))).await;
+    fleet
+        .test_db
+        .exec(&format!(
+            "UPDATE webhook_events SET body = '{}' WHERE event_id = 'bad-1'",
+            bad.replace("yesterday", "2026-11-23T03:30:00Z")
+        ))
+        .await;
     assert!(fleet.store.retry_dead_job(&dead[0].id).await.unwrap());
     assert!(!fleet.store.retry_dead_job(&dead[0].id).await.unwrap(), "a retried job leaves the dead set");
     fleet.drain().await;
@@ -117,7 +133,10 @@ async fn replay_reruns_stored_events_idempotently(engine: Engine) {
     assert_eq!(first.len(), 1);
     assert!(first[0].initiated_at.is_some() && first[0].answered_at.is_some());
     // Replaying again changes nothing.
-    let range = ReplaySelector::Range { from: chrono::Utc::now() - chrono::Duration::hours(1), to: chrono::Utc::now() };
+    let range = ReplaySelector::Range {
+        from: chrono::Utc::now() - chrono::Duration::hours(1),
+        to: chrono::Utc::now(),
+    };
     assert_eq!(fleet_store::webhook_jobs::replay(fleet.store.as_ref(), &range).await.unwrap(), 2);
     fleet.drain().await;
     assert_eq!(fleet.store.call_legs("s-replay").await.unwrap(), first);

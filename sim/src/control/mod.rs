@@ -66,8 +66,8 @@ fn sim_err(e: SimError) -> Response {
     err(status, e)
 }
 
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
-    b.map(|Json(v)| v).map_err(|e| err(StatusCode::BAD_REQUEST, e.body_text()))
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, Box<Response>> {
+    b.map(|Json(v)| v).map_err(|e| Box::new(err(StatusCode::BAD_REQUEST, e.body_text())))
 }
 
 fn done(r: Result<(), SimError>) -> Response {
@@ -100,7 +100,7 @@ struct Advance {
 async fn advance(State(h): S, b: Result<Json<Advance>, JsonRejection>) -> Response {
     let a = match body(b) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match h.advance(Duration::from_millis(a.ms)).await {
         Ok(()) => Json(json!({ "now_ms": h.now().as_millis() as u64 })).into_response(),
@@ -123,7 +123,7 @@ async fn add_number(State(h): S, b: Result<Json<Number>, JsonRejection>) -> Resp
     match body(b) {
         Ok(Number { number, connection_id: Some(c) }) => h.add_number_on(&number, &c),
         Ok(Number { number, connection_id: None }) => h.add_number(&number),
-        Err(r) => return r,
+        Err(r) => return *r,
     }
     StatusCode::NO_CONTENT.into_response()
 }
@@ -137,7 +137,7 @@ struct Pstn {
 async fn set_pstn(State(h): S, b: Result<Json<Pstn>, JsonRejection>) -> Response {
     match body(b) {
         Ok(p) => h.set_pstn_behaviour(&p.number, p.behaviour),
-        Err(r) => return r,
+        Err(r) => return *r,
     }
     StatusCode::NO_CONTENT.into_response()
 }
@@ -148,7 +148,7 @@ async fn add_device(State(h): S, b: Result<Json<DeviceScript>, JsonRejection>) -
             Ok(()) => StatusCode::CREATED.into_response(),
             Err(e) => sim_err(e),
         },
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -166,7 +166,7 @@ async fn place_call(State(h): S, b: Result<Json<CallerScript>, JsonRejection>) -
             Ok(p) => (StatusCode::CREATED, Json(p)).into_response(),
             Err(e) => sim_err(e),
         },
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -196,7 +196,7 @@ async fn credentials(State(h): S) -> Response {
 async fn push_delivered(State(h): S, b: Result<Json<DeliveredPush>, JsonRejection>) -> Response {
     match body(b) {
         Ok(p) => h.push_delivered(p),
-        Err(r) => return r,
+        Err(r) => return *r,
     }
     StatusCode::NO_CONTENT.into_response()
 }
@@ -204,7 +204,7 @@ async fn push_delivered(State(h): S, b: Result<Json<DeliveredPush>, JsonRejectio
 async fn add_fault(State(h): S, b: Result<Json<Fault>, JsonRejection>) -> Response {
     match body(b) {
         Ok(f) => (StatusCode::CREATED, Json(json!({ "id": h.inject(f) }))).into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -225,7 +225,7 @@ async fn clear_faults(State(h): S) -> Response {
 async fn set_delivery(State(h): S, b: Result<Json<DeliveryKnobs>, JsonRejection>) -> Response {
     match body(b) {
         Ok(k) => h.set_delivery(k),
-        Err(r) => return r,
+        Err(r) => return *r,
     }
     StatusCode::NO_CONTENT.into_response()
 }

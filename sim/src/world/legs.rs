@@ -281,11 +281,11 @@ impl World {
                     self.end_leg(ccid, h);
                 }
             }
-            (LegState::Ringing, RemoteAct::Answer) => {
-                if leg.targets.get(target).is_some_and(|t| t.failed.is_none()) {
-                    leg.answered_target = Some(target);
-                    self.answer_leg(ccid);
-                }
+            (LegState::Ringing, RemoteAct::Answer)
+                if leg.targets.get(target).is_some_and(|t| t.failed.is_none()) =>
+            {
+                leg.answered_target = Some(target);
+                self.answer_leg(ccid);
             }
             (LegState::Ringing, RemoteAct::Decline | RemoteAct::Busy | RemoteAct::NotFound)
             | (LegState::Ringing, RemoteAct::Unregistered) => {

@@ -15,6 +15,7 @@ mod devices;
 mod events;
 mod faults;
 mod legs;
+mod params;
 mod recording;
 mod speak;
 

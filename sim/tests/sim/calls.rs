@@ -65,6 +65,7 @@ async fn inbound_call_rings_device_bridges_and_hangs_up() {
     assert_eq!(p["calling_party_type"], "pstn");
     assert!(p["client_state"].is_null());
     assert!(init[0].signature_ok, "signature must verify with the printed key");
+    assert_eq!(fleet_sim::public_key_for_seed(1), env.sim.public_key_base64());
     assert_eq!(init[0].body["meta"]["attempt"], 1);
     assert_eq!(init[0].body["meta"]["delivered_to"], env.rx.url.as_str());
     assert_eq!(init[0].body["data"]["record_type"], "event");

@@ -4,5 +4,6 @@ mod calls;
 mod conformance;
 mod credentials;
 mod delivery;
+mod load;
 mod scenarios;
 mod support;

@@ -337,3 +337,101 @@ async fn cli_flags_parse_and_the_simulator_stops_on_cancel() {
     cancel.cancel();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn the_real_clock_fires_timers_by_itself() {
+    let env = Env::start(|c| {
+        c.clock = fleet_sim::ClockMode::Real;
+        c.default_pstn = RingBehaviour::AnswerThenDrop {
+            after: Duration::from_millis(50),
+            drop_after: Duration::from_millis(50),
+        };
+    })
+    .await;
+    let ccid = env.dial("+13125550150", json!({})).await;
+    let limit = Duration::from_secs(5);
+    let hangup = env.rx.wait_for(limit, |r| r.ccid() == ccid && r.event_type() == "call.hangup").await;
+    assert_eq!(hangup.payload()["hangup_source"], "callee");
+    assert_eq!(env.rx.types_for(&ccid), ["call.initiated", "call.answered", "call.hangup"]);
+    assert!(env.sim.now() >= Duration::from_millis(100));
+    assert!(matches!(
+        env.sim.advance(Duration::from_secs(1)).await,
+        Err(fleet_sim::SimError::NotManualClock)
+    ));
+}
+
+#[tokio::test]
+async fn an_apns_push_through_the_push_simulator_wakes_the_device() {
+    use base64::Engine;
+    use p256::ecdsa::signature::Signer;
+    use p256::pkcs8::DecodePrivateKey;
+
+    let env = Env::start(|_| {}).await;
+    let (_, user) = cred(&env, "carol-ios", json!({})).await;
+    let token = "a".repeat(64);
+    env.sim
+        .add_device(DeviceScript {
+            id: "carol".into(),
+            platform: DevicePlatform::Ios,
+            push_token: Some(token.clone()),
+            credential: CredentialRef::SipUsername(user),
+            online: false,
+            register_after_push: Some(Duration::from_millis(1_500)),
+            on_ring: RingBehaviour::Never,
+        })
+        .unwrap();
+    let key = env.sim.push().apns_key();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let signing = p256::ecdsa::SigningKey::from_pkcs8_pem(&key.private_key_pem).unwrap();
+    let input = format!(
+        "{}.{}",
+        b64(json!({"alg": "ES256", "kid": key.key_id}).to_string().as_bytes()),
+        b64(json!({"iss": key.team_id, "iat": env.sim.push().now_unix()}).to_string().as_bytes())
+    );
+    let sig: p256::ecdsa::Signature = signing.sign(input.as_bytes());
+    let jwt = format!("{input}.{}", b64(&sig.to_bytes()));
+    let res = env
+        .http
+        .post(format!("{}/3/device/{token}", env.sim.base_url()))
+        .header("authorization", format!("bearer {jwt}"))
+        .header("apns-push-type", "voip")
+        .header("apns-topic", "com.example.phone.voip")
+        .body(json!({"type": "incoming_call"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    assert_eq!(env.sim.device_registered("carol"), Some(false));
+    env.advance_ms(1_500).await;
+    assert_eq!(env.sim.device_registered("carol"), Some(true));
+}
+
+#[tokio::test]
+async fn bridge_on_answer_with_prevent_double_bridge_lets_only_the_first_answer_through() {
+    let env = Env::start(|_| {}).await;
+    env.sim.add_number("+13125550199");
+    env.sim.set_pstn_behaviour("+13125550150", RingBehaviour::Answer { after: Duration::from_millis(1_000) });
+    env.sim.set_pstn_behaviour("+13125550151", RingBehaviour::Answer { after: Duration::from_millis(1_001) });
+    let script = CallerScript {
+        from: Caller::Pstn("+13125550101".into()),
+        to: "+13125550199".into(),
+        at: Duration::ZERO,
+        hangup_after: None,
+    };
+    let a = env.sim.place_call(script).unwrap().call_control_id;
+    env.sim.settle().await;
+    let opts =
+        json!({"link_to": a, "bridge_on_answer": true, "prevent_double_bridge": true, "bridge_intent": true});
+    let b1 = env.dial("+13125550150", opts.clone()).await;
+    let b2 = env.dial("+13125550151", opts).await;
+    env.advance_ms(1_001).await;
+    assert_eq!(env.rx.types_for(&b1), ["call.initiated", "call.answered", "call.bridged"]);
+    assert_eq!(env.rx.types_for(&b2), ["call.initiated", "call.answered", "call.hangup"]);
+    assert_eq!(
+        env.rx.of(&b1, "call.initiated")[0].payload()["from"],
+        "+13125550101",
+        "bridge_intent takes the linked from"
+    );
+    assert_eq!(env.sim.call(&a).unwrap().bridged_with.as_deref(), Some(b1.as_str()));
+    assert!(env.sim.anomalies().is_empty());
+}

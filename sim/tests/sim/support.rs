@@ -37,6 +37,7 @@ impl Received {
 
 #[derive(Default)]
 struct RecvState {
+    arrived: tokio::sync::Notify,
     key: OnceLock<VerifyingKey>,
     got: Mutex<Vec<Received>>,
     /// Statuses to answer on the primary URL, in order (then 200).
@@ -65,6 +66,7 @@ async fn receive(state: Arc<RecvState>, failover: bool, headers: HeaderMap, body
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if status < 300 {
         state.got.lock().unwrap().push(Received { failover, body: parsed, signature_ok });
+        state.arrived.notify_waiters();
     }
     StatusCode::from_u16(status).unwrap()
 }
@@ -107,6 +109,22 @@ impl Receiver {
     /// Event types received for one leg, in order.
     pub fn types_for(&self, ccid: &str) -> Vec<String> {
         self.got().into_iter().filter(|r| r.ccid() == ccid).map(|r| r.event_type().to_owned()).collect()
+    }
+
+    /// Waits (up to `limit`, wall time) until a received webhook satisfies `pred` (real-clock tests).
+    pub async fn wait_for(&self, limit: std::time::Duration, pred: impl Fn(&Received) -> bool) -> Received {
+        let wait = async {
+            loop {
+                let notified = self.state.arrived.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if let Some(r) = self.got().into_iter().find(|r| pred(r)) {
+                    return r;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.expect("webhook did not arrive in time")
     }
 
     /// The next primary deliveries answer these statuses.

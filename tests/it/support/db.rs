@@ -4,7 +4,8 @@ use fleet_store::{Db, Engine};
 
 /// Where the tests find Postgres (the server, not a database).
 pub fn pg_admin_url() -> String {
-    std::env::var("CALLFLEET_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CALLFLEET_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub struct TestDb {
@@ -21,8 +22,13 @@ impl TestDb {
         let this = match engine {
             Engine::Postgres => {
                 let name = format!("cf_test_{id}");
-                let admin = sqlx::PgPool::connect(&pg_admin_url()).await.expect("Postgres must be running for the tests");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&admin).await.unwrap();
+                let admin = sqlx::PgPool::connect(&pg_admin_url())
+                    .await
+                    .expect("Postgres must be running for the tests");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
                 admin.close().await;
                 let base = pg_admin_url();
                 let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);

@@ -76,7 +76,12 @@ impl Fleet {
     /// POSTs `body` signed now to `path`.
     pub async fn deliver_to(&self, path: &str, body: &str) -> reqwest::Response {
         let (ts, sig) = webhook::sign_now(body);
-        self.post(path, &[("telnyx-timestamp", ts), ("telnyx-signature-ed25519", sig)], body.as_bytes().to_vec()).await
+        self.post(
+            path,
+            &[("telnyx-timestamp", ts), ("telnyx-signature-ed25519", sig)],
+            body.as_bytes().to_vec(),
+        )
+        .await
     }
 
     /// POSTs `body` signed now to the primary endpoint.

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The test command: provisions PostgreSQL and Redis when they are missing or stopped, then runs
+# every test of the workspace with cargo-nextest.
+#
+#   ./scripts/test.sh [extra nextest args]
+#
+# Postgres: 127.0.0.1:5432, user postgres, trust auth (override the server with CALLFLEET_TEST_PG).
+# Redis: 127.0.0.1:6379. With CI=true, a service that cannot be had fails the run; it never skips.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+
+apt_updated=0
+apt_install() {
+    command -v apt-get >/dev/null || return 1
+    if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq || return 1; apt_updated=1; fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null || return 1
+}
+
+pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && psql_ok; }
+psql_ok() {
+    if command -v psql >/dev/null; then psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; else return 0; fi
+}
+
+ensure_postgres() {
+    pg_up && return 0
+    if ! command -v pg_ctlcluster >/dev/null || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+        say "PostgreSQL is not installed; installing it from Debian's packages"
+        apt_install postgresql postgresql-contrib || return 1
+    fi
+    local version; version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    local hba="/etc/postgresql/$version/main/pg_hba.conf"
+    if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba" 2>/dev/null; then
+        say "allowing trust auth for 127.0.0.1 (test server)"
+        as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba" || return 1
+    fi
+    say "starting PostgreSQL $version"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null \
+        || as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload 2>/dev/null || true
+    for _ in $(seq 1 50); do pg_up && return 0; sleep 0.2; done
+    return 1
+}
+
+redis_up() { (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; }
+
+ensure_redis() {
+    redis_up && return 0
+    if ! command -v redis-server >/dev/null; then
+        say "Redis is not installed; installing it from Debian's packages"
+        apt_install redis-server || return 1
+    fi
+    say "starting Redis"
+    mkdir -p /tmp/callfleet-redis
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+        --dir /tmp/callfleet-redis --logfile /tmp/callfleet-redis/redis.log || return 1
+    for _ in $(seq 1 50); do redis_up && return 0; sleep 0.2; done
+    return 1
+}
+
+need() {
+    local what=$1; shift
+    if ! "$@"; then
+        if [ "${CI:-}" = "true" ]; then die "$what is required for the tests and could not be started or installed"; fi
+        die "$what is required for the tests; install it or start it on 127.0.0.1 (see README)"
+    fi
+}
+
+if [ -z "${CALLFLEET_TEST_PG:-}" ]; then need PostgreSQL ensure_postgres; fi
+need Redis ensure_redis
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+    say "installing cargo-nextest"
+    cargo install cargo-nextest --locked >/dev/null 2>&1 || die "cargo-nextest could not be installed"
+fi
+
+say "running the tests"
+exec cargo nextest run --workspace --profile ci "$@"
