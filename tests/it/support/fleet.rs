@@ -117,9 +117,6 @@ impl Fleet {
         s.ready + s.scheduled + s.running
     }
 
-    pub fn stop(&self) {
-        self.token.cancel();
-    }
 }
 
 impl Drop for Fleet {
