@@ -121,3 +121,33 @@ async fn ticks_fire_once_and_purge(engine: Engine) {
     assert!(store.webhook("old").await.unwrap().is_none());
     assert!(store.webhook("new").await.unwrap().is_some());
 }
+
+/// Postgres builds the processing job of a webhook in SQL; it must be exactly the envelope the
+/// Rust side builds (the workers decode it, and retries derive their keys from it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sql_built_webhook_jobs_match_the_rust_envelope() {
+    let db = TestDb::new(Engine::Postgres).await;
+    let store = db.open().await.store();
+    let mut with_session = webhook("j1", 1);
+    with_session.call_session_id = Some("sess-\"quoted\"".into());
+    let mut without = webhook("j2", 2);
+    without.call_session_id = None;
+    store.accept_webhooks(&[with_session, without]).await.unwrap();
+    let pool = db.pg().await;
+    let rows: Vec<(Vec<u8>, Option<String>, i32)> =
+        sqlx::query_as("SELECT job, idempotency_key, max_attempts FROM apalis.jobs ORDER BY idempotency_key")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let expected = [
+        fleet_store::webhook_jobs::process_job("j1", Some("sess-\"quoted\"".into())),
+        fleet_store::webhook_jobs::process_job("j2", None),
+    ];
+    assert_eq!(rows.len(), 2);
+    for ((payload, key, max), want) in rows.iter().zip(&expected) {
+        let got: Envelope = serde_json::from_slice(payload).unwrap();
+        assert_eq!(&got, &want.envelope);
+        assert_eq!(key.as_deref(), want.unique_key.as_deref());
+        assert_eq!(*max, fleet_store::APALIS_MAX_ATTEMPTS);
+    }
+}

@@ -8,17 +8,38 @@ use crate::{
     Accepted, CallLeg, LegUpdate, NewJob, NewWebhook, ReplaySelector, ReplayTarget, StoreError, StoredWebhook,
 };
 
-/// Inserts the batch's new events and their jobs in one transaction.
+/// Inserts the batch's new events and their processing jobs in ONE statement (so one round trip
+/// and one commit): a data-modifying CTE stores the events, and the jobs are built in SQL for
+/// exactly the rows it inserted. The job payload is the JSON form of
+/// `Envelope::new(Job::ProcessWebhookV1 { event_id }, "webhook:<id>")` with the call session —
+/// the same value [`process_job`](crate::webhook_jobs::process_job) builds (a store conformance
+/// test checks the two agree).
 pub(super) async fn accept(
     pool: &PgPool,
     batch: &[NewWebhook],
 ) -> Result<(Vec<Accepted>, Vec<NewJob>, Vec<bool>), StoreError> {
-    let mut tx = pool.begin().await?;
     let inserted: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO webhook_events (event_id, event_type, call_session_id, source, attempt, body, received_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::timestamptz[])
-         ON CONFLICT (event_id) DO NOTHING
-         RETURNING event_id",
+        "WITH input AS (
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::timestamptz[])
+                 AS t(event_id, event_type, call_session_id, source, attempt, body, received_at)
+         ), stored AS (
+             INSERT INTO webhook_events (event_id, event_type, call_session_id, source, attempt, body, received_at)
+             SELECT * FROM input
+             ON CONFLICT (event_id) DO NOTHING
+             RETURNING event_id, call_session_id
+         )
+         INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
+         SELECT apalis.generate_ulid(), 'webhooks',
+                convert_to(json_build_object(
+                    'v', 1,
+                    'job', json_build_object('type', 'process_webhook.v1', 'event_id', event_id),
+                    'attempt', 1,
+                    'work_id', 'webhook:' || event_id,
+                    'call_session_id', call_session_id)::text, 'UTF8'),
+                'Pending', 0, $8, now(), 0, 'webhook:' || event_id || '#1'
+           FROM stored
+         ON CONFLICT (job_type, idempotency_key) DO NOTHING
+         RETURNING substr(idempotency_key, 9, length(idempotency_key) - 10)",
     )
     .bind(batch.iter().map(|w| w.event_id.as_str()).collect::<Vec<_>>())
     .bind(batch.iter().map(|w| w.event_type.as_str()).collect::<Vec<_>>())
@@ -27,11 +48,11 @@ pub(super) async fn accept(
     .bind(batch.iter().map(|w| w.attempt.map(|a| a as i32)).collect::<Vec<_>>())
     .bind(batch.iter().map(|w| w.body.as_str()).collect::<Vec<_>>())
     .bind(batch.iter().map(|w| w.received_at).collect::<Vec<_>>())
-    .fetch_all(&mut *tx)
+    .bind(crate::APALIS_MAX_ATTEMPTS)
+    .fetch_all(pool)
     .await?;
     let (outcomes, jobs) = outcomes(batch, inserted.into_iter().collect());
-    let pushed = super::queue::push(&mut tx, &jobs).await?;
-    tx.commit().await?;
+    let pushed = vec![true; jobs.len()];
     Ok((outcomes, jobs, pushed))
 }
 
