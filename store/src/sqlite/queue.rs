@@ -8,27 +8,34 @@ use crate::{DeadJob, NewJob, QueueStats, StoreError, queue_rows};
 
 const DEAD: &str = "(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))";
 
+/// Rows per multi-row INSERT.
+const CHUNK: usize = 128;
+
+/// Pushes jobs, a multi-row statement per chunk; returns, per job, whether it was inserted.
 pub(super) async fn push(tx: &mut Transaction<'_, Sqlite>, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
     let rows = queue_rows(jobs)?;
     let now = Utc::now().timestamp();
-    let mut pushed = Vec::with_capacity(jobs.len());
-    for i in 0..rows.ids.len() {
-        let done = sqlx::query(
+    let mut inserted = std::collections::HashSet::with_capacity(jobs.len());
+    for start in (0..rows.ids.len()).step_by(CHUNK) {
+        let end = (start + CHUNK).min(rows.ids.len());
+        let values = vec!["(?, ?, ?, 'Pending', 0, ?, ?, 0, ?)"; end - start].join(", ");
+        let sql = format!(
             "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, idempotency_key)
-             VALUES (?1, ?2, ?3, 'Pending', 0, ?4, ?5, 0, ?6)
-             ON CONFLICT (job_type, idempotency_key) DO NOTHING",
-        )
-        .bind(&rows.payloads[i])
-        .bind(&rows.ids[i])
-        .bind(&rows.queues[i])
-        .bind(rows.max_attempts[i])
-        .bind(now + rows.delays[i])
-        .bind(&rows.keys[i])
-        .execute(&mut **tx)
-        .await?;
-        pushed.push(done.rows_affected() == 1);
+             VALUES {values} ON CONFLICT (job_type, idempotency_key) DO NOTHING RETURNING id"
+        );
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for i in start..end {
+            query = query
+                .bind(&rows.payloads[i])
+                .bind(&rows.ids[i])
+                .bind(&rows.queues[i])
+                .bind(rows.max_attempts[i])
+                .bind(now + rows.delays[i])
+                .bind(&rows.keys[i]);
+        }
+        inserted.extend(query.fetch_all(&mut **tx).await?);
     }
-    Ok(pushed)
+    Ok(rows.ids.iter().map(|id| inserted.contains(id)).collect())
 }
 
 pub(super) async fn stats(pool: &SqlitePool) -> Result<Vec<QueueStats>, StoreError> {

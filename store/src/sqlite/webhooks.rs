@@ -10,29 +10,35 @@ use crate::{
     Accepted, CallLeg, LegUpdate, NewJob, NewWebhook, ReplaySelector, ReplayTarget, StoreError, StoredWebhook,
 };
 
+/// Rows per multi-row INSERT (7 parameters each, far below SQLite's parameter limit).
+const CHUNK: usize = 128;
+
+/// Inserts the batch's new events and their jobs in one transaction, a few multi-row
+/// statements at a time (each statement is a round trip to sqlx's SQLite thread).
 pub(super) async fn accept(
     pool: &SqlitePool,
     batch: &[NewWebhook],
 ) -> Result<(Vec<Accepted>, Vec<NewJob>, Vec<bool>), StoreError> {
     let mut tx = pool.begin().await?;
     let mut inserted = HashSet::with_capacity(batch.len());
-    for w in batch {
-        let done = sqlx::query(
+    for chunk in batch.chunks(CHUNK) {
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!(
             "INSERT INTO webhook_events (event_id, event_type, call_session_id, source, attempt, body, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(&w.event_id)
-        .bind(&w.event_type)
-        .bind(&w.call_session_id)
-        .bind(w.source.as_str())
-        .bind(w.attempt.map(i64::from))
-        .bind(&w.body)
-        .bind(millis(w.received_at))
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 1 {
-            inserted.insert(w.event_id.clone());
+             VALUES {values} ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        );
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for w in chunk {
+            query = query
+                .bind(&w.event_id)
+                .bind(&w.event_type)
+                .bind(&w.call_session_id)
+                .bind(w.source.as_str())
+                .bind(w.attempt.map(i64::from))
+                .bind(&w.body)
+                .bind(millis(w.received_at));
         }
+        inserted.extend(query.fetch_all(&mut *tx).await?);
     }
     let (outcomes, jobs) = outcomes(batch, inserted);
     let pushed = super::queue::push(&mut tx, &jobs).await?;
