@@ -29,6 +29,7 @@ struct Target {
 }
 
 struct Run {
+    cpu: Cpu,
     offered: Option<u64>,
     sent: usize,
     ok: usize,
@@ -67,7 +68,7 @@ async fn bench() {
     for target in &targets {
         report.push_str(&format!("\n### {}\n\n| offered /s | sent | 2xx | acked /s | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n", target.name));
         let saturated = saturate(&http, target, &key, &mut counter, secs).await;
-        ceilings.push((target.name, saturated.rps));
+        ceilings.push((target.name, saturated.rps, saturated.cpu, saturated.ok));
         for rate in RATES {
             let run = open_loop(&http, target, &key, &mut counter, rate, secs).await;
             report.push_str(&row(&run));
@@ -75,9 +76,15 @@ async fn bench() {
         report.push_str(&row(&saturated));
     }
     let ceiling = ceilings[0].1;
-    report.push_str("\n### Saturation throughput against the verify-only ceiling\n\n| variant | acked /s | ratio |\n|---|---|---|\n");
-    for (name, rps) in &ceilings {
-        report.push_str(&format!("| {name} | {rps:.0} | {:.2} |\n", rps / ceiling));
+    report.push_str("\n### Saturation throughput against the verify-only ceiling\n\n| variant | acked /s | ratio | CPU µs per ack: callfleet + load generator | CPU µs per ack: postgres |\n|---|---|---|---|---|\n");
+    for (name, rps, cpu, acked) in &ceilings {
+        let per = |s: f64| s * 1e6 / (*acked).max(1) as f64;
+        report.push_str(&format!(
+            "| {name} | {rps:.0} | {:.2} | {:.0} | {:.0} |\n",
+            rps / ceiling,
+            per(cpu.own),
+            per(cpu.postgres)
+        ));
     }
     println!("{report}");
     let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{pg_name}\" WITH (FORCE)")))
@@ -208,6 +215,7 @@ async fn saturate(
     secs: u64,
 ) -> Run {
     let requests = Arc::new(std::sync::Mutex::new(prepare(key, counter, 40_000 * secs as usize)));
+    let cpu_before = Cpu::now();
     let start = Instant::now();
     let deadline = start + Duration::from_secs(secs);
     let tasks: Vec<_> = (0..SATURATION_CONCURRENCY)
@@ -229,7 +237,48 @@ async fn saturate(
     for t in tasks {
         all.extend(t.await.unwrap());
     }
-    summarize(None, all, start.elapsed())
+    let elapsed = start.elapsed();
+    let mut run = summarize(None, all, elapsed);
+    run.cpu = Cpu::now().minus(&cpu_before);
+    run
+}
+
+/// CPU seconds used by this process (server + load generator) and by every `postgres` process.
+#[derive(Debug, Default, Clone, Copy)]
+struct Cpu {
+    own: f64,
+    postgres: f64,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        let mut cpu = Cpu { own: ticks("/proc/self/stat").map_or(0.0, |(_, t)| t), postgres: 0.0 };
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for entry in dir.flatten() {
+                if let Some((comm, t)) = ticks(&format!("{}/stat", entry.path().display())) {
+                    if comm == "postgres" {
+                        cpu.postgres += t;
+                    }
+                }
+            }
+        }
+        cpu
+    }
+
+    fn minus(&self, before: &Cpu) -> Cpu {
+        Cpu { own: self.own - before.own, postgres: self.postgres - before.postgres }
+    }
+}
+
+/// (command name, user + system CPU seconds) of one /proc/<pid>/stat.
+fn ticks(path: &str) -> Option<(String, f64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1.to_owned();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((comm, (utime + stime) / 100.0))
 }
 
 async fn finish(
@@ -254,6 +303,7 @@ fn summarize(offered: Option<u64>, results: Vec<(bool, Duration)>, elapsed: Dura
             .unwrap_or_default()
     };
     Run {
+        cpu: Cpu::default(),
         offered,
         sent: results.len(),
         ok,

@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::post;
-use fleet_sim::{Caller, CallerScript, ClockMode, CredentialRef, DevicePlatform, DeviceScript, RingBehaviour, SimConfig, Simulator};
+use fleet_sim::{
+    Caller, CallerScript, ClockMode, CredentialRef, DevicePlatform, DeviceScript, RingBehaviour, SimConfig,
+    Simulator,
+};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -36,7 +39,8 @@ struct Api {
 
 impl Api {
     async fn post(&self, path: &str, body: Value) -> Value {
-        let resp = self.http.post(format!("{}{path}", self.base)).bearer_auth(KEY).json(&body).send().await.unwrap();
+        let resp =
+            self.http.post(format!("{}{path}", self.base)).bearer_auth(KEY).json(&body).send().await.unwrap();
         assert!(resp.status().is_success(), "{path}: {}", resp.status());
         resp.json().await.unwrap()
     }
@@ -64,16 +68,20 @@ async fn bench() {
     config.api_key = Some(KEY.into());
     config.dial_limit = None;
     config.seed = 11;
-    let sim = Simulator::start(config, tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), cancel.clone())
-        .await
-        .unwrap();
+    let sim =
+        Simulator::start(config, tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), cancel.clone())
+            .await
+            .unwrap();
     sim.add_number("+13125550199");
-    let api = &Api { http: reqwest::Client::builder().no_proxy().build().unwrap(), base: sim.telnyx_api_base() };
+    let api =
+        &Api { http: reqwest::Client::builder().no_proxy().build().unwrap(), base: sim.telnyx_api_base() };
 
     let t0 = Instant::now();
     let users: Vec<String> = futures::stream::iter(0..CALLS * LEGS)
         .map(|i| async move {
-            let v = api.post("/telephony_credentials", json!({"connection_id": "c", "name": format!("dev-{i}")})).await;
+            let v = api
+                .post("/telephony_credentials", json!({"connection_id": "c", "name": format!("dev-{i}")}))
+                .await;
             v["data"]["sip_username"].as_str().unwrap().to_owned()
         })
         .buffered(PAR)

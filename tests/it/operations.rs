@@ -78,3 +78,26 @@ async fn cli_lists_retries_and_replays() {
     fleet.drain().await;
     assert_eq!(fleet.store.call_legs("s-cli").await.unwrap().len(), 1);
 }
+
+/// A worker in another process is woken by Postgres NOTIFY, not by its heartbeat: with the
+/// heartbeat at 30 s, a job enqueued by the ingress still runs well within it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_in_other_processes_wake_on_notify() {
+    let fleet = Fleet::start(Engine::Postgres).await;
+    let slow_heartbeat = [("CALLFLEET_ORPHAN_AFTER_SECS", "90")];
+    let _worker = process::spawn(&fleet.test_db.url, &["worker", "--pool", "webhooks"], &slow_heartbeat);
+    eventually(30, "the worker to register", || async {
+        (fleet.test_db.count("SELECT count(*) FROM apalis.workers WHERE worker_type = 'webhooks'").await == 1)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        fleet.deliver(&webhook::event("wake-1", "call.initiated", "v3:w", "s-wake")).await.status().as_u16(),
+        200
+    );
+    eventually(15, "the event processed by the other process", || async {
+        let stored = fleet.store.webhook("wake-1").await.ok()??;
+        stored.processed_at.map(|_| ())
+    })
+    .await;
+}

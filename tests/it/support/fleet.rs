@@ -116,7 +116,6 @@ impl Fleet {
         let s = stats.iter().find(|s| s.pool == pool.as_str()).unwrap();
         s.ready + s.scheduled + s.running
     }
-
 }
 
 impl Drop for Fleet {
