@@ -3,10 +3,10 @@
 //!
 //!   cargo bench --bench sim
 //!
-//! Reports wall time per phase, API requests/s and webhooks delivered/s, so they can be set
-//! beside the fleet's own capacity (the ingress benchmark's durable acks/s): the simulator is
-//! not the bottleneck of a fleet benchmark when it emits webhooks faster than the fleet can
-//! acknowledge them. Manual sim clock (ring times are simulated), real HTTP on loopback.
+//! The same scenario runs twice in one process: webhooks to a counting stub (what the simulator
+//! alone sustains) and to callfleet's real ingress storing every event durably in PostgreSQL.
+//! The simulator is not the bottleneck when the first run is clearly faster than the second.
+//! Manual sim clock (ring times are simulated), real HTTP on loopback.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,9 +47,10 @@ impl Api {
 }
 
 async fn bench() {
-    let cancel = CancellationToken::new();
-    let received = Arc::new(AtomicUsize::new(0));
-    let counter = received.clone();
+    println!("| receiver | phase | wall time | work | rate |");
+    println!("|---|---|---|---|---|");
+    // 1. A counting stub: the simulator alone.
+    let counter = Arc::new(AtomicUsize::new(0));
     let app = Router::new().route(
         "/webhooks/telnyx",
         post(move || {
@@ -60,9 +61,51 @@ async fn bench() {
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook_url = format!("http://{}/webhooks/telnyx", listener.local_addr().unwrap());
+    let url = format!("http://{}/webhooks/telnyx", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
+    scenario("counting stub", url, |_| {}).await;
 
+    // 2. callfleet's ingress on PostgreSQL: every webhook verified, stored and enqueued.
+    let admin_url = std::env::var("CALLFLEET_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("cf_bench_sim_{}", std::process::id());
+    let admin = sqlx::PgPool::connect(&admin_url).await.expect("Postgres");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&admin).await.unwrap();
+    let db_url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let db = fleet_store::Db::open(&db_url).await.unwrap();
+    db.migrate().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/telnyx", listener.local_addr().unwrap());
+    let store = db.store();
+    scenario("callfleet ingress, PostgreSQL", url, move |public_key| {
+        let config = fleet_platform::Config::from_lookup(|k| match k {
+            "CALLFLEET_DATABASE_URL" => Some(db_url.clone()),
+            "TELNYX_PUBLIC_KEY" => Some(public_key.to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        let app = fleet_ingress::router(fleet_ingress::IngressState::new(&config, store.clone()).unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    })
+    .await;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_events")
+        .fetch_one(
+            &sqlx::PgPool::connect(&format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0))
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    println!("\nevents stored durably by the ingress: {stored}");
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
+        .execute(&admin)
+        .await;
+}
+
+/// Runs the 500 × 10 scenario with webhooks to `hook_url`; `serve` starts the receiver once the
+/// simulator's public key is known.
+async fn scenario(receiver: &str, hook_url: String, serve: impl FnOnce(&str)) {
+    let cancel = CancellationToken::new();
     let mut config = SimConfig::new(hook_url);
     config.clock = ClockMode::Manual;
     config.api_key = Some(KEY.into());
@@ -72,6 +115,7 @@ async fn bench() {
         Simulator::start(config, tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(), cancel.clone())
             .await
             .unwrap();
+    serve(&sim.public_key_base64());
     sim.add_number("+13125550199");
     let api =
         &Api { http: reqwest::Client::builder().no_proxy().build().unwrap(), base: sim.telnyx_api_base() };
@@ -147,23 +191,23 @@ async fn bench() {
     let calls_phase = t1.elapsed();
 
     let requests = sim.requests().len();
-    let hooks = received.load(Ordering::Relaxed);
-    let anomalies = sim.anomalies().len();
-    println!("| phase | wall time | work | rate |");
-    println!("|---|---|---|---|");
+    let hooks = sim.webhooks();
+    let delivered =
+        hooks.iter().filter(|h| matches!(h.outcome, fleet_sim::DeliveryOutcome::Delivered { .. })).count();
     println!(
-        "| setup: {} credentials created over the API | {:.2} s | {} requests | {:.0} requests/s |",
+        "| {receiver} | setup: {} credentials over the API | {:.2} s | {} requests | {:.0} requests/s |",
         CALLS * LEGS,
         setup.as_secs_f64(),
         CALLS * LEGS,
         (CALLS * LEGS) as f64 / setup.as_secs_f64()
     );
     println!(
-        "| {CALLS} calls × {LEGS} legs: answer, dial, bridge, hang up | {:.2} s | {} API requests, {hooks} webhooks delivered | {:.0} webhooks/s |",
+        "| {receiver} | {CALLS} calls × {LEGS} legs: answer, dial, bridge, hang up | {:.2} s | {} API requests, {delivered} webhooks delivered ({} attempts), {} anomalies | {:.0} webhooks/s |",
         calls_phase.as_secs_f64(),
         requests.saturating_sub(CALLS * LEGS),
-        hooks as f64 / calls_phase.as_secs_f64()
+        hooks.len(),
+        sim.anomalies().len(),
+        delivered as f64 / calls_phase.as_secs_f64()
     );
-    println!("\nanomalies: {anomalies}");
     cancel.cancel();
 }
