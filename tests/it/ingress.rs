@@ -49,7 +49,8 @@ async fn signature_table(engine: Engine) {
             .encode(ed25519_dalek::Signer::sign(&webhook::signing_key(), &msg).to_bytes())
     };
     // (name, timestamp header, signature header, body sent, expected status, expected reason)
-    let cases: Vec<(&str, Option<String>, Option<String>, String, u16, &str)> = vec![
+    type Case<'a> = (&'a str, Option<String>, Option<String>, String, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("genuine", Some(ts.clone()), Some(sign(&ts, &body)), body.clone(), 200, "accepted"),
         ("299 s old", Some(edge.clone()), Some(sign(&edge, &body)), body.clone(), 200, "duplicate"),
         ("missing signature", Some(ts.clone()), None, body.clone(), 401, "missing_signature"),
