@@ -203,11 +203,10 @@ pub fn classify_fcm(status: u16, body: &[u8], retry_after: Option<Duration>) -> 
             ProviderOutcome::PruneToken { reason }
         }
         (401, "UNAUTHENTICATED") => ProviderOutcome::RefreshAuth { reason },
-        // Quota: Google asks for at least a minute before retrying.
-        (429, _) => ProviderOutcome::Retry {
-            after: Some(retry_after.unwrap_or_default().max(Duration::from_secs(60))),
-            reason,
-        },
+        // Quota: an explicit Retry-After wins; without one Google asks for at least a minute.
+        (429, _) => {
+            ProviderOutcome::Retry { after: Some(retry_after.unwrap_or(Duration::from_secs(60))), reason }
+        }
         (500..=599, _) => ProviderOutcome::Retry { after: retry_after, reason },
         _ => ProviderOutcome::Permanent { reason },
     }
