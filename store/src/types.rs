@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use fleet_jobs::{Envelope, Pool};
+use fleet_jobs::Envelope;
 use serde::Serialize;
 
 /// The two engines.
@@ -156,9 +156,4 @@ pub struct DeadJob {
     pub last_error: Option<String>,
     pub died_at: Option<DateTime<Utc>>,
     pub payload: serde_json::Value,
-}
-
-/// Turns a pool name from a queue row back into a [`Pool`], tolerating unknown names.
-pub fn pool_name(pool: Pool) -> &'static str {
-    pool.as_str()
 }

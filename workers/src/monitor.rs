@@ -44,7 +44,7 @@ pub async fn run(
         return Err(WorkerError::NoPools);
     }
     fleet_platform::metrics::install();
-    let runtime = Runtime { store: db.store(), webhook_retention_days: config.webhook_retention_days };
+    let runtime = Runtime { store: db.store() };
     let settings = Settings { heartbeat: config.orphan_after / 3, concurrency: config.worker_concurrency };
     let mut monitor = Monitor::new();
     for &pool in pools {

@@ -8,6 +8,4 @@ use fleet_store::Store;
 #[derive(Clone)]
 pub struct Runtime {
     pub store: Arc<dyn Store>,
-    /// How long stored webhook events are kept (retention purge).
-    pub webhook_retention_days: u32,
 }
