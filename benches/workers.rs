@@ -22,7 +22,8 @@ fn main() {
 }
 
 async fn bench() {
-    let admin_url = std::env::var("CALLFLEET_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin_url = std::env::var("CALLFLEET_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let admin = sqlx::PgPool::connect(&admin_url).await.expect("Postgres");
     println!("| engine | concurrency | events | wall time | jobs/s |");
     println!("|---|---|---|---|---|");
@@ -31,7 +32,10 @@ async fn bench() {
             let name = format!("cf_bench_workers_{}_{concurrency}", std::process::id());
             let dir = std::env::temp_dir().join(&name);
             let url = if engine == "PostgreSQL" {
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&admin).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
                 format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
             } else {
                 std::fs::create_dir_all(&dir).unwrap();
@@ -44,7 +48,11 @@ async fn bench() {
                 EVENTS as f64 / elapsed.as_secs_f64()
             );
             if engine == "PostgreSQL" {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).execute(&admin).await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                )))
+                .execute(&admin)
+                .await;
             } else {
                 let _ = std::fs::remove_dir_all(&dir);
             }

@@ -89,25 +89,38 @@ pub async fn replay(
     Ok(())
 }
 
+/// The demo simulator's address (`CALLFLEET_SIM_LISTEN`, default 127.0.0.1:8090) and number.
+const DEMO_SIM_LISTEN: &str = "127.0.0.1:8090";
+const DEMO_NUMBER: &str = "+13125550199";
+
 /// Starts the carrier simulator in-process and points the fleet at it: its Telnyx API, its
-/// webhook key, and our ingress as its webhook target.
+/// webhook key, and our ingress as its webhook target. A demo number is added so a call can be
+/// placed with one request (printed at start).
 pub async fn start_demo_simulator(
     config: &mut Config,
     token: CancellationToken,
 ) -> anyhow::Result<fleet_sim::SimHandle> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the simulator")?;
+    let listen = std::env::var("CALLFLEET_SIM_LISTEN").unwrap_or_else(|_| DEMO_SIM_LISTEN.into());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("binding the simulator on {listen}"))?;
     let base = format!("http://{}", config.listen);
     let mut sim_config = fleet_sim::SimConfig::new(format!("{base}/webhooks/telnyx"));
     sim_config.failover_url = Some(format!("{base}/webhooks/telnyx/failover"));
     let sim =
         fleet_sim::Simulator::start(sim_config, listener, token).await.context("starting the simulator")?;
+    sim.add_number(DEMO_NUMBER);
     config.telnyx_public_key = Some(sim.public_key_base64());
     config.telnyx_api_base = sim.telnyx_api_base();
     config.telnyx_api_key = Some(Secret::new("simulator"));
+    let sim_base = sim.base_url();
     tracing::info!(
-        simulator = sim.base_url(),
-        control_api = %format!("{}/sim/openapi.json", sim.base_url()),
+        simulator = sim_base,
+        control_api = %format!("{sim_base}/sim/openapi.json"),
         "No TELNYX_API_KEY: running against the built-in carrier simulator."
+    );
+    eprintln!(
+        "\nDemo: place a simulated call to {DEMO_NUMBER} that hangs up after 5 s:\n  curl -s -X POST {sim_base}/sim/calls \\\n    -H 'content-type: application/json' \\\n    -d '{{\"from\":{{\"pstn\":\"+13125550101\"}},\"to\":\"{DEMO_NUMBER}\",\"hangup_after_ms\":5000}}'\nWatch its webhooks: curl -s {sim_base}/sim/webhooks | jq '.[].event_type'\nAnd what the fleet stored: callfleet queues; the log lines carry call_session_id.\n"
     );
     Ok(sim)
 }
