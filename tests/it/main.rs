@@ -8,6 +8,8 @@
 mod support;
 
 mod crash;
+mod credentials;
+mod scheduler_replicas;
 mod ingress;
 mod operations;
 mod store_conformance;
