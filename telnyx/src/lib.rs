@@ -42,6 +42,12 @@ impl TelnyxError {
 /// is `CALLFLEET_TELNYX_RATE_LIMIT` per second (bursts of the same size).
 pub fn client_from_config(config: &fleet_platform::Config) -> Result<Option<TelnyxClient>, TelnyxError> {
     let Some(key) = &config.telnyx_api_key else { return Ok(None) };
-    let limiter = RateLimiter::local(config.telnyx_rate_limit, config.telnyx_rate_limit);
+    let rate = config.telnyx_rate_limit;
+    let limiter = match &config.redis_url {
+        Some(url) => RateLimiter::shared(url.expose(), "callfleet:ratelimit:telnyx", rate, rate).map_err(|e| {
+            TelnyxError::Permanent { status: 0, message: format!("CALLFLEET_REDIS_URL is not a valid Redis URL ({:?})", e.kind()) }
+        })?,
+        None => RateLimiter::local(rate, rate),
+    };
     TelnyxClient::new(&config.telnyx_api_base, key.expose(), limiter).map(Some)
 }

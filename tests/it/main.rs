@@ -12,5 +12,6 @@ mod credentials;
 mod scheduler_replicas;
 mod ingress;
 mod operations;
+mod rate_limit;
 mod store_conformance;
 mod workers;
