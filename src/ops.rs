@@ -104,6 +104,9 @@ pub async fn start_demo_simulator(
     config.telnyx_public_key = Some(sim.public_key_base64());
     config.telnyx_api_base = sim.telnyx_api_base();
     config.telnyx_api_key = Some(Secret::new("simulator"));
+    if config.telnyx_credential_connection_id.is_none() {
+        config.telnyx_credential_connection_id = Some("simulator-credential-connection".into());
+    }
     tracing::info!(
         simulator = sim.base_url(),
         control_api = %format!("{}/sim/openapi.json", sim.base_url()),

@@ -257,7 +257,8 @@ async fn scheduled_cleanup_deletes_expired_orphans_and_departed(engine: Engine) 
     env.sim.inject(Fault::ApiError { operation: Some("credential_delete".into()), status: 500, code: None, count: 1 });
     let schedules = fleet_scheduler::schedules_with(&env.fleet.config, |_| None).unwrap();
     let now = Utc::now();
-    let later = now + Duration::hours(1);
+    // Hourly sweeps: their latest tick before now + 2 h is at least an hour away (past the orphan grace).
+    let later = now + Duration::hours(2);
     for s in &schedules {
         let tick = s.previous_tick(if s.name == "credential-cleanup" { now } else { later }).unwrap();
         if s.name != "purge-webhook-events" && s.name != "credential-rotation" {

@@ -115,7 +115,9 @@ pub(super) async fn put(
         name: b.name,
     };
     let registered = state.store.register_device(&reg).await.map_err(store_rejection)?;
-    let device = state.store.device(&id).await.map_err(store_rejection)?.ok_or_else(not_found)?;
+    let mut device = state.store.device(&id).await.map_err(store_rejection)?.ok_or_else(not_found)?;
+    // The credential as this registration left it (a worker may already be past it).
+    device.credential = Some(registered.credential);
     let status = if registered.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(view(device))))
 }
