@@ -35,7 +35,11 @@ fn main() {
 async fn bench() {
     let n: usize = env("BENCH_CREDENTIALS", 100_000);
     let rate: u32 = env("BENCH_RATE", 2_000);
-    let engine = if std::env::var("BENCH_DB").as_deref() == Ok("postgres") { Engine::Postgres } else { Engine::Sqlite };
+    let engine = if std::env::var("BENCH_DB").as_deref() == Ok("postgres") {
+        Engine::Postgres
+    } else {
+        Engine::Sqlite
+    };
     let token = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Simulator::start(SimConfig::new("http://127.0.0.1:9/webhooks/telnyx"), listener, token.clone())
@@ -80,7 +84,8 @@ async fn bench() {
         ("CALLFLEET_TELNYX_RATE_LIMIT", &rate.to_string()),
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()));
-    let config = Config::from_lookup(|k| vars.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())).unwrap();
+    let config =
+        Config::from_lookup(|k| vars.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())).unwrap();
     let runtime = fleet_workers::Runtime::from_config(&config, db.store()).unwrap();
     let job = Envelope::new(Job::CleanupExpiredCredentialsV1 { now: Utc::now().timestamp() }, "bench");
 
@@ -88,13 +93,20 @@ async fn bench() {
     fleet_workers::run_job(&runtime, &job).await.expect("cleanup");
     let wall = started.elapsed().as_secs_f64();
 
-    let deletes = sim.requests().iter().filter(|r| r.operation == "credential_delete" && r.status == 200).count();
+    let deletes =
+        sim.requests().iter().filter(|r| r.operation == "credential_delete" && r.status == 200).count();
     let left_sim = sim.credentials().len();
     let left_store: i64 = match &db {
-        Db::Postgres(pg) => sqlx::query_scalar("SELECT count(*) FROM device_credentials").fetch_one(pg.pool()).await.unwrap(),
-        Db::Sqlite(sl) => sqlx::query_scalar("SELECT count(*) FROM device_credentials").fetch_one(sl.pool()).await.unwrap(),
+        Db::Postgres(pg) => {
+            sqlx::query_scalar("SELECT count(*) FROM device_credentials").fetch_one(pg.pool()).await.unwrap()
+        }
+        Db::Sqlite(sl) => {
+            sqlx::query_scalar("SELECT count(*) FROM device_credentials").fetch_one(sl.pool()).await.unwrap()
+        }
     };
-    println!("| store | credentials | rate limit (calls/s) | wall time (s) | Telnyx deletes/s | of limit | left (sim/store) |");
+    println!(
+        "| store | credentials | rate limit (calls/s) | wall time (s) | Telnyx deletes/s | of limit | left (sim/store) |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
     println!(
         "| {engine:?} | {n} | {rate} | {wall:.1} | {:.0} | {:.0}% | {left_sim}/{left_store} |",
@@ -161,14 +173,24 @@ async fn database(engine: Engine) -> (String, Cleanup) {
             let dir = std::env::temp_dir().join(format!("callfleet-cleanup-bench-{id}"));
             std::fs::create_dir_all(&dir).unwrap();
             let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
-            (url, Box::new(move || Box::pin(async move { let _ = std::fs::remove_dir_all(dir); })))
+            (
+                url,
+                Box::new(move || {
+                    Box::pin(async move {
+                        let _ = std::fs::remove_dir_all(dir);
+                    })
+                }),
+            )
         }
         Engine::Postgres => {
             let admin_url = std::env::var("CALLFLEET_TEST_PG")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
             let name = format!("cf_cleanup_bench_{id}");
             let admin = sqlx::PgPool::connect(&admin_url).await.expect("Postgres at CALLFLEET_TEST_PG");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&admin).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&admin)
+                .await
+                .unwrap();
             let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
             (
                 url,

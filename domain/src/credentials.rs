@@ -73,7 +73,11 @@ pub struct CredentialPolicy {
 
 impl Default for CredentialPolicy {
     fn default() -> Self {
-        Self { ttl: Duration::days(30), rotate_before: Duration::days(3), orphan_grace: Duration::minutes(15) }
+        Self {
+            ttl: Duration::days(30),
+            rotate_before: Duration::days(3),
+            orphan_grace: Duration::minutes(15),
+        }
     }
 }
 
@@ -168,10 +172,13 @@ mod tests {
     #[test]
     fn orphans_are_unknown_and_old_enough() {
         let now = at(10);
-        let c = |id: &str, created| RemoteCredential { id: id.into(), name: String::new(), created_at: created };
-        let remote = vec![c("known", Some(at(1))), c("old", Some(at(1))), c("young", Some(now)), c("undated", None)];
+        let c =
+            |id: &str, created| RemoteCredential { id: id.into(), name: String::new(), created_at: created };
+        let remote =
+            vec![c("known", Some(at(1))), c("old", Some(at(1))), c("young", Some(now)), c("undated", None)];
         let known: HashSet<String> = ["known".to_string()].into();
-        let got: Vec<&str> = orphans(&remote, &known, now, Duration::minutes(15)).iter().map(|c| c.id.as_str()).collect();
+        let got: Vec<&str> =
+            orphans(&remote, &known, now, Duration::minutes(15)).iter().map(|c| c.id.as_str()).collect();
         assert_eq!(got, vec!["old", "undated"]);
     }
 }

@@ -50,7 +50,8 @@ impl Keyring {
         let mut keys: Vec<(String, Key)> = Vec::new();
         for (i, entry) in spec.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
             let (kid, b64) = entry.split_once(':').ok_or(SealError::BadEntry(i + 1))?;
-            let valid_kid = !kid.is_empty() && kid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            let valid_kid =
+                !kid.is_empty() && kid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             let raw = STANDARD.decode(b64.trim()).map_err(|_| SealError::BadEntry(i + 1))?;
             if !valid_kid || raw.len() != 32 {
                 return Err(SealError::BadEntry(i + 1));
@@ -160,7 +161,10 @@ mod tests {
     fn key_specs_are_validated_without_echoing_keys() {
         assert_eq!(Keyring::parse("").unwrap_err(), SealError::Empty);
         assert_eq!(Keyring::parse("nocolon").unwrap_err(), SealError::BadEntry(1));
-        assert_eq!(Keyring::parse(&format!("k:{}", STANDARD.encode([0; 16]))).unwrap_err(), SealError::BadEntry(1));
+        assert_eq!(
+            Keyring::parse(&format!("k:{}", STANDARD.encode([0; 16]))).unwrap_err(),
+            SealError::BadEntry(1)
+        );
         let dup = format!("k:{},k:{}", key(1), key(2));
         assert_eq!(Keyring::parse(&dup).unwrap_err(), SealError::DuplicateKeyId("k".into()));
         let ring = Keyring::parse(&format!("k:{}", key(9))).unwrap();

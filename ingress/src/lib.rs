@@ -44,7 +44,8 @@ impl IngressState {
         let key = config.telnyx_public_key.as_deref().ok_or(IngressError::MissingPublicKey)?;
         let verifier = WebhookVerifier::from_base64(key).map_err(|_| IngressError::InvalidPublicKey)?;
         let batcher = AckBatcher::start(store.clone(), BatcherConfig::for_engine(store.engine()));
-        let telnyx = fleet_telnyx::client_from_config(config).map_err(|e| IngressError::Telnyx(e.to_string()))?;
+        let telnyx =
+            fleet_telnyx::client_from_config(config).map_err(|e| IngressError::Telnyx(e.to_string()))?;
         let api = api::ApiState::new(store.clone(), config.api_token.clone(), telnyx);
         Ok(Self { verifier: Arc::new(verifier), batcher, store, max_body: config.webhook_max_body, api })
     }

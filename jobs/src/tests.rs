@@ -62,7 +62,10 @@ fn pools_parse() {
 fn credential_jobs_have_their_pools_and_frozen_names() {
     let p = Job::ProvisionCredentialV1 { credential_id: "c1".into() };
     assert_eq!(p.pool(), Pool::Credentials);
-    assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"type":"provision_credential.v1","credential_id":"c1"}"#);
+    assert_eq!(
+        serde_json::to_string(&p).unwrap(),
+        r#"{"type":"provision_credential.v1","credential_id":"c1"}"#
+    );
     let c = Job::CleanupExpiredCredentialsV1 { now: 5 };
     assert_eq!(c.pool(), Pool::Maintenance);
     assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"type":"cleanup_expired_credentials.v1","now":5}"#);

@@ -96,7 +96,12 @@ pub async fn run(
 /// One step of the scheduler's clock: fires every tick of every schedule in `(last, now]` and
 /// returns `now` (the next `last`). Tests drive it with a simulated clock; any number of
 /// replicas may call it with overlapping windows, each tick is still enqueued once.
-pub async fn tick(store: &dyn Store, schedules: &[Schedule], last: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+pub async fn tick(
+    store: &dyn Store,
+    schedules: &[Schedule],
+    last: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
     for schedule in schedules {
         for t in schedule.ticks_between(last, now) {
             fire_logged(store, schedule, t).await;

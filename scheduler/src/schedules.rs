@@ -30,16 +30,26 @@ pub fn schedules_with(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<Schedule>, SchedulerError> {
     let retention = Duration::days(i64::from(config.webhook_retention_days));
-    let cron = |key: &str, default: &str| lookup(key).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.into());
+    let cron = |key: &str, default: &str| {
+        lookup(key).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.into())
+    };
     let purge = cron("CALLFLEET_CRON_PURGE_WEBHOOKS", PURGE_WEBHOOKS);
     Ok(vec![
         Schedule::new("purge-webhook-events", &purge, move |tick| {
             let before = (tick - retention).timestamp();
             tick_job(Job::PurgeWebhookEventsV1 { before }, "purge-webhook-events", tick)
         })?,
-        Schedule::new("credential-cleanup", &cron("CALLFLEET_CRON_CREDENTIAL_CLEANUP", CREDENTIAL_CLEANUP), |tick| {
-            tick_job(Job::CleanupExpiredCredentialsV1 { now: tick.timestamp() }, "credential-cleanup", tick)
-        })?,
+        Schedule::new(
+            "credential-cleanup",
+            &cron("CALLFLEET_CRON_CREDENTIAL_CLEANUP", CREDENTIAL_CLEANUP),
+            |tick| {
+                tick_job(
+                    Job::CleanupExpiredCredentialsV1 { now: tick.timestamp() },
+                    "credential-cleanup",
+                    tick,
+                )
+            },
+        )?,
         Schedule::new("orphan-sweep", &cron("CALLFLEET_CRON_ORPHAN_SWEEP", ORPHAN_SWEEP), |tick| {
             tick_job(Job::SweepOrphanCredentialsV1 { now: tick.timestamp() }, "orphan-sweep", tick)
         })?,
@@ -49,7 +59,13 @@ pub fn schedules_with(
         Schedule::new(
             "credential-rotation",
             &cron("CALLFLEET_CRON_CREDENTIAL_ROTATION", CREDENTIAL_ROTATION),
-            |tick| tick_job(Job::RotateExpiringCredentialsV1 { now: tick.timestamp() }, "credential-rotation", tick),
+            |tick| {
+                tick_job(
+                    Job::RotateExpiringCredentialsV1 { now: tick.timestamp() },
+                    "credential-rotation",
+                    tick,
+                )
+            },
         )?,
     ])
 }

@@ -116,7 +116,11 @@ pub trait Store: Send + Sync + 'static {
     /// Records the Telnyx credential of a `provisioning` row and makes it `active`. `false` if the
     /// row is no longer provisioning (deleted or deregistered meanwhile: the caller deletes what it
     /// created).
-    async fn activate_credential(&self, id: &str, created: &ProvisionedCredential) -> Result<bool, StoreError>;
+    async fn activate_credential(
+        &self,
+        id: &str,
+        created: &ProvisionedCredential,
+    ) -> Result<bool, StoreError>;
 
     /// Marks a `provisioning` row `failed` with the reason. `false` if it was not provisioning.
     async fn fail_credential(&self, id: &str, error: &str) -> Result<bool, StoreError>;

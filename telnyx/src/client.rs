@@ -122,7 +122,9 @@ impl TelnyxClient {
         );
         Err(match status {
             404 => TelnyxError::NotFound,
-            408 | 429 | 500..=599 => TelnyxError::Retryable { message: format!("{status} {message}"), retry_after },
+            408 | 429 | 500..=599 => {
+                TelnyxError::Retryable { message: format!("{status} {message}"), retry_after }
+            }
             _ => TelnyxError::Permanent { status, message },
         })
     }
@@ -132,10 +134,10 @@ impl TelnyxClient {
         struct Data<T> {
             data: T,
         }
-        res.json::<Data<T>>()
-            .await
-            .map(|d| d.data)
-            .map_err(|e| TelnyxError::Retryable { message: format!("unreadable answer: {e}"), retry_after: None })
+        res.json::<Data<T>>().await.map(|d| d.data).map_err(|e| TelnyxError::Retryable {
+            message: format!("unreadable answer: {e}"),
+            retry_after: None,
+        })
     }
 
     /// `POST /telephony_credentials`.
@@ -146,7 +148,8 @@ impl TelnyxClient {
             "tag": c.tag,
             "expires_at": c.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         });
-        let res = self.send(self.http.post(format!("{}/telephony_credentials", self.base)).json(&body)).await?;
+        let res =
+            self.send(self.http.post(format!("{}/telephony_credentials", self.base)).json(&body)).await?;
         Self::data(res).await
     }
 
@@ -161,17 +164,18 @@ impl TelnyxClient {
             filters.iter().map(|(k, v)| (format!("filter[{k}]"), (*v).to_owned())).collect();
         query.push(("page[number]".into(), page.to_string()));
         query.push(("page[size]".into(), size.clamp(1, 250).to_string()));
-        let res = self.send(self.http.get(format!("{}/telephony_credentials", self.base)).query(&query)).await?;
+        let res =
+            self.send(self.http.get(format!("{}/telephony_credentials", self.base)).query(&query)).await?;
         #[derive(Deserialize)]
         struct Page {
             data: Vec<Credential>,
             #[serde(default)]
             meta: Value,
         }
-        let page: Page = res
-            .json()
-            .await
-            .map_err(|e| TelnyxError::Retryable { message: format!("unreadable listing: {e}"), retry_after: None })?;
+        let page: Page = res.json().await.map_err(|e| TelnyxError::Retryable {
+            message: format!("unreadable listing: {e}"),
+            retry_after: None,
+        })?;
         let total_pages = page.meta["total_pages"].as_u64().unwrap_or(1) as u32;
         Ok(CredentialPage { data: page.data, total_pages })
     }
@@ -202,11 +206,12 @@ impl TelnyxClient {
 
     /// `POST /telephony_credentials/{id}/token`: a login JWT (the body is the token, text/plain).
     pub async fn credential_token(&self, id: &str) -> Result<String, TelnyxError> {
-        let res = self.send(self.http.post(format!("{}/telephony_credentials/{id}/token", self.base))).await?;
-        let token = res
-            .text()
-            .await
-            .map_err(|e| TelnyxError::Retryable { message: format!("unreadable token: {e}"), retry_after: None })?;
+        let res =
+            self.send(self.http.post(format!("{}/telephony_credentials/{id}/token", self.base))).await?;
+        let token = res.text().await.map_err(|e| TelnyxError::Retryable {
+            message: format!("unreadable token: {e}"),
+            retry_after: None,
+        })?;
         Ok(token.trim().to_owned())
     }
 }

@@ -43,11 +43,14 @@ impl TelnyxError {
 pub fn client_from_config(config: &fleet_platform::Config) -> Result<Option<TelnyxClient>, TelnyxError> {
     let Some(key) = &config.telnyx_api_key else { return Ok(None) };
     let rate = config.telnyx_rate_limit;
-    let limiter = match &config.redis_url {
-        Some(url) => RateLimiter::shared(url.expose(), "callfleet:ratelimit:telnyx", rate, rate).map_err(|e| {
-            TelnyxError::Permanent { status: 0, message: format!("CALLFLEET_REDIS_URL is not a valid Redis URL ({:?})", e.kind()) }
-        })?,
-        None => RateLimiter::local(rate, rate),
-    };
+    let limiter =
+        match &config.redis_url {
+            Some(url) => RateLimiter::shared(url.expose(), "callfleet:ratelimit:telnyx", rate, rate)
+                .map_err(|e| TelnyxError::Permanent {
+                    status: 0,
+                    message: format!("CALLFLEET_REDIS_URL is not a valid Redis URL ({:?})", e.kind()),
+                })?,
+            None => RateLimiter::local(rate, rate),
+        };
     TelnyxClient::new(&config.telnyx_api_base, key.expose(), limiter).map(Some)
 }

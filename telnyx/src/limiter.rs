@@ -49,7 +49,12 @@ impl RateLimiter {
 
     /// `per_sec` calls per second across every process sharing `redis_url` and `prefix`; the local
     /// bucket (same rate) is the fallback. Fails only on a malformed URL (no connection is made yet).
-    pub fn shared(redis_url: &str, prefix: &str, per_sec: u32, burst: u32) -> Result<Self, redis::RedisError> {
+    pub fn shared(
+        redis_url: &str,
+        prefix: &str,
+        per_sec: u32,
+        burst: u32,
+    ) -> Result<Self, redis::RedisError> {
         let shared = Shared {
             client: redis::Client::open(redis_url)?,
             prefix: prefix.to_owned(),

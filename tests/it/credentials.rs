@@ -51,9 +51,10 @@ impl Env {
         crate::support::logs::capture();
         let token = CancellationToken::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sim = Simulator::start(SimConfig::new("http://127.0.0.1:9/webhooks/telnyx"), listener, token.clone())
-            .await
-            .unwrap();
+        let sim =
+            Simulator::start(SimConfig::new("http://127.0.0.1:9/webhooks/telnyx"), listener, token.clone())
+                .await
+                .unwrap();
         let base = sim.telnyx_api_base();
         let key = secret_key();
         let mut vars: Vec<(&str, &str)> = vec![
@@ -92,8 +93,11 @@ impl Env {
     }
 
     pub async fn register(&self, device: &str, user: &str, org: &str) -> (u16, Value) {
-        self.put(&format!("/v1/devices/{device}"), json!({"user_id": user, "org_id": org, "platform": "ios",
-            "voip_token": format!("voip-{device}"), "app_version": "1.2.3"}))
+        self.put(
+            &format!("/v1/devices/{device}"),
+            json!({"user_id": user, "org_id": org, "platform": "ios",
+            "voip_token": format!("voip-{device}"), "app_version": "1.2.3"}),
+        )
         .await
     }
 
@@ -113,7 +117,10 @@ impl Env {
             Engine::Postgres => format!("to_timestamp({secs})"),
             Engine::Sqlite => (secs * 1000).to_string(),
         };
-        self.fleet.test_db.exec(&format!("UPDATE device_credentials SET expires_at = {value} WHERE device_id = '{device}'")).await;
+        self.fleet
+            .test_db
+            .exec(&format!("UPDATE device_credentials SET expires_at = {value} WHERE device_id = '{device}'"))
+            .await;
     }
 }
 
@@ -168,7 +175,12 @@ async fn failed_provisioning_is_retried_by_reregistering(engine: Engine) {
     let env = Env::start(engine, &[]).await;
     env.tenant("org-f", &["fred"]).await;
     // A permanent Telnyx refusal (422) fails provisioning for good.
-    env.sim.inject(Fault::ApiError { operation: Some("credential_create".into()), status: 422, code: Some("10004".into()), count: 1 });
+    env.sim.inject(Fault::ApiError {
+        operation: Some("credential_create".into()),
+        status: 422,
+        code: Some("10004".into()),
+        count: 1,
+    });
     env.register("tab-1", "fred", "org-f").await;
     env.fleet.start_workers(&[Pool::Credentials]);
     env.fleet.drain().await;
@@ -184,17 +196,26 @@ async fn failed_provisioning_is_retried_by_reregistering(engine: Engine) {
     assert_eq!(env.sim_creds("org-f").len(), 1);
 
     // Bad input changes nothing and says why; auth is required.
-    let (s, v) = env.put("/v1/devices/tab-2", json!({"user_id": "fred", "org_id": "org-f", "platform": "fax"})).await;
+    let (s, v) =
+        env.put("/v1/devices/tab-2", json!({"user_id": "fred", "org_id": "org-f", "platform": "fax"})).await;
     assert_eq!((s, v["error"].as_str()), (400, Some("invalid_field")));
-    let (s, v) = env.put("/v1/devices/tab-2", json!({"user_id": "nobody", "org_id": "org-f", "platform": "web"})).await;
+    let (s, v) = env
+        .put("/v1/devices/tab-2", json!({"user_id": "nobody", "org_id": "org-f", "platform": "web"}))
+        .await;
     assert_eq!((s, v["error"].as_str()), (422, Some("invalid_reference")));
-    let (s, v) = env.put("/v1/devices/tab-2", json!({"user_id": "fred", "org_id": "org-f", "platform": "web", "sip_password": "x"})).await;
+    let (s, v) = env
+        .put(
+            "/v1/devices/tab-2",
+            json!({"user_id": "fred", "org_id": "org-f", "platform": "web", "sip_password": "x"}),
+        )
+        .await;
     assert_eq!((s, v["error"].as_str()), (400, Some("invalid_body")));
     assert_eq!(env.call(reqwest::Method::GET, "/v1/devices/tab-2", None).await.0, 404);
     let res = env.fleet.http.get(env.fleet.url("/v1/devices/tab-1")).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 401);
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "missing_token");
-    let res = env.fleet.http.get(env.fleet.url("/v1/openapi.json")).bearer_auth("wrong").send().await.unwrap();
+    let res =
+        env.fleet.http.get(env.fleet.url("/v1/openapi.json")).bearer_auth("wrong").send().await.unwrap();
     assert_eq!(res.status().as_u16(), 401);
     let (s, doc) = env.call(reqwest::Method::GET, "/v1/openapi.json", None).await;
     assert_eq!(s, 200);
@@ -218,7 +239,12 @@ async fn scheduled_cleanup_deletes_expired_orphans_and_departed(engine: Engine) 
     assert_eq!(dialable.iter().map(|d| d.device_id.as_str()).collect::<Vec<_>>(), vec!["d-live"]);
 
     // An orphan: tagged as ours, unknown to the store.
-    let telnyx = fleet_telnyx::TelnyxClient::new(&env.sim.telnyx_api_base(), "k", fleet_telnyx::RateLimiter::unlimited()).unwrap();
+    let telnyx = fleet_telnyx::TelnyxClient::new(
+        &env.sim.telnyx_api_base(),
+        "k",
+        fleet_telnyx::RateLimiter::unlimited(),
+    )
+    .unwrap();
     let orphan = telnyx
         .create_credential(&fleet_telnyx::CreateCredential {
             connection_id: "cred-conn-1".into(),
@@ -254,7 +280,12 @@ async fn scheduled_cleanup_deletes_expired_orphans_and_departed(engine: Engine) 
     assert_eq!(env.put("/v1/users/carol", json!({"org_id": "org-3"})).await.0, 200);
 
     // One Telnyx 5xx during cleanup: retried with persisted backoff, not lost.
-    env.sim.inject(Fault::ApiError { operation: Some("credential_delete".into()), status: 500, code: None, count: 1 });
+    env.sim.inject(Fault::ApiError {
+        operation: Some("credential_delete".into()),
+        status: 500,
+        code: None,
+        count: 1,
+    });
     let schedules = fleet_scheduler::schedules_with(&env.fleet.config, |_| None).unwrap();
     let now = Utc::now();
     // Hourly sweeps: their latest tick before now + 2 h is at least an hour away (past the orphan grace).
@@ -282,7 +313,11 @@ async fn scheduled_cleanup_deletes_expired_orphans_and_departed(engine: Engine) 
 
 async fn rotation_replaces_without_a_gap(engine: Engine) {
     // Every credential is "near expiry" with a rotate-before longer than the TTL.
-    let env = Env::start(engine, &[("CALLFLEET_CREDENTIAL_TTL_SECS", "3600"), ("CALLFLEET_CREDENTIAL_ROTATE_BEFORE_SECS", "7200")]).await;
+    let env = Env::start(
+        engine,
+        &[("CALLFLEET_CREDENTIAL_TTL_SECS", "3600"), ("CALLFLEET_CREDENTIAL_ROTATE_BEFORE_SECS", "7200")],
+    )
+    .await;
     env.tenant("org-r", &["rita"]).await;
     env.register("r-1", "rita", "org-r").await;
     env.fleet.start_workers(&[Pool::Credentials, Pool::Maintenance]);
@@ -305,7 +340,9 @@ async fn rotation_replaces_without_a_gap(engine: Engine) {
     };
     let schedules = fleet_scheduler::schedules_with(&env.fleet.config, |_| None).unwrap();
     let rotation = schedules.iter().find(|s| s.name == "credential-rotation").unwrap();
-    fleet_scheduler::fire(store.as_ref(), rotation, rotation.previous_tick(Utc::now()).unwrap()).await.unwrap();
+    fleet_scheduler::fire(store.as_ref(), rotation, rotation.previous_tick(Utc::now()).unwrap())
+        .await
+        .unwrap();
     let old_id = before.id.clone();
     eventually(30, "the rotation", || {
         let store = store.clone();

@@ -9,9 +9,9 @@ mod support;
 
 mod crash;
 mod credentials;
-mod scheduler_replicas;
 mod ingress;
 mod operations;
 mod rate_limit;
+mod scheduler_replicas;
 mod store_conformance;
 mod workers;

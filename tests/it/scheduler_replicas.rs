@@ -46,13 +46,13 @@ async fn two_replicas_fire_each_tick_once(engine: Engine) {
     for s in &schedules {
         // The tick before `start` (missed while "down") plus every tick in (start, end].
         let n = s.ticks_between(start, end).len() + usize::from(s.previous_tick(start).is_some());
-        let stored = db
-            .count(&format!("SELECT count(*) FROM schedule_ticks WHERE schedule = '{}'", s.name))
-            .await;
+        let stored =
+            db.count(&format!("SELECT count(*) FROM schedule_ticks WHERE schedule = '{}'", s.name)).await;
         assert_eq!(stored as usize, n, "{}", s.name);
         expected += n;
     }
     assert_eq!(expected, 61 + 13 + 5 + 2 + 3);
-    let jobs = db.count(&format!("SELECT count(*) FROM {} WHERE job_type = 'maintenance'", db.jobs_table())).await;
+    let jobs =
+        db.count(&format!("SELECT count(*) FROM {} WHERE job_type = 'maintenance'", db.jobs_table())).await;
     assert_eq!(jobs as usize, expected, "one job per tick across both replicas");
 }

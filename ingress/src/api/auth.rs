@@ -10,8 +10,12 @@ use crate::error::Rejection;
 
 pub(super) async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     let Some(expected) = &state.token else {
-        return Rejection::new(StatusCode::UNAUTHORIZED, "api_disabled", "CALLFLEET_API_TOKEN is not configured")
-            .into_response();
+        return Rejection::new(
+            StatusCode::UNAUTHORIZED,
+            "api_disabled",
+            "CALLFLEET_API_TOKEN is not configured",
+        )
+        .into_response();
     };
     let given = request
         .headers()
@@ -19,10 +23,13 @@ pub(super) async fn require_token(State(state): State<ApiState>, request: Reques
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
     match given {
-        None => Rejection::new(StatusCode::UNAUTHORIZED, "missing_token", "send Authorization: Bearer <token>")
-            .into_response(),
+        None => {
+            Rejection::new(StatusCode::UNAUTHORIZED, "missing_token", "send Authorization: Bearer <token>")
+                .into_response()
+        }
         Some(token) if !constant_time_eq(token.trim().as_bytes(), expected.expose().as_bytes()) => {
-            Rejection::new(StatusCode::UNAUTHORIZED, "invalid_token", "the bearer token is not valid").into_response()
+            Rejection::new(StatusCode::UNAUTHORIZED, "invalid_token", "the bearer token is not valid")
+                .into_response()
         }
         Some(_) => next.run(request).await,
     }

@@ -81,9 +81,11 @@ fn not_found() -> Rejection {
 
 fn bounded(what: &'static str, v: &Option<String>, max: usize) -> Result<(), Rejection> {
     match v {
-        Some(s) if s.len() > max => {
-            Err(Rejection::new(StatusCode::BAD_REQUEST, "invalid_field", format!("{what} is longer than {max}")))
-        }
+        Some(s) if s.len() > max => Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            format!("{what} is longer than {max}"),
+        )),
         _ => Ok(()),
     }
 }
@@ -98,7 +100,11 @@ pub(super) async fn put(
     check_id("user_id", &b.user_id)?;
     check_id("org_id", &b.org_id)?;
     if !matches!(b.platform.as_str(), "android" | "ios" | "web") {
-        return Err(Rejection::new(StatusCode::BAD_REQUEST, "invalid_field", "platform must be android, ios or web"));
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "platform must be android, ios or web",
+        ));
     }
     bounded("push_token", &b.push_token, 4096)?;
     bounded("voip_token", &b.voip_token, 4096)?;
@@ -122,13 +128,19 @@ pub(super) async fn put(
     Ok((status, Json(view(device))))
 }
 
-pub(super) async fn get(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<DeviceView>, Rejection> {
+pub(super) async fn get(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceView>, Rejection> {
     check_id("device id", &id)?;
     let device = state.store.device(&id).await.map_err(store_rejection)?.ok_or_else(not_found)?;
     Ok(Json(view(device)))
 }
 
-pub(super) async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Result<StatusCode, Rejection> {
+pub(super) async fn delete(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Rejection> {
     check_id("device id", &id)?;
     state.store.deregister_device(&id).await.map_err(store_rejection)?;
     Ok(StatusCode::NO_CONTENT)
@@ -148,7 +160,8 @@ pub(super) async fn token(
     check_id("device id", &id)?;
     let device = state.store.device(&id).await.map_err(store_rejection)?.ok_or_else(not_found)?;
     let not_ready = |why: String| Rejection::new(StatusCode::CONFLICT, "credential_not_ready", why);
-    let cred = device.credential.ok_or_else(|| not_ready("the device has no credential; re-register it".into()))?;
+    let cred =
+        device.credential.ok_or_else(|| not_ready("the device has no credential; re-register it".into()))?;
     if !dialable(cred.status, cred.expires_at, Utc::now()) {
         let why = match cred.status {
             CredentialStatus::Active => "the credential expired; re-register the device".to_owned(),
@@ -160,14 +173,25 @@ pub(super) async fn token(
         return Err(not_ready("the credential is not recorded yet".into()));
     };
     let telnyx = state.telnyx.as_ref().ok_or_else(|| {
-        Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "telnyx_unavailable", "TELNYX_API_KEY is not configured")
+        Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "telnyx_unavailable",
+            "TELNYX_API_KEY is not configured",
+        )
     })?;
     match telnyx.credential_token(&telnyx_id).await {
-        Ok(token) => Ok((StatusCode::CREATED, Json(TokenView { token, sip_username, credential_expires_at: cred.expires_at }))),
+        Ok(token) => Ok((
+            StatusCode::CREATED,
+            Json(TokenView { token, sip_username, credential_expires_at: cred.expires_at }),
+        )),
         Err(TelnyxError::NotFound) => Err(not_ready("the credential no longer exists on Telnyx".into())),
         Err(e) => {
             tracing::warn!(device_id = %id, error = %e, "Login token request to Telnyx failed.");
-            Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "telnyx_unavailable", "Telnyx did not issue a token; retry"))
+            Err(Rejection::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "telnyx_unavailable",
+                "Telnyx did not issue a token; retry",
+            ))
         }
     }
 }

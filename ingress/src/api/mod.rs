@@ -73,7 +73,11 @@ pub(crate) fn check_id(what: &'static str, id: &str) -> Result<(), Rejection> {
     if ok {
         Ok(())
     } else {
-        Err(Rejection::new(StatusCode::BAD_REQUEST, "invalid_id", format!("{what} must be 1-128 of A-Z a-z 0-9 . _ : -")))
+        Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            format!("{what} must be 1-128 of A-Z a-z 0-9 . _ : -"),
+        ))
     }
 }
 

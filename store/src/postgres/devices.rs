@@ -69,7 +69,10 @@ pub(super) async fn upsert_user(pool: &PgPool, user: &User) -> Result<bool, Stor
     Ok(created)
 }
 
-pub(super) async fn register(pool: &PgPool, reg: &DeviceRegistration) -> Result<(Registered, Vec<NewJob>), StoreError> {
+pub(super) async fn register(
+    pool: &PgPool,
+    reg: &DeviceRegistration,
+) -> Result<(Registered, Vec<NewJob>), StoreError> {
     let mut tx = pool.begin().await?;
     let member: Option<String> = sqlx::query_scalar("SELECT org_id FROM users WHERE id = $1")
         .bind(&reg.user_id)
@@ -78,7 +81,10 @@ pub(super) async fn register(pool: &PgPool, reg: &DeviceRegistration) -> Result<
     match member {
         None => return Err(StoreError::Invalid(format!("user {:?} does not exist", reg.user_id))),
         Some(org) if org != reg.org_id => {
-            return Err(StoreError::Invalid(format!("user {:?} is not in organization {:?}", reg.user_id, reg.org_id)));
+            return Err(StoreError::Invalid(format!(
+                "user {:?} is not in organization {:?}",
+                reg.user_id, reg.org_id
+            )));
         }
         Some(_) => {}
     }
@@ -221,7 +227,9 @@ pub(super) async fn device(pool: &PgPool, id: &str) -> Result<Option<Device>, St
 
 pub(super) async fn deregister(pool: &PgPool, id: &str) -> Result<(bool, Vec<NewJob>), StoreError> {
     let mut tx = pool.begin().await?;
-    let existed = sqlx::query("DELETE FROM devices WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected() == 1;
+    let existed =
+        sqlx::query("DELETE FROM devices WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected()
+            == 1;
     let mut jobs = retire_device_rows(&mut tx, id, None).await?;
     // Rows already `deleting` whose job may have been lost get their (deduplicated) job again.
     let pending: Vec<String> =
@@ -277,7 +285,12 @@ pub(super) async fn fail(pool: &PgPool, id: &str, error: &str) -> Result<bool, S
     Ok(done.rows_affected() == 1)
 }
 
-pub(super) async fn swap(pool: &PgPool, old_id: &str, new_id: &str, c: &ProvisionedCredential) -> Result<bool, StoreError> {
+pub(super) async fn swap(
+    pool: &PgPool,
+    old_id: &str,
+    new_id: &str,
+    c: &ProvisionedCredential,
+) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
     let Some(row) = sqlx::query(
         "UPDATE device_credentials SET status = 'deleting', updated_at = now()
@@ -317,7 +330,11 @@ pub(super) async fn mark_deleting(pool: &PgPool, ids: &[String]) -> Result<(), S
 }
 
 pub(super) async fn delete_rows(pool: &PgPool, ids: &[String]) -> Result<u64, StoreError> {
-    Ok(sqlx::query("DELETE FROM device_credentials WHERE id = ANY($1)").bind(ids).execute(pool).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM device_credentials WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(pool)
+        .await?
+        .rows_affected())
 }
 
 pub(super) async fn expired(
@@ -441,5 +458,9 @@ pub(super) async fn departed(pool: &PgPool, limit: u32) -> Result<Vec<OrgCredent
 }
 
 pub(super) async fn delete_org_credentials(pool: &PgPool, ids: &[String]) -> Result<u64, StoreError> {
-    Ok(sqlx::query("DELETE FROM org_credentials WHERE id = ANY($1)").bind(ids).execute(pool).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM org_credentials WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(pool)
+        .await?
+        .rows_affected())
 }

@@ -23,12 +23,12 @@ use sqlx::postgres::PgPoolOptions;
 
 use crate::wake::QueueWaker;
 use crate::{
-    Device, DeviceCredential, DeviceRegistration, DialableCredential, OrgCredential, Organization,
-    ProvisionedCredential, Registered, User,
-};
-use crate::{
     Accepted, CallLeg, DeadJob, Engine, LegUpdate, NewJob, NewWebhook, QueueStats, ReplaySelector,
     ReplayTarget, Store, StoreError, StoredWebhook,
+};
+use crate::{
+    Device, DeviceCredential, DeviceRegistration, DialableCredential, OrgCredential, Organization,
+    ProvisionedCredential, Registered, User,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -201,7 +201,11 @@ impl Store for PgStore {
         devices::credential(&self.pool, id).await
     }
 
-    async fn activate_credential(&self, id: &str, created: &ProvisionedCredential) -> Result<bool, StoreError> {
+    async fn activate_credential(
+        &self,
+        id: &str,
+        created: &ProvisionedCredential,
+    ) -> Result<bool, StoreError> {
         devices::activate(&self.pool, id, created).await
     }
 

@@ -136,7 +136,10 @@ pub(super) async fn register(
         Some(_) => {}
     }
     let (old_user, old_org): (String, String) =
-        sqlx::query_as("SELECT user_id, org_id FROM devices WHERE id = ?1").bind(&reg.id).fetch_one(&mut *tx).await?;
+        sqlx::query_as("SELECT user_id, org_id FROM devices WHERE id = ?1")
+            .bind(&reg.id)
+            .fetch_one(&mut *tx)
+            .await?;
     sqlx::query(
         "UPDATE devices SET user_id = ?2, org_id = ?3, platform = ?4, push_token = ?5, voip_token = ?6,
                 app_version = ?7, name = ?8, updated_at = ?9 WHERE id = ?1",
@@ -261,7 +264,8 @@ pub(super) async fn device(pool: &SqlitePool, id: &str) -> Result<Option<Device>
 pub(super) async fn deregister(pool: &SqlitePool, id: &str) -> Result<(bool, Vec<NewJob>), StoreError> {
     let mut tx = pool.begin().await?;
     let existed =
-        sqlx::query("DELETE FROM devices WHERE id = ?1").bind(id).execute(&mut *tx).await?.rows_affected() == 1;
+        sqlx::query("DELETE FROM devices WHERE id = ?1").bind(id).execute(&mut *tx).await?.rows_affected()
+            == 1;
     let mut jobs = retire_device_rows(&mut tx, id, None).await?;
     let pending: Vec<String> =
         sqlx::query_scalar("SELECT id FROM device_credentials WHERE device_id = ?1 AND status = 'deleting'")
@@ -288,7 +292,11 @@ pub(super) async fn credential(pool: &SqlitePool, id: &str) -> Result<Option<Dev
         .transpose()
 }
 
-pub(super) async fn activate(pool: &SqlitePool, id: &str, c: &ProvisionedCredential) -> Result<bool, StoreError> {
+pub(super) async fn activate(
+    pool: &SqlitePool,
+    id: &str,
+    c: &ProvisionedCredential,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE device_credentials SET status = 'active', telnyx_id = ?2, sip_username = ?3, sip_password = ?4,
                 expires_at = ?5, last_error = NULL, updated_at = ?6

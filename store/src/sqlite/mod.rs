@@ -10,8 +10,8 @@ mod devices;
 mod queue;
 mod webhooks;
 
-use std::str::FromStr;
 use std::collections::HashSet;
+use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,12 +22,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::wake::QueueWaker;
 use crate::{
-    Device, DeviceCredential, DeviceRegistration, DialableCredential, OrgCredential, Organization,
-    ProvisionedCredential, Registered, User,
-};
-use crate::{
     Accepted, CallLeg, DeadJob, Engine, LegUpdate, NewJob, NewWebhook, QueueStats, ReplaySelector,
     ReplayTarget, Store, StoreError, StoredWebhook,
+};
+use crate::{
+    Device, DeviceCredential, DeviceRegistration, DialableCredential, OrgCredential, Organization,
+    ProvisionedCredential, Registered, User,
 };
 
 /// The SQLite store; cheap to clone.
@@ -227,7 +227,11 @@ impl Store for SqliteStore {
         devices::credential(&self.pool, id).await
     }
 
-    async fn activate_credential(&self, id: &str, created: &ProvisionedCredential) -> Result<bool, StoreError> {
+    async fn activate_credential(
+        &self,
+        id: &str,
+        created: &ProvisionedCredential,
+    ) -> Result<bool, StoreError> {
         devices::activate(&self.pool, id, created).await
     }
 

@@ -24,7 +24,10 @@ fn at(secs: i64) -> Result<DateTime<Utc>, JobError> {
 
 /// Deletes, 16 at a time, Telnyx credentials by id; returns the indexes confirmed gone and the
 /// first error.
-async fn delete_remote(runtime: &Runtime, ids: &[Option<String>]) -> Result<(Vec<usize>, Option<JobError>), JobError> {
+async fn delete_remote(
+    runtime: &Runtime,
+    ids: &[Option<String>],
+) -> Result<(Vec<usize>, Option<JobError>), JobError> {
     let telnyx = runtime.telnyx()?.clone();
     // Owned inputs: the futures must be `Send` for any lifetime (they run on the worker's task).
     let tasks: Vec<_> = ids
@@ -93,10 +96,11 @@ pub(super) async fn sweep_orphans(runtime: &Runtime, now: i64) -> Result<(), Job
         for chunk in remote.chunks(PAGE as usize) {
             let ids: Vec<String> = chunk.iter().map(|c| c.id.clone()).collect();
             let known = runtime.store.known_telnyx_ids(&ids).await?;
-            let doomed: Vec<Option<String>> = orphans(chunk, &known, now, runtime.credential_policy.orphan_grace)
-                .into_iter()
-                .map(|c| Some(c.id.clone()))
-                .collect();
+            let doomed: Vec<Option<String>> =
+                orphans(chunk, &known, now, runtime.credential_policy.orphan_grace)
+                    .into_iter()
+                    .map(|c| Some(c.id.clone()))
+                    .collect();
             let (done, error) = delete_remote(runtime, &doomed).await?;
             deleted += done.len();
             if let Some(e) = error {
