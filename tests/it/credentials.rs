@@ -279,6 +279,7 @@ async fn scheduled_cleanup_deletes_expired_orphans_and_departed(engine: Engine) 
     env.tenant("org-3", &[]).await;
     assert_eq!(env.put("/v1/users/carol", json!({"org_id": "org-3"})).await.0, 200);
 
+    let passwords: Vec<String> = env.sim.credentials().into_iter().map(|c| c.sip_password).collect();
     // One Telnyx 5xx during cleanup: retried with persisted backoff, not lost.
     env.sim.inject(Fault::ApiError {
         operation: Some("credential_delete".into()),
@@ -309,6 +310,7 @@ async fn scheduled_cleanup_deletes_expired_orphans_and_departed(engine: Engine) 
     assert!(env.fleet.store.dead_jobs(None, 10).await.unwrap().is_empty(), "nothing died");
     let deletes_failed = env.sim.requests().iter().filter(|r| r.status >= 500).count();
     assert_eq!(deletes_failed, 1, "the injected 5xx happened and was retried");
+    assert_no_password_leak(&env, &passwords).await;
 }
 
 async fn rotation_replaces_without_a_gap(engine: Engine) {
@@ -361,6 +363,8 @@ async fn rotation_replaces_without_a_gap(engine: Engine) {
     assert_ne!(after.telnyx_id, before.telnyx_id);
     let on_sim: Vec<String> = env.sim_creds("org-r").into_iter().map(|c| c.id).collect();
     assert_eq!(on_sim, vec![after.telnyx_id.unwrap()], "old one deleted, new one live");
+    let passwords: Vec<String> = env.sim.credentials().into_iter().map(|c| c.sip_password).collect();
+    assert_no_password_leak(&env, &passwords).await;
 }
 
 /// Searches every API response, the captured logs and a dump of the database for the passwords.
