@@ -390,3 +390,34 @@ async fn dump(db: &TestDb) -> String {
     };
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+on_both! {
+    long_cleanups_continue_in_follow_up_jobs => long_cleanups_continue_in_follow_up_jobs_postgres, long_cleanups_continue_in_follow_up_jobs_sqlite;
+}
+
+/// An attempt whose time budget is spent hands the rest of the tick to a continuation job (once).
+async fn long_cleanups_continue_in_follow_up_jobs(engine: Engine) {
+    let env = Env::start(engine, &[]).await;
+    env.tenant("org-c", &["cy"]).await;
+    env.register("c-1", "cy", "org-c").await;
+    env.fleet.start_workers(&[Pool::Credentials]);
+    env.fleet.drain().await;
+    env.expire_in_store("c-1", Utc::now().timestamp() - 60).await;
+    let mut runtime =
+        fleet_workers::Runtime::from_config(&env.fleet.config, env.fleet.store.clone()).unwrap();
+    runtime.attempt_budget = Some(std::time::Duration::ZERO);
+    let tick = Utc::now().timestamp();
+    let job =
+        fleet_jobs::Envelope::new(fleet_jobs::Job::CleanupExpiredCredentialsV1 { now: tick }, "cleanup:t");
+    fleet_workers::run_job(&runtime, &job).await.unwrap();
+    fleet_workers::run_job(&runtime, &job).await.unwrap();
+    assert!(env.sim_creds("org-c").is_empty());
+    assert_eq!(env.rows().await, 0);
+    let table = env.fleet.test_db.jobs_table();
+    let follow_ups = env
+        .fleet
+        .test_db
+        .count(&format!("SELECT count(*) FROM {table} WHERE job_type = 'maintenance'"))
+        .await;
+    assert_eq!(follow_ups, 1, "one continuation, however often the attempt ran");
+}

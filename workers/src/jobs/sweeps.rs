@@ -57,8 +57,18 @@ async fn delete_remote(
     Ok((done, error))
 }
 
-pub(super) async fn cleanup_expired(runtime: &Runtime, now: i64) -> Result<(), JobError> {
-    let now = at(now)?;
+/// One attempt works this long at most (attempts time out at 60 s); what remains is handed to a
+/// continuation job of the same tick (unique key: the work id plus `+`), so a large backlog is
+/// worked through in a chain of short attempts at the rate limit.
+const ATTEMPT_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
+
+pub(super) async fn cleanup_expired(
+    runtime: &Runtime,
+    envelope: &fleet_jobs::Envelope,
+    tick: i64,
+) -> Result<(), JobError> {
+    let now = at(tick)?;
+    let started = std::time::Instant::now();
     let mut deleted = 0u64;
     loop {
         let rows = runtime.store.expired_credentials(now, now - STALE_DELETE, PAGE).await?;
@@ -77,6 +87,24 @@ pub(super) async fn cleanup_expired(runtime: &Runtime, now: i64) -> Result<(), J
         if let Some(e) = error {
             tracing::warn!(deleted, error = %e, "Expired-credential cleanup interrupted; it will resume.");
             return Err(e);
+        }
+        // At least one page per attempt, then hand over when the budget is spent.
+        if started.elapsed() >= runtime.attempt_budget.unwrap_or(ATTEMPT_BUDGET) {
+            let next = fleet_jobs::Envelope::new(
+                fleet_jobs::Job::CleanupExpiredCredentialsV1 { now: tick },
+                format!("{}+", envelope.work_id),
+            );
+            let key = next.attempt_key();
+            runtime
+                .store
+                .enqueue(&[fleet_store::NewJob {
+                    envelope: next,
+                    delay: std::time::Duration::ZERO,
+                    unique_key: Some(key),
+                }])
+                .await?;
+            tracing::info!(deleted, "Expired-credential cleanup continues in a follow-up job.");
+            return Ok(());
         }
     }
     tracing::info!(deleted, %now, "Expired credentials deleted.");
