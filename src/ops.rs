@@ -113,6 +113,9 @@ pub async fn start_demo_simulator(
     config.telnyx_public_key = Some(sim.public_key_base64());
     config.telnyx_api_base = sim.telnyx_api_base();
     config.telnyx_api_key = Some(Secret::new("simulator"));
+    if config.telnyx_credential_connection_id.is_none() {
+        config.telnyx_credential_connection_id = Some("simulator-credential-connection".into());
+    }
     let sim_base = sim.base_url();
     tracing::info!(
         simulator = sim_base,

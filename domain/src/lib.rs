@@ -3,15 +3,19 @@
 //! Everything here is deterministic and unit-tested without a runtime, a database or a network:
 //! webhook signature verification ([`signature`]), the Telnyx webhook envelope and typed events
 //! ([`envelope`], [`event`]), our `client_state` ([`client_state`]), push messages and what a
-//! provider's answer means ([`push`]), the retry policy that every job kind uses ([`retry`]), and
-//! the circuit breaker kept per outside provider ([`breaker`]).
+//! provider's answer means ([`push`]), the retry policy that every job kind uses ([`retry`]), the
+//! circuit breaker kept per outside provider ([`breaker`]), device-credential decisions
+//! ([`credentials`]), sealing secrets at rest ([`sealing`]) and rate-limit arithmetic ([`rate`]).
 //! Adapters (store, HTTP, queues) live in other crates and call into this one; nothing in here
 //! knows about tokio, sqlx, axum, Redis or apalis.
 
 pub mod breaker;
 pub mod client_state;
+pub mod credentials;
 pub mod envelope;
 pub mod event;
 pub mod push;
+pub mod rate;
 pub mod retry;
+pub mod sealing;
 pub mod signature;

@@ -12,6 +12,8 @@ pub enum IngressError {
     MissingPublicKey,
     #[error("TELNYX_PUBLIC_KEY must be standard base64 of a raw 32-byte Ed25519 key")]
     InvalidPublicKey,
+    #[error("the Telnyx client cannot be built: {0}")]
+    Telnyx(String),
     #[error("serving HTTP failed: {0}")]
     Serve(#[source] std::io::Error),
 }

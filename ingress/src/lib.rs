@@ -7,8 +7,9 @@
 //! When the store cannot commit, the answer is 503 so Telnyx retries: a 2xx is never sent for
 //! something that is not durably stored. The ingress never calls Telnyx or any outside service.
 //!
-//! Also served here: `/healthz` (the process is up), `/readyz` (the store answers) and `/metrics`.
+//! Also served here: the app API under `/v1` ([`api`]), `/healthz` (the process is up), `/readyz` (the store answers) and `/metrics`.
 
+pub mod api;
 mod batcher;
 mod error;
 pub mod health;
@@ -33,6 +34,7 @@ pub struct IngressState {
     pub(crate) batcher: AckBatcher,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) max_body: usize,
+    pub(crate) api: api::ApiState,
 }
 
 impl IngressState {
@@ -42,14 +44,18 @@ impl IngressState {
         let key = config.telnyx_public_key.as_deref().ok_or(IngressError::MissingPublicKey)?;
         let verifier = WebhookVerifier::from_base64(key).map_err(|_| IngressError::InvalidPublicKey)?;
         let batcher = AckBatcher::start(store.clone(), BatcherConfig::for_engine(store.engine()));
-        Ok(Self { verifier: Arc::new(verifier), batcher, store, max_body: config.webhook_max_body })
+        let telnyx =
+            fleet_telnyx::client_from_config(config).map_err(|e| IngressError::Telnyx(e.to_string()))?;
+        let api = api::ApiState::new(store.clone(), config.api_token.clone(), telnyx);
+        Ok(Self { verifier: Arc::new(verifier), batcher, store, max_body: config.webhook_max_body, api })
     }
 }
 
 /// The ingress routes, ready to serve or to drive with `oneshot` in tests.
 pub fn router(state: IngressState) -> Router {
     let store = state.store.clone();
-    webhooks::routes().with_state(state).merge(health::router(store))
+    let api = api::router(state.api.clone());
+    webhooks::routes().with_state(state).merge(health::router(store)).merge(api)
 }
 
 /// Serves the ingress on `listener` until `shutdown` is cancelled, then drains in-flight requests.

@@ -28,6 +28,28 @@ pub enum Job {
     /// Delete stored webhook events received before `before` (Unix seconds).
     #[serde(rename = "purge_webhook_events.v1")]
     PurgeWebhookEventsV1 { before: i64 },
+    /// Create the Telnyx credential of one stored credential row (or adopt one an earlier attempt
+    /// created), then record it.
+    #[serde(rename = "provision_credential.v1")]
+    ProvisionCredentialV1 { credential_id: String },
+    /// Delete one credential row's Telnyx credential, then the row (deregistration).
+    #[serde(rename = "delete_credential.v1")]
+    DeleteCredentialV1 { credential_id: String },
+    /// Replace one active credential that nears expiry: create → store → delete old.
+    #[serde(rename = "rotate_credential.v1")]
+    RotateCredentialV1 { credential_id: String },
+    /// Delete every credential past `expires_at` (Unix seconds of the tick) on Telnyx and in the store.
+    #[serde(rename = "cleanup_expired_credentials.v1")]
+    CleanupExpiredCredentialsV1 { now: i64 },
+    /// Delete Telnyx credentials carrying one of our tags that the store does not know.
+    #[serde(rename = "sweep_orphan_credentials.v1")]
+    SweepOrphanCredentialsV1 { now: i64 },
+    /// Delete org-level credentials of users who left the organization.
+    #[serde(rename = "sweep_departed_credentials.v1")]
+    SweepDepartedCredentialsV1 { now: i64 },
+    /// Enqueue the rotation of every active credential that nears expiry.
+    #[serde(rename = "rotate_expiring_credentials.v1")]
+    RotateExpiringCredentialsV1 { now: i64 },
 }
 
 impl Job {
@@ -35,7 +57,14 @@ impl Job {
     pub fn pool(&self) -> Pool {
         match self {
             Self::ProcessWebhookV1 { .. } => Pool::Webhooks,
-            Self::PurgeWebhookEventsV1 { .. } => Pool::Maintenance,
+            Self::ProvisionCredentialV1 { .. }
+            | Self::DeleteCredentialV1 { .. }
+            | Self::RotateCredentialV1 { .. } => Pool::Credentials,
+            Self::PurgeWebhookEventsV1 { .. }
+            | Self::CleanupExpiredCredentialsV1 { .. }
+            | Self::SweepOrphanCredentialsV1 { .. }
+            | Self::SweepDepartedCredentialsV1 { .. }
+            | Self::RotateExpiringCredentialsV1 { .. } => Pool::Maintenance,
         }
     }
 
@@ -44,6 +73,13 @@ impl Job {
         match self {
             Self::ProcessWebhookV1 { .. } => "process_webhook",
             Self::PurgeWebhookEventsV1 { .. } => "purge_webhook_events",
+            Self::ProvisionCredentialV1 { .. } => "provision_credential",
+            Self::DeleteCredentialV1 { .. } => "delete_credential",
+            Self::RotateCredentialV1 { .. } => "rotate_credential",
+            Self::CleanupExpiredCredentialsV1 { .. } => "cleanup_expired_credentials",
+            Self::SweepOrphanCredentialsV1 { .. } => "sweep_orphan_credentials",
+            Self::SweepDepartedCredentialsV1 { .. } => "sweep_departed_credentials",
+            Self::RotateExpiringCredentialsV1 { .. } => "rotate_expiring_credentials",
         }
     }
 
@@ -55,6 +91,17 @@ impl Job {
             }
             Self::PurgeWebhookEventsV1 { .. } => {
                 RetryPolicy::new(5, Duration::from_secs(30), Duration::from_secs(1800))
+            }
+            Self::ProvisionCredentialV1 { .. }
+            | Self::DeleteCredentialV1 { .. }
+            | Self::RotateCredentialV1 { .. } => {
+                RetryPolicy::new(10, Duration::from_secs(1), Duration::from_secs(600))
+            }
+            Self::CleanupExpiredCredentialsV1 { .. }
+            | Self::SweepOrphanCredentialsV1 { .. }
+            | Self::SweepDepartedCredentialsV1 { .. }
+            | Self::RotateExpiringCredentialsV1 { .. } => {
+                RetryPolicy::new(8, Duration::from_secs(1), Duration::from_secs(900))
             }
         }
     }

@@ -17,7 +17,18 @@ fn the_wire_format_is_frozen() {
 
 #[test]
 fn every_variant_round_trips() {
-    for job in [Job::ProcessWebhookV1 { event_id: "x".into() }, Job::PurgeWebhookEventsV1 { before: 1 }] {
+    let id = || "c1".to_string();
+    for job in [
+        Job::ProcessWebhookV1 { event_id: "x".into() },
+        Job::PurgeWebhookEventsV1 { before: 1 },
+        Job::ProvisionCredentialV1 { credential_id: id() },
+        Job::DeleteCredentialV1 { credential_id: id() },
+        Job::RotateCredentialV1 { credential_id: id() },
+        Job::CleanupExpiredCredentialsV1 { now: 1 },
+        Job::SweepOrphanCredentialsV1 { now: 1 },
+        Job::SweepDepartedCredentialsV1 { now: 1 },
+        Job::RotateExpiringCredentialsV1 { now: 1 },
+    ] {
         let env = Envelope::new(job, "w").next_attempt();
         let back: Envelope = serde_json::from_str(&serde_json::to_string(&env).unwrap()).unwrap();
         assert_eq!(back, env);
@@ -45,4 +56,17 @@ fn pools_parse() {
     for pool in Pool::ALL {
         assert_eq!(pool.as_str().parse::<Pool>().unwrap(), pool);
     }
+}
+
+#[test]
+fn credential_jobs_have_their_pools_and_frozen_names() {
+    let p = Job::ProvisionCredentialV1 { credential_id: "c1".into() };
+    assert_eq!(p.pool(), Pool::Credentials);
+    assert_eq!(
+        serde_json::to_string(&p).unwrap(),
+        r#"{"type":"provision_credential.v1","credential_id":"c1"}"#
+    );
+    let c = Job::CleanupExpiredCredentialsV1 { now: 5 };
+    assert_eq!(c.pool(), Pool::Maintenance);
+    assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"type":"cleanup_expired_credentials.v1","now":5}"#);
 }

@@ -69,6 +69,13 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// How long stored webhook events are kept.
     pub webhook_retention_days: u32,
+    /// Lifetime of a new device credential (`CALLFLEET_CREDENTIAL_TTL_SECS`, default 30 days).
+    pub credential_ttl: Duration,
+    /// Credentials this close to expiry are rotated (`CALLFLEET_CREDENTIAL_ROTATE_BEFORE_SECS`, 3 days).
+    pub credential_rotate_before: Duration,
+    /// Telnyx API calls per second, across replicas when Redis is configured
+    /// (`CALLFLEET_TELNYX_RATE_LIMIT`, default 20).
+    pub telnyx_rate_limit: u32,
     pub log_format: LogFormat,
     /// Where the embedded default keeps its SQLite file.
     pub data_dir: PathBuf,
@@ -157,6 +164,21 @@ impl Config {
                 number(&get, "CALLFLEET_SHUTDOWN_TIMEOUT_SECS", 20, 1, 600)? as u64,
             ),
             webhook_retention_days: number(&get, "CALLFLEET_WEBHOOK_RETENTION_DAYS", 30, 1, 3650)? as u32,
+            credential_ttl: Duration::from_secs(number(
+                &get,
+                "CALLFLEET_CREDENTIAL_TTL_SECS",
+                30 * 86_400,
+                60,
+                3650 * 86_400,
+            )? as u64),
+            credential_rotate_before: Duration::from_secs(number(
+                &get,
+                "CALLFLEET_CREDENTIAL_ROTATE_BEFORE_SECS",
+                3 * 86_400,
+                0,
+                3650 * 86_400,
+            )? as u64),
+            telnyx_rate_limit: number(&get, "CALLFLEET_TELNYX_RATE_LIMIT", 20, 1, 100_000)? as u32,
             log_format,
             data_dir,
         })

@@ -17,7 +17,7 @@ use fleet_platform::Config;
 use fleet_platform::shutdown::CancellationToken;
 use fleet_store::{NewJob, Store, StoreError};
 
-pub use schedules::default_schedules;
+pub use schedules::{default_schedules, schedules_with};
 
 /// A cron schedule and the job of each tick.
 pub struct Schedule {
@@ -80,11 +80,7 @@ pub async fn run(
 ) -> Result<(), SchedulerError> {
     let schedules = default_schedules(config)?;
     let mut last = Utc::now();
-    for schedule in &schedules {
-        if let Some(tick) = schedule.previous_tick(last) {
-            fire_logged(store.as_ref(), schedule, tick).await;
-        }
-    }
+    catch_up(store.as_ref(), &schedules, last).await;
     loop {
         let next = schedules.iter().filter_map(|s| s.cron.after(&last).next()).min();
         let Some(next) = next else { return Ok(()) };
@@ -93,13 +89,34 @@ pub async fn run(
             _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(wait) => {}
         }
-        let now = Utc::now().max(next);
-        for schedule in &schedules {
-            for tick in schedule.ticks_between(last, now) {
-                fire_logged(store.as_ref(), schedule, tick).await;
-            }
+        last = tick(store.as_ref(), &schedules, last, Utc::now().max(next)).await;
+    }
+}
+
+/// One step of the scheduler's clock: fires every tick of every schedule in `(last, now]` and
+/// returns `now` (the next `last`). Tests drive it with a simulated clock; any number of
+/// replicas may call it with overlapping windows, each tick is still enqueued once.
+pub async fn tick(
+    store: &dyn Store,
+    schedules: &[Schedule],
+    last: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    for schedule in schedules {
+        for t in schedule.ticks_between(last, now) {
+            fire_logged(store, schedule, t).await;
         }
-        last = now;
+    }
+    now
+}
+
+/// What a scheduler does on start: fires the latest tick at or before `now` of every schedule
+/// (a no-op if it was enqueued), so a tick missed while every scheduler was down still runs.
+pub async fn catch_up(store: &dyn Store, schedules: &[Schedule], now: DateTime<Utc>) {
+    for schedule in schedules {
+        if let Some(t) = schedule.previous_tick(now) {
+            fire_logged(store, schedule, t).await;
+        }
     }
 }
 

@@ -10,19 +10,71 @@ use crate::{Schedule, SchedulerError};
 /// Daily at 03:17:00 UTC unless `CALLFLEET_CRON_PURGE_WEBHOOKS` says otherwise.
 const PURGE_WEBHOOKS: &str = "0 17 3 * * *";
 
-/// Every schedule, built from the configuration.
+/// Every 10 minutes unless `CALLFLEET_CRON_CREDENTIAL_CLEANUP` says otherwise.
+const CREDENTIAL_CLEANUP: &str = "0 */10 * * * *";
+/// Hourly at :41 unless `CALLFLEET_CRON_ORPHAN_SWEEP` says otherwise.
+const ORPHAN_SWEEP: &str = "0 41 * * * *";
+/// Hourly at :47 unless `CALLFLEET_CRON_DEPARTED_SWEEP` says otherwise.
+const DEPARTED_SWEEP: &str = "0 47 * * * *";
+/// Hourly at :05 unless `CALLFLEET_CRON_CREDENTIAL_ROTATION` says otherwise.
+const CREDENTIAL_ROTATION: &str = "0 5 * * * *";
+
+/// Every schedule, built from the configuration (cron expressions from the environment).
 pub fn default_schedules(config: &Config) -> Result<Vec<Schedule>, SchedulerError> {
+    schedules_with(config, |key| std::env::var(key).ok())
+}
+
+/// Every schedule, with cron overrides looked up by `lookup` (tests pass their own).
+pub fn schedules_with(
+    config: &Config,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<Schedule>, SchedulerError> {
     let retention = Duration::days(i64::from(config.webhook_retention_days));
-    let purge = std::env::var("CALLFLEET_CRON_PURGE_WEBHOOKS").unwrap_or_else(|_| PURGE_WEBHOOKS.into());
-    Ok(vec![Schedule::new("purge-webhook-events", &purge, move |tick| {
-        let before = (tick - retention).timestamp();
-        let envelope = Envelope::new(
-            Job::PurgeWebhookEventsV1 { before },
-            format!("purge-webhook-events:{}", tick.timestamp()),
-        );
-        let key = envelope.attempt_key();
-        NewJob { envelope, delay: std::time::Duration::ZERO, unique_key: Some(key) }
-    })?])
+    let cron = |key: &str, default: &str| {
+        lookup(key).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.into())
+    };
+    let purge = cron("CALLFLEET_CRON_PURGE_WEBHOOKS", PURGE_WEBHOOKS);
+    Ok(vec![
+        Schedule::new("purge-webhook-events", &purge, move |tick| {
+            let before = (tick - retention).timestamp();
+            tick_job(Job::PurgeWebhookEventsV1 { before }, "purge-webhook-events", tick)
+        })?,
+        Schedule::new(
+            "credential-cleanup",
+            &cron("CALLFLEET_CRON_CREDENTIAL_CLEANUP", CREDENTIAL_CLEANUP),
+            |tick| {
+                tick_job(
+                    Job::CleanupExpiredCredentialsV1 { now: tick.timestamp() },
+                    "credential-cleanup",
+                    tick,
+                )
+            },
+        )?,
+        Schedule::new("orphan-sweep", &cron("CALLFLEET_CRON_ORPHAN_SWEEP", ORPHAN_SWEEP), |tick| {
+            tick_job(Job::SweepOrphanCredentialsV1 { now: tick.timestamp() }, "orphan-sweep", tick)
+        })?,
+        Schedule::new("departed-sweep", &cron("CALLFLEET_CRON_DEPARTED_SWEEP", DEPARTED_SWEEP), |tick| {
+            tick_job(Job::SweepDepartedCredentialsV1 { now: tick.timestamp() }, "departed-sweep", tick)
+        })?,
+        Schedule::new(
+            "credential-rotation",
+            &cron("CALLFLEET_CRON_CREDENTIAL_ROTATION", CREDENTIAL_ROTATION),
+            |tick| {
+                tick_job(
+                    Job::RotateExpiringCredentialsV1 { now: tick.timestamp() },
+                    "credential-rotation",
+                    tick,
+                )
+            },
+        )?,
+    ])
+}
+
+/// The job of one tick: its work id (and so its unique key) is the schedule and the tick time.
+fn tick_job(job: Job, schedule: &str, tick: chrono::DateTime<chrono::Utc>) -> NewJob {
+    let envelope = Envelope::new(job, format!("{schedule}:{}", tick.timestamp()));
+    let key = envelope.attempt_key();
+    NewJob { envelope, delay: std::time::Duration::ZERO, unique_key: Some(key) }
 }
 
 #[cfg(test)]

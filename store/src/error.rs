@@ -10,6 +10,10 @@ pub enum StoreError {
     /// A payload in the store could not be decoded: a bug or a manual edit, not worth retrying.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The request refers to something that does not exist or does not fit (unknown user, user
+    /// not in that organization): the caller's mistake, nothing was changed.
+    #[error("invalid: {0}")]
+    Invalid(String),
     /// Anything else the database reported.
     #[error("store error: {0}")]
     Other(String),

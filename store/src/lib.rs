@@ -10,6 +10,7 @@
 //! [`StoreError`], that says whether trying again can help.
 
 mod db;
+pub mod devices;
 mod error;
 pub mod postgres;
 mod queue_rows;
@@ -19,6 +20,10 @@ pub mod wake;
 pub mod webhook_jobs;
 
 pub use db::Db;
+pub use devices::{
+    Device, DeviceCredential, DeviceRegistration, DialableCredential, OrgCredential, Organization,
+    ProvisionedCredential, Registered, User,
+};
 pub use error::StoreError;
 pub use queue_rows::APALIS_MAX_ATTEMPTS;
 pub(crate) use queue_rows::{dead_job, queue_rows, restart_from_dead};
@@ -26,6 +31,8 @@ pub use types::*;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
 use fleet_jobs::Pool;
 
 /// The storage port. Every method is one short transaction (or none); none holds a connection
@@ -81,4 +88,97 @@ pub trait Store: Send + Sync + 'static {
         tick_at: DateTime<Utc>,
         job: &NewJob,
     ) -> Result<bool, StoreError>;
+
+    // ---- organizations, users, devices, credentials ----
+
+    /// Creates or updates an organization; `true` if it was created.
+    async fn upsert_organization(&self, org: &Organization) -> Result<bool, StoreError>;
+
+    /// Creates or updates a user (`Invalid` if the organization does not exist); `true` if created.
+    async fn upsert_user(&self, user: &User) -> Result<bool, StoreError>;
+
+    /// Registers a device: stores it and, at most once per (user, org, device), a credential row in
+    /// `provisioning` plus its job, in one transaction. A `failed` row goes back to `provisioning`
+    /// under a new generation. If the device moved to another user or org, its old rows are marked
+    /// `deleting` and their deletion enqueued. `Invalid` if the user is unknown or not in the org.
+    async fn register_device(&self, reg: &DeviceRegistration) -> Result<Registered, StoreError>;
+
+    /// A device and its current credential row.
+    async fn device(&self, id: &str) -> Result<Option<Device>, StoreError>;
+
+    /// Removes the device and marks its credential rows `deleting` with their deletion jobs, in one
+    /// transaction. `false` if no such device (idempotent).
+    async fn deregister_device(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// One credential row.
+    async fn credential(&self, id: &str) -> Result<Option<DeviceCredential>, StoreError>;
+
+    /// Records the Telnyx credential of a `provisioning` row and makes it `active`. `false` if the
+    /// row is no longer provisioning (deleted or deregistered meanwhile: the caller deletes what it
+    /// created).
+    async fn activate_credential(
+        &self,
+        id: &str,
+        created: &ProvisionedCredential,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks a `provisioning` row `failed` with the reason. `false` if it was not provisioning.
+    async fn fail_credential(&self, id: &str, error: &str) -> Result<bool, StoreError>;
+
+    /// Rotation: in one transaction the `active` row `old_id` becomes `deleting` and a new `active`
+    /// row `new_id` with `created` takes its place, so the device is dialable throughout. `false`
+    /// if `old_id` is not active any more.
+    async fn swap_credential(
+        &self,
+        old_id: &str,
+        new_id: &str,
+        created: &ProvisionedCredential,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks rows `deleting` (before their Telnyx deletion).
+    async fn mark_credentials_deleting(&self, ids: &[String]) -> Result<(), StoreError>;
+
+    /// Deletes credential rows; returns how many.
+    async fn delete_credential_rows(&self, ids: &[String]) -> Result<u64, StoreError>;
+
+    /// Up to `limit` rows to clean up at `now`: expired ones (`expires_at <= now`, any status) and
+    /// `deleting` ones not touched since `stale_before` (a deletion that crashed), oldest first.
+    async fn expired_credentials(
+        &self,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DeviceCredential>, StoreError>;
+
+    /// Ids of `active` rows with `now < expires_at <= horizon` (due for rotation).
+    async fn credentials_to_rotate(
+        &self,
+        now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Which of these Telnyx credential ids the store knows (device or org-level).
+    async fn known_telnyx_ids(&self, ids: &[String]) -> Result<HashSet<String>, StoreError>;
+
+    /// Every organization id.
+    async fn organization_ids(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The credentials routing may dial for a user in an org at `now`: `active` and not expired,
+    /// of devices that are registered. Never a provisioning, failed, deleting or expired one.
+    async fn dialable_credentials(
+        &self,
+        user_id: &str,
+        org_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DialableCredential>, StoreError>;
+
+    /// Records an org-level credential (idempotent by id).
+    async fn upsert_org_credential(&self, cred: &OrgCredential) -> Result<(), StoreError>;
+
+    /// Org-level credentials whose user is gone or now in another organization.
+    async fn departed_org_credentials(&self, limit: u32) -> Result<Vec<OrgCredential>, StoreError>;
+
+    /// Deletes org-level credential rows.
+    async fn delete_org_credentials(&self, ids: &[String]) -> Result<u64, StoreError>;
 }

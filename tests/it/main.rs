@@ -8,7 +8,10 @@
 mod support;
 
 mod crash;
+mod credentials;
 mod ingress;
 mod operations;
+mod rate_limit;
+mod scheduler_replicas;
 mod store_conformance;
 mod workers;

@@ -28,9 +28,9 @@ async fn each_role_runs_alone_against_postgres() {
     let metrics =
         http.get(format!("http://{ingress_addr}/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("callfleet_queue_jobs"), "queue gauges exported:\n{metrics}");
-    // The scheduler enqueued the latest purge tick on start, once.
-    eventually(30, "the scheduler's start-up tick", || async {
-        (db.count("SELECT count(*) FROM schedule_ticks").await == 1).then_some(())
+    // The scheduler enqueued the latest tick of each of its 5 schedules on start, once.
+    eventually(30, "the scheduler's start-up ticks", || async {
+        (db.count("SELECT count(*) FROM schedule_ticks").await == 5).then_some(())
     })
     .await;
     let workers = db.count("SELECT count(*) FROM apalis.workers WHERE worker_type = 'push'").await;

@@ -151,3 +151,135 @@ async fn sql_built_webhook_jobs_match_the_rust_envelope() {
         assert_eq!(*max, fleet_store::APALIS_MAX_ATTEMPTS);
     }
 }
+
+on_both! {
+    credential_rows_follow_their_lifecycle => credential_rows_follow_their_lifecycle_postgres, credential_rows_follow_their_lifecycle_sqlite;
+}
+
+/// Registration, failure and retry, the dialable query, rotation swap, deregistration, departed
+/// org-level credentials — the store's side of the credential lifecycle, without Telnyx.
+async fn credential_rows_follow_their_lifecycle(engine: Engine) {
+    use fleet_domain::credentials::CredentialStatus as S;
+    use fleet_store::{
+        DeviceRegistration, OrgCredential, Organization, ProvisionedCredential, StoreError, User,
+    };
+
+    let db = TestDb::new(engine).await;
+    let store = db.open().await.store();
+    assert!(store.upsert_organization(&Organization { id: "o".into(), name: None }).await.unwrap());
+    assert!(
+        !store.upsert_organization(&Organization { id: "o".into(), name: Some("O".into()) }).await.unwrap()
+    );
+    let missing_org = store.upsert_user(&User { id: "u".into(), org_id: "nope".into(), name: None }).await;
+    assert!(matches!(missing_org, Err(StoreError::Invalid(_))));
+    assert_eq!(db.count("SELECT count(*) FROM users").await, 0, "nothing changed");
+    assert!(store.upsert_user(&User { id: "u".into(), org_id: "o".into(), name: None }).await.unwrap());
+    let reg = |device: &str| DeviceRegistration {
+        id: device.into(),
+        user_id: "u".into(),
+        org_id: "o".into(),
+        platform: "android".into(),
+        push_token: Some("fcm".into()),
+        voip_token: None,
+        app_version: None,
+        name: None,
+    };
+    let first = store.register_device(&reg("d1")).await.unwrap();
+    assert!(first.created);
+    assert_eq!((first.credential.status, first.credential.generation), (S::Provisioning, 1));
+    let again = store.register_device(&reg("d1")).await.unwrap();
+    assert_eq!((again.created, again.credential.id.as_str()), (false, first.credential.id.as_str()));
+    let jobs =
+        db.count(&format!("SELECT count(*) FROM {} WHERE job_type = 'credentials'", db.jobs_table())).await;
+    assert_eq!(jobs, 1, "one provisioning job for one row");
+
+    // Failed → re-registration retries under a new generation (a second job).
+    assert!(store.fail_credential(&first.credential.id, "boom").await.unwrap());
+    let retried = store.register_device(&reg("d1")).await.unwrap();
+    assert_eq!((retried.credential.status, retried.credential.generation), (S::Provisioning, 2));
+    let jobs =
+        db.count(&format!("SELECT count(*) FROM {} WHERE job_type = 'credentials'", db.jobs_table())).await;
+    assert_eq!(jobs, 2);
+
+    let now = Utc::now();
+    let provisioned = |tid: &str, expires: chrono::DateTime<Utc>| ProvisionedCredential {
+        telnyx_id: tid.into(),
+        sip_username: format!("gencred-{tid}"),
+        sip_password_sealed: Some("v1:k:sealed".into()),
+        expires_at: expires,
+    };
+    assert!(
+        store.dialable_credentials("u", "o", now).await.unwrap().is_empty(),
+        "provisioning is not dialable"
+    );
+    assert!(
+        store
+            .activate_credential(&first.credential.id, &provisioned("t1", now + chrono::Duration::hours(1)))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.activate_credential(&first.credential.id, &provisioned("t1", now)).await.unwrap(),
+        "only once"
+    );
+    let dial = store.dialable_credentials("u", "o", now).await.unwrap();
+    assert_eq!(dial.iter().map(|d| d.sip_username.as_str()).collect::<Vec<_>>(), vec!["gencred-t1"]);
+    assert!(
+        store.dialable_credentials("u", "o", now + chrono::Duration::hours(2)).await.unwrap().is_empty(),
+        "expired"
+    );
+    assert!(store.dialable_credentials("u", "other-org", now).await.unwrap().is_empty());
+
+    // Rotation swap keeps exactly one dialable credential.
+    assert!(
+        store
+            .swap_credential(
+                &first.credential.id,
+                "new-row",
+                &provisioned("t2", now + chrono::Duration::days(30))
+            )
+            .await
+            .unwrap()
+    );
+    assert!(!store.swap_credential(&first.credential.id, "newer", &provisioned("t3", now)).await.unwrap());
+    let dial = store.dialable_credentials("u", "o", now).await.unwrap();
+    assert_eq!(dial.iter().map(|d| d.credential_id.as_str()).collect::<Vec<_>>(), vec!["new-row"]);
+    assert_eq!(store.credential(&first.credential.id).await.unwrap().unwrap().status, S::Deleting);
+    let known = store.known_telnyx_ids(&["t1".into(), "t2".into(), "zz".into()]).await.unwrap();
+    assert_eq!(known.len(), 2);
+    let to_rotate = store.credentials_to_rotate(now, now + chrono::Duration::days(31), 10).await.unwrap();
+    assert_eq!(to_rotate, vec!["new-row".to_string()]);
+    let stale = store.expired_credentials(now, now + chrono::Duration::hours(1), 10).await.unwrap();
+    assert_eq!(stale.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), vec![first.credential.id.as_str()]);
+
+    // Deregistration: the device goes, its row is marked and its deletion enqueued; twice is fine.
+    assert!(store.deregister_device("d1").await.unwrap());
+    assert!(!store.deregister_device("d1").await.unwrap());
+    assert!(store.device("d1").await.unwrap().is_none());
+    assert!(store.dialable_credentials("u", "o", now).await.unwrap().is_empty());
+    assert_eq!(store.credential("new-row").await.unwrap().unwrap().status, S::Deleting);
+    assert_eq!(
+        store.delete_credential_rows(&["new-row".into(), first.credential.id.clone()]).await.unwrap(),
+        2
+    );
+
+    // Org-level credentials of users who left.
+    let web = |id: &str, user: &str| OrgCredential {
+        id: id.into(),
+        user_id: user.into(),
+        org_id: "o".into(),
+        telnyx_id: format!("tw-{id}"),
+        sip_username: format!("gw-{id}"),
+        expires_at: None,
+    };
+    store.upsert_org_credential(&web("w1", "u")).await.unwrap();
+    store.upsert_org_credential(&web("w2", "ghost")).await.unwrap();
+    let departed: Vec<String> =
+        store.departed_org_credentials(10).await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(departed, vec!["w2"]);
+    store.upsert_organization(&Organization { id: "o2".into(), name: None }).await.unwrap();
+    store.upsert_user(&User { id: "u".into(), org_id: "o2".into(), name: None }).await.unwrap();
+    assert_eq!(store.departed_org_credentials(10).await.unwrap().len(), 2, "u left o");
+    assert_eq!(store.delete_org_credentials(&["w1".into(), "w2".into()]).await.unwrap(), 2);
+    assert_eq!(store.organization_ids().await.unwrap(), vec!["o", "o2"]);
+}

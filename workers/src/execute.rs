@@ -38,6 +38,17 @@ impl JobError {
     }
 }
 
+impl From<fleet_telnyx::TelnyxError> for JobError {
+    fn from(e: fleet_telnyx::TelnyxError) -> Self {
+        match &e {
+            fleet_telnyx::TelnyxError::Retryable { retry_after, .. } => {
+                Self { failure: Failure::Retryable { retry_after: *retry_after }, message: e.to_string() }
+            }
+            _ => Self::permanent(e.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -21,4 +21,10 @@ mod runtime;
 
 pub use execute::JobError;
 pub use monitor::{WorkerError, run};
-pub use runtime::Runtime;
+pub use runtime::{Runtime, RuntimeError};
+
+/// Runs one job now, in this task (tests and benchmarks drive handlers with it); the retry
+/// decision is the caller's.
+pub async fn run_job(runtime: &Runtime, envelope: &fleet_jobs::Envelope) -> Result<(), JobError> {
+    jobs::run(runtime, envelope).await
+}

@@ -31,6 +31,8 @@ pub enum WorkerError {
     NoPools,
     #[error("the worker monitor failed: {0}")]
     Monitor(String),
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
 }
 
 /// Runs the workers of `pools` until `shutdown` is cancelled.
@@ -44,7 +46,7 @@ pub async fn run(
         return Err(WorkerError::NoPools);
     }
     fleet_platform::metrics::install();
-    let runtime = Runtime { store: db.store() };
+    let runtime = Runtime::from_config(config, db.store())?;
     let settings = Settings { heartbeat: config.orphan_after / 3, concurrency: config.worker_concurrency };
     let mut monitor = Monitor::new();
     for &pool in pools {

@@ -1,11 +1,61 @@
-//! What job handlers can reach: the store (and, as pools grow, the outbound clients).
+//! What job handlers can reach: the store and the outbound clients, built once per process.
 
 use std::sync::Arc;
 
+use chrono::Duration;
+use fleet_domain::credentials::CredentialPolicy;
+use fleet_domain::sealing::Keyring;
+use fleet_platform::Config;
 use fleet_store::Store;
+use fleet_telnyx::TelnyxClient;
+
+use crate::JobError;
 
 /// Shared by every job of a process; cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
     pub store: Arc<dyn Store>,
+    /// Telnyx API client (`None` without `TELNYX_API_KEY`: credential jobs fail permanently).
+    pub telnyx: Option<TelnyxClient>,
+    /// Seals SIP passwords at rest (`None` without `CALLFLEET_SECRET_KEY`: passwords are not kept).
+    pub keyring: Option<Keyring>,
+    /// `TELNYX_CREDENTIAL_CONNECTION_ID`.
+    pub credential_connection_id: Option<String>,
+    pub credential_policy: CredentialPolicy,
+    /// How long one attempt of a long maintenance job works before handing the rest to a
+    /// continuation job (`None`: 40 s, under the 60 s attempt timeout). Benchmarks raise it.
+    pub attempt_budget: Option<std::time::Duration>,
+}
+
+/// The configuration cannot build a runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("CALLFLEET_SECRET_KEY: {0}")]
+    SecretKey(#[from] fleet_domain::sealing::SealError),
+    #[error("Telnyx client: {0}")]
+    Telnyx(#[from] fleet_telnyx::TelnyxError),
+}
+
+impl Runtime {
+    /// Builds the runtime from configuration; invalid secret keys stop the start.
+    pub fn from_config(config: &Config, store: Arc<dyn Store>) -> Result<Self, RuntimeError> {
+        let keyring = config.secret_key.as_ref().map(|k| Keyring::parse(k.expose())).transpose()?;
+        let secs = |d: std::time::Duration| Duration::seconds(d.as_secs() as i64);
+        Ok(Self {
+            store,
+            telnyx: fleet_telnyx::client_from_config(config)?,
+            keyring,
+            credential_connection_id: config.telnyx_credential_connection_id.clone(),
+            credential_policy: CredentialPolicy {
+                ttl: secs(config.credential_ttl),
+                rotate_before: secs(config.credential_rotate_before),
+                ..CredentialPolicy::default()
+            },
+            attempt_budget: None,
+        })
+    }
+
+    pub(crate) fn telnyx(&self) -> Result<&TelnyxClient, JobError> {
+        self.telnyx.as_ref().ok_or_else(|| JobError::permanent("TELNYX_API_KEY is not configured"))
+    }
 }

@@ -6,9 +6,11 @@
 //! apalis's `_sqlx_migrations`. SQLite allows one writer at a time; a busy timeout makes writers
 //! queue instead of failing, and the ingress batches webhooks so one commit acknowledges many.
 
+mod devices;
 mod queue;
 mod webhooks;
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -22,6 +24,10 @@ use crate::wake::QueueWaker;
 use crate::{
     Accepted, CallLeg, DeadJob, Engine, LegUpdate, NewJob, NewWebhook, QueueStats, ReplaySelector,
     ReplayTarget, Store, StoreError, StoredWebhook,
+};
+use crate::{
+    Device, DeviceCredential, DeviceRegistration, DialableCredential, OrgCredential, Organization,
+    ProvisionedCredential, Registered, User,
 };
 
 /// The SQLite store; cheap to clone.
@@ -191,5 +197,109 @@ impl Store for SqliteStore {
         tx.commit().await?;
         self.waker.pushed(std::slice::from_ref(job), &pushed);
         Ok(claimed)
+    }
+
+    async fn upsert_organization(&self, org: &Organization) -> Result<bool, StoreError> {
+        devices::upsert_org(&self.pool, org).await
+    }
+
+    async fn upsert_user(&self, user: &User) -> Result<bool, StoreError> {
+        devices::upsert_user(&self.pool, user).await
+    }
+
+    async fn register_device(&self, reg: &DeviceRegistration) -> Result<Registered, StoreError> {
+        let (registered, jobs) = devices::register(&self.pool, reg).await?;
+        self.waker.pushed(&jobs, &vec![true; jobs.len()]);
+        Ok(registered)
+    }
+
+    async fn device(&self, id: &str) -> Result<Option<Device>, StoreError> {
+        devices::device(&self.pool, id).await
+    }
+
+    async fn deregister_device(&self, id: &str) -> Result<bool, StoreError> {
+        let (existed, jobs) = devices::deregister(&self.pool, id).await?;
+        self.waker.pushed(&jobs, &vec![true; jobs.len()]);
+        Ok(existed)
+    }
+
+    async fn credential(&self, id: &str) -> Result<Option<DeviceCredential>, StoreError> {
+        devices::credential(&self.pool, id).await
+    }
+
+    async fn activate_credential(
+        &self,
+        id: &str,
+        created: &ProvisionedCredential,
+    ) -> Result<bool, StoreError> {
+        devices::activate(&self.pool, id, created).await
+    }
+
+    async fn fail_credential(&self, id: &str, error: &str) -> Result<bool, StoreError> {
+        devices::fail(&self.pool, id, error).await
+    }
+
+    async fn swap_credential(
+        &self,
+        old_id: &str,
+        new_id: &str,
+        created: &ProvisionedCredential,
+    ) -> Result<bool, StoreError> {
+        devices::swap(&self.pool, old_id, new_id, created).await
+    }
+
+    async fn mark_credentials_deleting(&self, ids: &[String]) -> Result<(), StoreError> {
+        devices::mark_deleting(&self.pool, ids).await
+    }
+
+    async fn delete_credential_rows(&self, ids: &[String]) -> Result<u64, StoreError> {
+        devices::delete_rows(&self.pool, ids).await
+    }
+
+    async fn expired_credentials(
+        &self,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DeviceCredential>, StoreError> {
+        devices::expired(&self.pool, now, stale_before, limit).await
+    }
+
+    async fn credentials_to_rotate(
+        &self,
+        now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        devices::to_rotate(&self.pool, now, horizon, limit).await
+    }
+
+    async fn known_telnyx_ids(&self, ids: &[String]) -> Result<HashSet<String>, StoreError> {
+        devices::known(&self.pool, ids).await
+    }
+
+    async fn organization_ids(&self) -> Result<Vec<String>, StoreError> {
+        devices::org_ids(&self.pool).await
+    }
+
+    async fn dialable_credentials(
+        &self,
+        user_id: &str,
+        org_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DialableCredential>, StoreError> {
+        devices::dialable(&self.pool, user_id, org_id, now).await
+    }
+
+    async fn upsert_org_credential(&self, cred: &OrgCredential) -> Result<(), StoreError> {
+        devices::upsert_org_credential(&self.pool, cred).await
+    }
+
+    async fn departed_org_credentials(&self, limit: u32) -> Result<Vec<OrgCredential>, StoreError> {
+        devices::departed(&self.pool, limit).await
+    }
+
+    async fn delete_org_credentials(&self, ids: &[String]) -> Result<u64, StoreError> {
+        devices::delete_org_credentials(&self.pool, ids).await
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod db;
 pub mod fleet;
+pub mod logs;
 pub mod process;
 pub mod proxy;
 pub mod webhook;

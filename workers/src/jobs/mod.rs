@@ -1,7 +1,9 @@
 //! Job handlers, one module per pool. Each is idempotent: at-least-once delivery, replays and
 //! operator retries may run it again with the same input.
 
+mod credentials;
 mod maintenance;
+mod sweeps;
 mod webhook;
 
 use fleet_jobs::{Envelope, Job};
@@ -13,5 +15,14 @@ pub(crate) async fn run(runtime: &Runtime, envelope: &Envelope) -> Result<(), Jo
     match &envelope.job {
         Job::ProcessWebhookV1 { event_id } => webhook::process(runtime, event_id).await,
         Job::PurgeWebhookEventsV1 { before } => maintenance::purge_webhook_events(runtime, *before).await,
+        Job::ProvisionCredentialV1 { credential_id } => {
+            credentials::provision(runtime, envelope, credential_id).await
+        }
+        Job::DeleteCredentialV1 { credential_id } => credentials::delete(runtime, credential_id).await,
+        Job::RotateCredentialV1 { credential_id } => credentials::rotate(runtime, credential_id).await,
+        Job::CleanupExpiredCredentialsV1 { now } => sweeps::cleanup_expired(runtime, envelope, *now).await,
+        Job::SweepOrphanCredentialsV1 { now } => sweeps::sweep_orphans(runtime, *now).await,
+        Job::SweepDepartedCredentialsV1 { now } => sweeps::sweep_departed(runtime, *now).await,
+        Job::RotateExpiringCredentialsV1 { now } => sweeps::rotate_expiring(runtime, *now).await,
     }
 }

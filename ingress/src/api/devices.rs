@@ -1,0 +1,197 @@
+//! `PUT|GET|DELETE /v1/devices/{id}` and `POST /v1/devices/{id}/token`.
+//!
+//! Views never include the SIP password (nor its sealed form); the credential shows only its
+//! status, SIP username and expiry.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use fleet_domain::credentials::{CredentialStatus, dialable};
+use fleet_store::{Device, DeviceRegistration};
+use fleet_telnyx::TelnyxError;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiState, check_id, parse_body, store_rejection};
+use crate::error::Rejection;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeviceBody {
+    user_id: String,
+    org_id: String,
+    platform: String,
+    #[serde(default)]
+    push_token: Option<String>,
+    #[serde(default)]
+    voip_token: Option<String>,
+    #[serde(default)]
+    app_version: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(super) struct CredentialView {
+    status: &'static str,
+    sip_username: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+pub(super) struct DeviceView {
+    id: String,
+    user_id: String,
+    org_id: String,
+    platform: String,
+    push_token: Option<String>,
+    voip_token: Option<String>,
+    app_version: Option<String>,
+    name: Option<String>,
+    credential: Option<CredentialView>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn view(d: Device) -> DeviceView {
+    let r = d.registration;
+    DeviceView {
+        id: r.id,
+        user_id: r.user_id,
+        org_id: r.org_id,
+        platform: r.platform,
+        push_token: r.push_token,
+        voip_token: r.voip_token,
+        app_version: r.app_version,
+        name: r.name,
+        credential: d.credential.map(|c| CredentialView {
+            status: c.status.as_str(),
+            sip_username: c.sip_username,
+            expires_at: c.expires_at,
+        }),
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+    }
+}
+
+fn not_found() -> Rejection {
+    Rejection::new(StatusCode::NOT_FOUND, "device_not_found", "no device with this id")
+}
+
+fn bounded(what: &'static str, v: &Option<String>, max: usize) -> Result<(), Rejection> {
+    match v {
+        Some(s) if s.len() > max => Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            format!("{what} is longer than {max}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(super) async fn put(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<DeviceView>), Rejection> {
+    check_id("device id", &id)?;
+    let b: DeviceBody = parse_body(&body)?;
+    check_id("user_id", &b.user_id)?;
+    check_id("org_id", &b.org_id)?;
+    if !matches!(b.platform.as_str(), "android" | "ios" | "web") {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "platform must be android, ios or web",
+        ));
+    }
+    bounded("push_token", &b.push_token, 4096)?;
+    bounded("voip_token", &b.voip_token, 4096)?;
+    bounded("app_version", &b.app_version, 64)?;
+    bounded("name", &b.name, 256)?;
+    let reg = DeviceRegistration {
+        id: id.clone(),
+        user_id: b.user_id,
+        org_id: b.org_id,
+        platform: b.platform,
+        push_token: b.push_token,
+        voip_token: b.voip_token,
+        app_version: b.app_version,
+        name: b.name,
+    };
+    let registered = state.store.register_device(&reg).await.map_err(store_rejection)?;
+    let mut device = state.store.device(&id).await.map_err(store_rejection)?.ok_or_else(not_found)?;
+    // The credential as this registration left it (a worker may already be past it).
+    device.credential = Some(registered.credential);
+    let status = if registered.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(view(device))))
+}
+
+pub(super) async fn get(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceView>, Rejection> {
+    check_id("device id", &id)?;
+    let device = state.store.device(&id).await.map_err(store_rejection)?.ok_or_else(not_found)?;
+    Ok(Json(view(device)))
+}
+
+pub(super) async fn delete(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Rejection> {
+    check_id("device id", &id)?;
+    state.store.deregister_device(&id).await.map_err(store_rejection)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+pub(super) struct TokenView {
+    token: String,
+    sip_username: String,
+    credential_expires_at: Option<DateTime<Utc>>,
+}
+
+pub(super) async fn token(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<TokenView>), Rejection> {
+    check_id("device id", &id)?;
+    let device = state.store.device(&id).await.map_err(store_rejection)?.ok_or_else(not_found)?;
+    let not_ready = |why: String| Rejection::new(StatusCode::CONFLICT, "credential_not_ready", why);
+    let cred =
+        device.credential.ok_or_else(|| not_ready("the device has no credential; re-register it".into()))?;
+    if !dialable(cred.status, cred.expires_at, Utc::now()) {
+        let why = match cred.status {
+            CredentialStatus::Active => "the credential expired; re-register the device".to_owned(),
+            s => format!("the credential is {}", s.as_str()),
+        };
+        return Err(not_ready(why));
+    }
+    let (Some(telnyx_id), Some(sip_username)) = (cred.telnyx_id, cred.sip_username) else {
+        return Err(not_ready("the credential is not recorded yet".into()));
+    };
+    let telnyx = state.telnyx.as_ref().ok_or_else(|| {
+        Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "telnyx_unavailable",
+            "TELNYX_API_KEY is not configured",
+        )
+    })?;
+    match telnyx.credential_token(&telnyx_id).await {
+        Ok(token) => Ok((
+            StatusCode::CREATED,
+            Json(TokenView { token, sip_username, credential_expires_at: cred.expires_at }),
+        )),
+        Err(TelnyxError::NotFound) => Err(not_ready("the credential no longer exists on Telnyx".into())),
+        Err(e) => {
+            tracing::warn!(device_id = %id, error = %e, "Login token request to Telnyx failed.");
+            Err(Rejection::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "telnyx_unavailable",
+                "Telnyx did not issue a token; retry",
+            ))
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The HTTP calls: `/telephony_credentials` create, list (paged, filtered), delete, token.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{RateLimiter, TelnyxError};
+
+/// Connect timeout of every call.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Whole-request timeout of every call.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A SIP password as Telnyx returned it. Never printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SipPassword(String);
+
+impl SipPassword {
+    /// The value, for the one place that seals it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SipPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// A telephony credential as Telnyx returns it (fields callfleet uses).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Credential {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    pub sip_username: String,
+    #[serde(default)]
+    pub sip_password: Option<SipPassword>,
+    #[serde(default, deserialize_with = "lenient_time")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "lenient_time")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub expired: bool,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct CredentialPage {
+    pub data: Vec<Credential>,
+    pub total_pages: u32,
+}
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct CreateCredential {
+    pub connection_id: String,
+    pub name: String,
+    pub tag: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Telnyx client; cheap to clone.
+#[derive(Clone)]
+pub struct TelnyxClient {
+    http: reqwest::Client,
+    base: String,
+    api_key: String,
+    limiter: RateLimiter,
+}
+
+impl fmt::Debug for TelnyxClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelnyxClient").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+impl TelnyxClient {
+    /// A client for `base` (e.g. `https://api.telnyx.com/v2`).
+    pub fn new(base: &str, api_key: &str, limiter: RateLimiter) -> Result<Self, TelnyxError> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| TelnyxError::Permanent { status: 0, message: format!("HTTP client: {e}") })?;
+        Ok(Self { http, base: base.trim_end_matches('/').to_owned(), api_key: api_key.to_owned(), limiter })
+    }
+
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, TelnyxError> {
+        self.limiter.acquire().await;
+        let res = req.bearer_auth(&self.api_key).send().await.map_err(|e| TelnyxError::Retryable {
+            message: if e.is_timeout() { "request timed out".into() } else { format!("request failed: {e}") },
+            retry_after: None,
+        })?;
+        let status = res.status().as_u16();
+        if res.status().is_success() {
+            return Ok(res);
+        }
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        let first = &body["errors"][0];
+        let message = format!(
+            "{} {}",
+            first["code"].as_str().unwrap_or("?"),
+            first["title"].as_str().unwrap_or("(no title)")
+        );
+        Err(match status {
+            404 => TelnyxError::NotFound,
+            408 | 429 | 500..=599 => {
+                TelnyxError::Retryable { message: format!("{status} {message}"), retry_after }
+            }
+            _ => TelnyxError::Permanent { status, message },
+        })
+    }
+
+    async fn data<T: for<'de> Deserialize<'de>>(res: reqwest::Response) -> Result<T, TelnyxError> {
+        #[derive(Deserialize)]
+        struct Data<T> {
+            data: T,
+        }
+        res.json::<Data<T>>().await.map(|d| d.data).map_err(|e| TelnyxError::Retryable {
+            message: format!("unreadable answer: {e}"),
+            retry_after: None,
+        })
+    }
+
+    /// `POST /telephony_credentials`.
+    pub async fn create_credential(&self, c: &CreateCredential) -> Result<Credential, TelnyxError> {
+        let body = json!({
+            "connection_id": c.connection_id,
+            "name": c.name,
+            "tag": c.tag,
+            "expires_at": c.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        });
+        let res =
+            self.send(self.http.post(format!("{}/telephony_credentials", self.base)).json(&body)).await?;
+        Self::data(res).await
+    }
+
+    /// `GET /telephony_credentials` with exact-match filters (`("tag", v)`, `("name", v)`), one page.
+    pub async fn list_credentials(
+        &self,
+        filters: &[(&str, &str)],
+        page: u32,
+        size: u32,
+    ) -> Result<CredentialPage, TelnyxError> {
+        let mut query: Vec<(String, String)> =
+            filters.iter().map(|(k, v)| (format!("filter[{k}]"), (*v).to_owned())).collect();
+        query.push(("page[number]".into(), page.to_string()));
+        query.push(("page[size]".into(), size.clamp(1, 250).to_string()));
+        let res =
+            self.send(self.http.get(format!("{}/telephony_credentials", self.base)).query(&query)).await?;
+        #[derive(Deserialize)]
+        struct Page {
+            data: Vec<Credential>,
+            #[serde(default)]
+            meta: Value,
+        }
+        let page: Page = res.json().await.map_err(|e| TelnyxError::Retryable {
+            message: format!("unreadable listing: {e}"),
+            retry_after: None,
+        })?;
+        let total_pages = page.meta["total_pages"].as_u64().unwrap_or(1) as u32;
+        Ok(CredentialPage { data: page.data, total_pages })
+    }
+
+    /// Every credential matching the filters, following pages.
+    pub async fn list_all(&self, filters: &[(&str, &str)]) -> Result<Vec<Credential>, TelnyxError> {
+        let mut all = Vec::new();
+        let mut page = 1;
+        loop {
+            let got = self.list_credentials(filters, page, 250).await?;
+            let n = got.data.len();
+            all.extend(got.data);
+            if n == 0 || page >= got.total_pages {
+                return Ok(all);
+            }
+            page += 1;
+        }
+    }
+
+    /// `DELETE /telephony_credentials/{id}`; `Ok(false)` when it was already gone (404).
+    pub async fn delete_credential(&self, id: &str) -> Result<bool, TelnyxError> {
+        match self.send(self.http.delete(format!("{}/telephony_credentials/{id}", self.base))).await {
+            Ok(_) => Ok(true),
+            Err(TelnyxError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /telephony_credentials/{id}/token`: a login JWT (the body is the token, text/plain).
+    pub async fn credential_token(&self, id: &str) -> Result<String, TelnyxError> {
+        let res =
+            self.send(self.http.post(format!("{}/telephony_credentials/{id}/token", self.base))).await?;
+        let token = res.text().await.map_err(|e| TelnyxError::Retryable {
+            message: format!("unreadable token: {e}"),
+            retry_after: None,
+        })?;
+        Ok(token.trim().to_owned())
+    }
+}
+
+fn lenient_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let Some(s) = Option::<String>::deserialize(d)? else { return Ok(None) };
+    Ok(DateTime::parse_from_rfc3339(&s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|n| n.and_utc())))
+}

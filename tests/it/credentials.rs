@@ -1,0 +1,423 @@
+//! Device credentials end to end, against the carrier simulator, on both engines: registration
+//! races, encryption at rest, login tokens, deregistration, scheduled cleanup (with a Telnyx 5xx),
+//! orphan and departed-user sweeps, rotation, the dialable query, and a search of every response,
+//! log line and database dump for the SIP passwords.
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use chrono::{Duration, Utc};
+use fleet_domain::credentials::{CredentialStatus, org_tag};
+use fleet_domain::sealing::Keyring;
+use fleet_jobs::Pool;
+use fleet_sim::{Fault, SimConfig, SimHandle, Simulator};
+use fleet_store::{Engine, OrgCredential};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::on_both;
+use crate::support::{Fleet, TestDb, eventually};
+
+on_both! {
+    concurrent_registrations_make_one_credential => concurrent_registrations_make_one_credential_postgres, concurrent_registrations_make_one_credential_sqlite;
+    scheduled_cleanup_deletes_expired_orphans_and_departed => scheduled_cleanup_deletes_expired_orphans_and_departed_postgres, scheduled_cleanup_deletes_expired_orphans_and_departed_sqlite;
+    failed_provisioning_is_retried_by_reregistering => failed_provisioning_is_retried_by_reregistering_postgres, failed_provisioning_is_retried_by_reregistering_sqlite;
+    rotation_replaces_without_a_gap => rotation_replaces_without_a_gap_postgres, rotation_replaces_without_a_gap_sqlite;
+}
+
+const API_TOKEN: &str = "test-api-token";
+
+fn secret_key() -> String {
+    format!("k1:{}", base64::engine::general_purpose::STANDARD.encode([5u8; 32]))
+}
+
+/// A fleet (ingress + API) wired to a simulator, plus a log of every API response body.
+pub struct Env {
+    pub fleet: Fleet,
+    pub sim: SimHandle,
+    pub responses: Arc<Mutex<Vec<String>>>,
+    _token: DropCancel,
+}
+
+struct DropCancel(CancellationToken);
+impl Drop for DropCancel {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+impl Env {
+    pub async fn start(engine: Engine, extra: &[(&str, &str)]) -> Self {
+        crate::support::logs::capture();
+        let token = CancellationToken::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim =
+            Simulator::start(SimConfig::new("http://127.0.0.1:9/webhooks/telnyx"), listener, token.clone())
+                .await
+                .unwrap();
+        let base = sim.telnyx_api_base();
+        let key = secret_key();
+        let mut vars: Vec<(&str, &str)> = vec![
+            ("TELNYX_API_KEY", "test-telnyx-key"),
+            ("TELNYX_API_BASE", &base),
+            ("TELNYX_CREDENTIAL_CONNECTION_ID", "cred-conn-1"),
+            ("CALLFLEET_API_TOKEN", API_TOKEN),
+            ("CALLFLEET_SECRET_KEY", &key),
+        ];
+        vars.extend_from_slice(extra);
+        let fleet = Fleet::start_on(TestDb::new(engine).await, &vars).await;
+        Self { fleet, sim, responses: Arc::default(), _token: DropCancel(token) }
+    }
+
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.fleet.http.request(method, self.fleet.url(path)).bearer_auth(API_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        self.responses.lock().unwrap().push(text.clone());
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn tenant(&self, org: &str, users: &[&str]) {
+        assert_eq!(self.put(&format!("/v1/organizations/{org}"), json!({"name": org})).await.0, 201);
+        for u in users {
+            assert_eq!(self.put(&format!("/v1/users/{u}"), json!({"org_id": org})).await.0, 201);
+        }
+    }
+
+    pub async fn register(&self, device: &str, user: &str, org: &str) -> (u16, Value) {
+        self.put(
+            &format!("/v1/devices/{device}"),
+            json!({"user_id": user, "org_id": org, "platform": "ios",
+            "voip_token": format!("voip-{device}"), "app_version": "1.2.3"}),
+        )
+        .await
+    }
+
+    /// Live simulator credentials carrying our tag for `org`.
+    pub fn sim_creds(&self, org: &str) -> Vec<fleet_sim::Credential> {
+        let tag = org_tag(org);
+        self.sim.credentials().into_iter().filter(|c| c.tag.as_deref() == Some(tag.as_str())).collect()
+    }
+
+    pub async fn rows(&self) -> i64 {
+        self.fleet.test_db.count("SELECT count(*) FROM device_credentials").await
+    }
+
+    /// Sets a device's stored credential expiry to `secs` (Unix seconds).
+    pub async fn expire_in_store(&self, device: &str, secs: i64) {
+        let value = match self.fleet.test_db.engine {
+            Engine::Postgres => format!("to_timestamp({secs})"),
+            Engine::Sqlite => (secs * 1000).to_string(),
+        };
+        self.fleet
+            .test_db
+            .exec(&format!("UPDATE device_credentials SET expires_at = {value} WHERE device_id = '{device}'"))
+            .await;
+    }
+}
+
+async fn concurrent_registrations_make_one_credential(engine: Engine) {
+    let env = Env::start(engine, &[]).await;
+    env.tenant("org-1", &["alice"]).await;
+    let answers = futures::future::join_all((0..10).map(|_| env.register("phone-1", "alice", "org-1"))).await;
+    let created = answers.iter().filter(|(s, _)| *s == 201).count();
+    assert!(answers.iter().all(|(s, _)| *s == 200 || *s == 201), "{answers:?}");
+    assert_eq!(created, 1);
+    assert_eq!(answers[0].1["credential"]["status"], "provisioning");
+    env.fleet.start_workers(&[Pool::Credentials]);
+    env.fleet.drain().await;
+
+    assert_eq!(env.sim_creds("org-1").len(), 1, "one credential on the simulator");
+    assert_eq!(env.rows().await, 1, "one credential in the store");
+    let sim_cred = env.sim_creds("org-1").remove(0);
+    assert!(sim_cred.expires_at.is_some_and(|e| e > Utc::now() + Duration::days(29)));
+    let device = env.fleet.store.device("phone-1").await.unwrap().unwrap();
+    let cred = device.credential.unwrap();
+    assert_eq!(cred.status, CredentialStatus::Active);
+    assert_eq!(cred.sip_username.as_deref(), Some(sim_cred.sip_username.as_str()));
+    let sealed = cred.sip_password_sealed.expect("password kept sealed");
+    assert!(sealed.starts_with("v1:k1:") && !sealed.contains(&sim_cred.sip_password));
+    assert_eq!(Keyring::parse(&secret_key()).unwrap().open(&sealed).unwrap(), sim_cred.sip_password);
+
+    // Re-registering an active device changes nothing on Telnyx.
+    assert_eq!(env.register("phone-1", "alice", "org-1").await.0, 200);
+    env.fleet.drain().await;
+    assert_eq!(env.sim_creds("org-1").len(), 1);
+
+    let (s, v) = env.call(reqwest::Method::GET, "/v1/devices/phone-1", None).await;
+    assert_eq!((s, v["credential"]["status"].as_str()), (200, Some("active")));
+    let (s, v) = env.call(reqwest::Method::POST, "/v1/devices/phone-1/token", None).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["token"].as_str().unwrap().split('.').count(), 3);
+    let dialable = env.fleet.store.dialable_credentials("alice", "org-1", Utc::now()).await.unwrap();
+    assert_eq!(dialable.len(), 1);
+
+    // Deregistration: Telnyx credential and device gone; twice is fine.
+    assert_eq!(env.call(reqwest::Method::DELETE, "/v1/devices/phone-1", None).await.0, 204);
+    assert!(env.fleet.store.dialable_credentials("alice", "org-1", Utc::now()).await.unwrap().is_empty());
+    env.fleet.drain().await;
+    assert!(env.sim_creds("org-1").is_empty());
+    assert_eq!(env.rows().await, 0);
+    assert_eq!(env.call(reqwest::Method::DELETE, "/v1/devices/phone-1", None).await.0, 204);
+    assert_eq!(env.call(reqwest::Method::GET, "/v1/devices/phone-1", None).await.0, 404);
+    assert_no_password_leak(&env, &[sim_cred.sip_password]).await;
+}
+
+async fn failed_provisioning_is_retried_by_reregistering(engine: Engine) {
+    let env = Env::start(engine, &[]).await;
+    env.tenant("org-f", &["fred"]).await;
+    // A permanent Telnyx refusal (422) fails provisioning for good.
+    env.sim.inject(Fault::ApiError {
+        operation: Some("credential_create".into()),
+        status: 422,
+        code: Some("10004".into()),
+        count: 1,
+    });
+    env.register("tab-1", "fred", "org-f").await;
+    env.fleet.start_workers(&[Pool::Credentials]);
+    env.fleet.drain().await;
+    let cred = env.fleet.store.device("tab-1").await.unwrap().unwrap().credential.unwrap();
+    assert_eq!(cred.status, CredentialStatus::Failed);
+    assert_eq!(env.call(reqwest::Method::POST, "/v1/devices/tab-1/token", None).await.0, 409);
+    // Re-registering retries it.
+    let (_, v) = env.register("tab-1", "fred", "org-f").await;
+    assert_eq!(v["credential"]["status"], "provisioning");
+    env.fleet.drain().await;
+    let cred = env.fleet.store.device("tab-1").await.unwrap().unwrap().credential.unwrap();
+    assert_eq!(cred.status, CredentialStatus::Active);
+    assert_eq!(env.sim_creds("org-f").len(), 1);
+
+    // Bad input changes nothing and says why; auth is required.
+    let (s, v) =
+        env.put("/v1/devices/tab-2", json!({"user_id": "fred", "org_id": "org-f", "platform": "fax"})).await;
+    assert_eq!((s, v["error"].as_str()), (400, Some("invalid_field")));
+    let (s, v) = env
+        .put("/v1/devices/tab-2", json!({"user_id": "nobody", "org_id": "org-f", "platform": "web"}))
+        .await;
+    assert_eq!((s, v["error"].as_str()), (422, Some("invalid_reference")));
+    let (s, v) = env
+        .put(
+            "/v1/devices/tab-2",
+            json!({"user_id": "fred", "org_id": "org-f", "platform": "web", "sip_password": "x"}),
+        )
+        .await;
+    assert_eq!((s, v["error"].as_str()), (400, Some("invalid_body")));
+    assert_eq!(env.call(reqwest::Method::GET, "/v1/devices/tab-2", None).await.0, 404);
+    let res = env.fleet.http.get(env.fleet.url("/v1/devices/tab-1")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "missing_token");
+    let res =
+        env.fleet.http.get(env.fleet.url("/v1/openapi.json")).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    let (s, doc) = env.call(reqwest::Method::GET, "/v1/openapi.json", None).await;
+    assert_eq!(s, 200);
+    assert!(doc["paths"]["/v1/devices/{id}/token"]["post"].is_object());
+}
+
+async fn scheduled_cleanup_deletes_expired_orphans_and_departed(engine: Engine) {
+    let env = Env::start(engine, &[]).await;
+    env.tenant("org-2", &["bob", "carol"]).await;
+    for d in ["d-old-1", "d-old-2", "d-live"] {
+        env.register(d, "bob", "org-2").await;
+    }
+    env.fleet.start_workers(&[Pool::Credentials]);
+    env.fleet.drain().await;
+    assert_eq!(env.sim_creds("org-2").len(), 3);
+    let past = Utc::now().timestamp() - 3600;
+    env.expire_in_store("d-old-1", past).await;
+    env.expire_in_store("d-old-2", past).await;
+    // Routing never dials an expired credential.
+    let dialable = env.fleet.store.dialable_credentials("bob", "org-2", Utc::now()).await.unwrap();
+    assert_eq!(dialable.iter().map(|d| d.device_id.as_str()).collect::<Vec<_>>(), vec!["d-live"]);
+
+    // An orphan: tagged as ours, unknown to the store.
+    let telnyx = fleet_telnyx::TelnyxClient::new(
+        &env.sim.telnyx_api_base(),
+        "k",
+        fleet_telnyx::RateLimiter::unlimited(),
+    )
+    .unwrap();
+    let orphan = telnyx
+        .create_credential(&fleet_telnyx::CreateCredential {
+            connection_id: "cred-conn-1".into(),
+            name: "callfleet:ghost".into(),
+            tag: org_tag("org-2"),
+            expires_at: Utc::now() + Duration::days(30),
+        })
+        .await
+        .unwrap();
+    // An org-level credential of a user who then moves to another org.
+    let web = telnyx
+        .create_credential(&fleet_telnyx::CreateCredential {
+            connection_id: "cred-conn-1".into(),
+            name: "web:carol".into(),
+            tag: org_tag("org-2"),
+            expires_at: Utc::now() + Duration::days(30),
+        })
+        .await
+        .unwrap();
+    env.fleet
+        .store
+        .upsert_org_credential(&OrgCredential {
+            id: "web-carol".into(),
+            user_id: "carol".into(),
+            org_id: "org-2".into(),
+            telnyx_id: web.id.clone(),
+            sip_username: web.sip_username.clone(),
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    env.tenant("org-3", &[]).await;
+    assert_eq!(env.put("/v1/users/carol", json!({"org_id": "org-3"})).await.0, 200);
+
+    let passwords: Vec<String> = env.sim.credentials().into_iter().map(|c| c.sip_password).collect();
+    // One Telnyx 5xx during cleanup: retried with persisted backoff, not lost.
+    env.sim.inject(Fault::ApiError {
+        operation: Some("credential_delete".into()),
+        status: 500,
+        code: None,
+        count: 1,
+    });
+    let schedules = fleet_scheduler::schedules_with(&env.fleet.config, |_| None).unwrap();
+    let now = Utc::now();
+    // Hourly sweeps: their latest tick before now + 2 h is at least an hour away (past the orphan grace).
+    let later = now + Duration::hours(2);
+    for s in &schedules {
+        let tick = s.previous_tick(if s.name == "credential-cleanup" { now } else { later }).unwrap();
+        if s.name != "purge-webhook-events" && s.name != "credential-rotation" {
+            assert!(fleet_scheduler::fire(env.fleet.store.as_ref(), s, tick).await.unwrap(), "{}", s.name);
+        }
+    }
+    env.fleet.start_workers(&[Pool::Maintenance]);
+    env.fleet.drain().await;
+
+    let left: Vec<String> = env.sim_creds("org-2").into_iter().map(|c| c.id).collect();
+    let live = env.fleet.store.device("d-live").await.unwrap().unwrap().credential.unwrap();
+    assert_eq!(left, vec![live.telnyx_id.clone().unwrap()], "only the active credential is left on Telnyx");
+    assert!(!left.contains(&orphan.id) && !left.contains(&web.id));
+    assert_eq!(env.rows().await, 1);
+    assert_eq!(live.status, CredentialStatus::Active);
+    assert_eq!(env.fleet.test_db.count("SELECT count(*) FROM org_credentials").await, 0);
+    assert!(env.fleet.store.dead_jobs(None, 10).await.unwrap().is_empty(), "nothing died");
+    let deletes_failed = env.sim.requests().iter().filter(|r| r.status >= 500).count();
+    assert_eq!(deletes_failed, 1, "the injected 5xx happened and was retried");
+    assert_no_password_leak(&env, &passwords).await;
+}
+
+async fn rotation_replaces_without_a_gap(engine: Engine) {
+    // Every credential is "near expiry" with a rotate-before longer than the TTL.
+    let env = Env::start(
+        engine,
+        &[("CALLFLEET_CREDENTIAL_TTL_SECS", "3600"), ("CALLFLEET_CREDENTIAL_ROTATE_BEFORE_SECS", "7200")],
+    )
+    .await;
+    env.tenant("org-r", &["rita"]).await;
+    env.register("r-1", "rita", "org-r").await;
+    env.fleet.start_workers(&[Pool::Credentials, Pool::Maintenance]);
+    env.fleet.drain().await;
+    let before = env.fleet.store.device("r-1").await.unwrap().unwrap().credential.unwrap();
+    let store = env.fleet.store.clone();
+    // Watch the dialable query the whole time: never empty.
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let gaps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let watcher = {
+        let (store, watching, gaps) = (store.clone(), watching.clone(), gaps.clone());
+        tokio::spawn(async move {
+            while watching.load(std::sync::atomic::Ordering::SeqCst) {
+                if store.dialable_credentials("rita", "org-r", Utc::now()).await.unwrap().is_empty() {
+                    gaps.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let schedules = fleet_scheduler::schedules_with(&env.fleet.config, |_| None).unwrap();
+    let rotation = schedules.iter().find(|s| s.name == "credential-rotation").unwrap();
+    fleet_scheduler::fire(store.as_ref(), rotation, rotation.previous_tick(Utc::now()).unwrap())
+        .await
+        .unwrap();
+    let old_id = before.id.clone();
+    eventually(30, "the rotation", || {
+        let store = store.clone();
+        let old_id = old_id.clone();
+        async move {
+            let c = store.device("r-1").await.ok()??.credential?;
+            (c.id != old_id && store.credential(&old_id).await.ok()?.is_none()).then_some(())
+        }
+    })
+    .await;
+    env.fleet.drain().await;
+    watching.store(false, std::sync::atomic::Ordering::SeqCst);
+    watcher.await.unwrap();
+    assert_eq!(gaps.load(std::sync::atomic::Ordering::SeqCst), 0, "the device was dialable throughout");
+    let after = env.fleet.store.device("r-1").await.unwrap().unwrap().credential.unwrap();
+    assert_ne!(after.telnyx_id, before.telnyx_id);
+    let on_sim: Vec<String> = env.sim_creds("org-r").into_iter().map(|c| c.id).collect();
+    assert_eq!(on_sim, vec![after.telnyx_id.unwrap()], "old one deleted, new one live");
+    let passwords: Vec<String> = env.sim.credentials().into_iter().map(|c| c.sip_password).collect();
+    assert_no_password_leak(&env, &passwords).await;
+}
+
+/// Searches every API response, the captured logs and a dump of the database for the passwords.
+async fn assert_no_password_leak(env: &Env, passwords: &[String]) {
+    let responses = env.responses.lock().unwrap().join("\n");
+    let logs = crate::support::logs::captured();
+    let dump = dump(&env.fleet.test_db).await;
+    assert!(!dump.is_empty() && dump.contains("device_credentials"), "the dump is real");
+    for p in passwords {
+        assert!(!responses.contains(p.as_str()), "password in an API response");
+        assert!(!logs.contains(p.as_str()), "password in the logs");
+        assert!(!dump.contains(p.as_str()), "password in the database dump");
+    }
+}
+
+async fn dump(db: &TestDb) -> String {
+    let out = match db.engine {
+        Engine::Postgres => tokio::process::Command::new("pg_dump").arg(&db.url).output().await.unwrap(),
+        Engine::Sqlite => {
+            let file = db.url.trim_start_matches("sqlite://").split('?').next().unwrap().to_owned();
+            tokio::process::Command::new("sqlite3").arg(file).arg(".dump").output().await.unwrap()
+        }
+    };
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+on_both! {
+    long_cleanups_continue_in_follow_up_jobs => long_cleanups_continue_in_follow_up_jobs_postgres, long_cleanups_continue_in_follow_up_jobs_sqlite;
+}
+
+/// An attempt whose time budget is spent hands the rest of the tick to a continuation job (once).
+async fn long_cleanups_continue_in_follow_up_jobs(engine: Engine) {
+    let env = Env::start(engine, &[]).await;
+    env.tenant("org-c", &["cy"]).await;
+    env.register("c-1", "cy", "org-c").await;
+    env.fleet.start_workers(&[Pool::Credentials]);
+    env.fleet.drain().await;
+    env.expire_in_store("c-1", Utc::now().timestamp() - 60).await;
+    let mut runtime =
+        fleet_workers::Runtime::from_config(&env.fleet.config, env.fleet.store.clone()).unwrap();
+    runtime.attempt_budget = Some(std::time::Duration::ZERO);
+    let tick = Utc::now().timestamp();
+    let job =
+        fleet_jobs::Envelope::new(fleet_jobs::Job::CleanupExpiredCredentialsV1 { now: tick }, "cleanup:t");
+    fleet_workers::run_job(&runtime, &job).await.unwrap();
+    fleet_workers::run_job(&runtime, &job).await.unwrap();
+    assert!(env.sim_creds("org-c").is_empty());
+    assert_eq!(env.rows().await, 0);
+    let table = env.fleet.test_db.jobs_table();
+    let follow_ups = env
+        .fleet
+        .test_db
+        .count(&format!("SELECT count(*) FROM {table} WHERE job_type = 'maintenance'"))
+        .await;
+    assert_eq!(follow_ups, 1, "one continuation, however often the attempt ran");
+}
