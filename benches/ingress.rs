@@ -66,6 +66,8 @@ async fn bench() {
     let mut report = String::new();
     let mut ceilings = Vec::new();
     for target in &targets {
+        // Start each variant from the same Postgres state: no checkpoint pending from the last one.
+        let _ = sqlx::query("CHECKPOINT").execute(&admin).await;
         report.push_str(&format!("\n### {}\n\n| offered /s | sent | 2xx | acked /s | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n", target.name));
         let saturated = saturate(&http, target, &key, &mut counter, secs).await;
         ceilings.push((target.name, saturated.rps, saturated.cpu, saturated.ok));
