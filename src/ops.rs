@@ -7,7 +7,8 @@ use fleet_platform::shutdown::CancellationToken;
 use fleet_platform::{Config, Secret};
 use fleet_store::{Db, ReplaySelector};
 
-async fn open(config: &Config) -> anyhow::Result<Db> {
+/// Opens the configured database (every role and operator command starts here).
+pub(crate) async fn open(config: &Config) -> anyhow::Result<Db> {
     Db::open(config.database_url()).await.context("opening the database")
 }
 

@@ -9,15 +9,13 @@ use anyhow::Context as _;
 use fleet_jobs::Pool;
 use fleet_platform::Config;
 use fleet_platform::shutdown::{self, CancellationToken};
-use fleet_store::{Db, Store};
+use fleet_store::Store;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-const GAUGE_EVERY: Duration = Duration::from_secs(5);
+use crate::ops::open;
 
-async fn open(config: &Config) -> anyhow::Result<Db> {
-    Db::open(config.database_url()).await.context("opening the database")
-}
+const GAUGE_EVERY: Duration = Duration::from_secs(5);
 
 pub async fn ingress(config: Config) -> anyhow::Result<()> {
     let db = open(&config).await?;

@@ -38,24 +38,34 @@ impl QueueWaker {
         }
     }
 
-    /// Called after a commit: wakes now for due jobs, later for delayed ones.
+    /// Called after a commit: wakes now for due jobs, later for delayed ones. `inserted[i]` says
+    /// whether `jobs[i]` was actually enqueued (a duplicate unique key was not).
     pub fn pushed(&self, jobs: &[NewJob], inserted: &[bool]) {
         for (job, _) in jobs.iter().zip(inserted).filter(|(_, ok)| **ok) {
-            let pool = job.envelope.pool();
-            if job.delay.is_zero() {
-                self.notify(pool);
-            } else if tokio::runtime::Handle::try_current().is_ok() {
-                // Run times are whole seconds: wake just after the due second, and once more a
-                // second later in case the database rounded the other way.
-                let waker = self.clone();
-                let due = Duration::from_secs(job.delay.as_millis().div_ceil(1000) as u64);
-                tokio::spawn(async move {
-                    for extra in [Duration::from_millis(50), Duration::from_millis(1050)] {
-                        tokio::time::sleep(due + extra).await;
-                        waker.notify(pool);
-                    }
-                });
-            }
+            self.wake_for(job);
+        }
+    }
+
+    /// As [`Self::pushed`], when every job was enqueued.
+    pub fn pushed_all(&self, jobs: &[NewJob]) {
+        jobs.iter().for_each(|job| self.wake_for(job));
+    }
+
+    fn wake_for(&self, job: &NewJob) {
+        let pool = job.envelope.pool();
+        if job.delay.is_zero() {
+            self.notify(pool);
+        } else if tokio::runtime::Handle::try_current().is_ok() {
+            // Run times are whole seconds: wake just after the due second, and once more a
+            // second later in case the database rounded the other way.
+            let waker = self.clone();
+            let due = Duration::from_secs(job.delay.as_millis().div_ceil(1000) as u64);
+            tokio::spawn(async move {
+                for extra in [Duration::from_millis(50), Duration::from_millis(1050)] {
+                    tokio::time::sleep(due + extra).await;
+                    waker.notify(pool);
+                }
+            });
         }
     }
 

@@ -168,7 +168,7 @@ impl Store for SqliteStore {
     async fn retry_dead_job(&self, job_id: &str) -> Result<bool, StoreError> {
         match queue::retry_dead(&self.pool, job_id).await? {
             Some(job) => {
-                self.waker.pushed(std::slice::from_ref(&job), &[true]);
+                self.waker.pushed_all(std::slice::from_ref(&job));
                 Ok(true)
             }
             None => Ok(false),
@@ -209,7 +209,7 @@ impl Store for SqliteStore {
 
     async fn register_device(&self, reg: &DeviceRegistration) -> Result<Registered, StoreError> {
         let (registered, jobs) = devices::register(&self.pool, reg).await?;
-        self.waker.pushed(&jobs, &vec![true; jobs.len()]);
+        self.waker.pushed_all(&jobs);
         Ok(registered)
     }
 
@@ -219,7 +219,7 @@ impl Store for SqliteStore {
 
     async fn deregister_device(&self, id: &str) -> Result<bool, StoreError> {
         let (existed, jobs) = devices::deregister(&self.pool, id).await?;
-        self.waker.pushed(&jobs, &vec![true; jobs.len()]);
+        self.waker.pushed_all(&jobs);
         Ok(existed)
     }
 
