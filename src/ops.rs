@@ -90,6 +90,27 @@ pub async fn replay(
     Ok(())
 }
 
+/// Without FCM or APNs keys, the demo sends pushes to the simulator's FCM and APNs (its own
+/// service account and `.p8` key; the key is written under `CALLFLEET_DATA_DIR`).
+fn point_push_at_simulator(config: &mut Config, sim: &fleet_sim::SimHandle) -> anyhow::Result<()> {
+    if config.fcm_service_account.is_some() || config.apns_key_path.is_some() {
+        return Ok(());
+    }
+    let base = sim.base_url().to_owned();
+    config.fcm_service_account = Some(Secret::new(sim.push().service_account_json(&base)));
+    config.fcm_api_base = Some(base.clone());
+    let key = sim.push().apns_key();
+    std::fs::create_dir_all(&config.data_dir).context("creating CALLFLEET_DATA_DIR")?;
+    let path = config.data_dir.join("simulator-apns.p8");
+    std::fs::write(&path, key.private_key_pem).context("writing the simulator's APNs key")?;
+    config.apns_key_path = Some(path);
+    config.apns_key_id = Some(key.key_id);
+    config.apns_team_id = Some(key.team_id);
+    config.apns_topic = Some("com.callfleet.demo".into());
+    config.apns_api_base = Some(base);
+    Ok(())
+}
+
 /// The demo simulator's address (`CALLFLEET_SIM_LISTEN`, default 127.0.0.1:8090) and number.
 const DEMO_SIM_LISTEN: &str = "127.0.0.1:8090";
 const DEMO_NUMBER: &str = "+13125550199";
@@ -118,6 +139,7 @@ pub async fn start_demo_simulator(
         config.telnyx_credential_connection_id = Some("simulator-credential-connection".into());
     }
     let sim_base = sim.base_url();
+    point_push_at_simulator(config, &sim)?;
     tracing::info!(
         simulator = sim_base,
         control_api = %format!("{sim_base}/sim/openapi.json"),

@@ -153,6 +153,50 @@ impl PushMessage {
     }
 }
 
+/// The two push services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    /// Firebase Cloud Messaging HTTP v1 (Android; the device's `push_token`).
+    Fcm,
+    /// APNs VoIP pushes (iOS; the device's PushKit `voip_token`).
+    Apns,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fcm => "fcm",
+            Self::Apns => "apns",
+        }
+    }
+}
+
+/// Where a device is rung: Android by FCM with its push token; iOS by APNs with its VoIP token
+/// (a regular APNs or FCM token cannot wake CallKit, and FCM refuses high priority to iOS data
+/// messages); web tabs by the app backend's events, never by push. `None`: nothing to send to.
+pub fn route(
+    platform: &str,
+    push_token: Option<&str>,
+    voip_token: Option<&str>,
+) -> Option<(Provider, String)> {
+    let usable = |t: Option<&str>| t.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+    match platform {
+        "android" => usable(push_token).map(|t| (Provider::Fcm, t)),
+        "ios" => usable(voip_token).map(|t| (Provider::Apns, t)),
+        _ => None,
+    }
+}
+
+/// A provider's reason as a metric label: letters, digits and `_` only, at most 48 characters,
+/// so an unexpected answer cannot blow up label cardinality or inject into the exposition format.
+pub fn metric_reason(reason: &str) -> &str {
+    let ok = !reason.is_empty()
+        && reason.len() <= 48
+        && reason.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok { reason } else { "other" }
+}
+
 /// What an answer from a push provider means for this message and token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderOutcome {
@@ -174,6 +218,27 @@ pub enum ProviderOutcome {
     Permanent {
         reason: String,
     },
+}
+
+impl ProviderOutcome {
+    /// Whether this answer says the *provider* is failing (5xx, timeouts, transport errors), as
+    /// opposed to a per-token or per-request answer. Only these feed the circuit breaker: a
+    /// device's 429 or a dead token says nothing about the service's health.
+    pub fn is_provider_failure(&self) -> bool {
+        const RATE_LIMITED: [&str; 3] = ["TooManyRequests", "QUOTA_EXCEEDED", "RESOURCE_EXHAUSTED"];
+        matches!(self, Self::Retry { reason, .. } if !RATE_LIMITED.contains(&reason.as_str()))
+    }
+
+    /// The outcome's reason (`delivered` for a delivery).
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retry { reason, .. }
+            | Self::PruneToken { reason }
+            | Self::RefreshAuth { reason }
+            | Self::Permanent { reason } => reason,
+        }
+    }
 }
 
 /// FCM's reason: `details[].errorCode` of the `FcmError` detail, else `error.status`.

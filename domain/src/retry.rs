@@ -22,6 +22,8 @@ pub enum Failure {
 pub enum RetryDecision {
     RetryAfter(Duration),
     Dead,
+    /// The next attempt would come after the work's deadline (a ring that is over): drop it.
+    Expired,
 }
 
 /// Budget and backoff of one job kind.
@@ -51,6 +53,21 @@ impl RetryPolicy {
         }
         let backoff = self.backoff(attempt, jitter);
         RetryDecision::RetryAfter(retry_after.map_or(backoff, |floor| backoff.max(floor)))
+    }
+
+    /// As [`Self::decide`] for work that is worthless after a deadline `remaining` from now: a
+    /// retry that could not start before it is [`RetryDecision::Expired`] instead.
+    pub fn decide_within(
+        &self,
+        attempt: u32,
+        failure: Failure,
+        jitter: f64,
+        remaining: Option<Duration>,
+    ) -> RetryDecision {
+        match (self.decide(attempt, failure, jitter), remaining) {
+            (RetryDecision::RetryAfter(delay), Some(left)) if delay >= left => RetryDecision::Expired,
+            (decision, _) => decision,
+        }
     }
 
     /// Backoff after attempt `attempt` failed: `min(cap, base·2^(attempt-1))`, half of it jittered.
@@ -96,6 +113,22 @@ mod tests {
         assert_eq!(POLICY.decide(1, Failure::Permanent, 0.5), RetryDecision::Dead);
         let once = RetryPolicy::new(1, Duration::from_secs(1), Duration::from_secs(1));
         assert_eq!(once.decide(1, RETRYABLE, 0.0), RetryDecision::Dead);
+    }
+
+    #[test]
+    fn retries_past_the_deadline_expire() {
+        let slow = Failure::Retryable { retry_after: Some(Duration::from_secs(60)) };
+        assert_eq!(POLICY.decide_within(1, slow, 0.0, Some(Duration::from_secs(30))), RetryDecision::Expired);
+        let soon = Failure::Retryable { retry_after: Some(Duration::from_secs(3)) };
+        assert_eq!(
+            POLICY.decide_within(1, soon, 0.0, Some(Duration::from_secs(30))),
+            RetryDecision::RetryAfter(Duration::from_secs(3))
+        );
+        assert_eq!(
+            POLICY.decide_within(1, soon, 0.0, None),
+            RetryDecision::RetryAfter(Duration::from_secs(3))
+        );
+        assert_eq!(POLICY.decide_within(5, soon, 0.0, Some(Duration::from_secs(30))), RetryDecision::Dead);
     }
 
     #[test]

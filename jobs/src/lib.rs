@@ -13,6 +13,7 @@ mod pool;
 
 use std::time::Duration;
 
+use fleet_domain::push::PushMessage;
 use fleet_domain::retry::RetryPolicy;
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,11 @@ pub enum Job {
     /// Enqueue the rotation of every active credential that nears expiry.
     #[serde(rename = "rotate_expiring_credentials.v1")]
     RotateExpiringCredentialsV1 { now: i64 },
+    /// Deliver one push message to one device (FCM or APNs, by the device's platform and token
+    /// at send time). `requested_at_ms` (Unix ms) is when the push was asked for: the delivery
+    /// latency metric counts from it, across retries.
+    #[serde(rename = "send_push.v1")]
+    SendPushV1 { device_id: String, message: PushMessage, requested_at_ms: i64 },
 }
 
 impl Job {
@@ -60,6 +66,7 @@ impl Job {
             Self::ProvisionCredentialV1 { .. }
             | Self::DeleteCredentialV1 { .. }
             | Self::RotateCredentialV1 { .. } => Pool::Credentials,
+            Self::SendPushV1 { .. } => Pool::Push,
             Self::PurgeWebhookEventsV1 { .. }
             | Self::CleanupExpiredCredentialsV1 { .. }
             | Self::SweepOrphanCredentialsV1 { .. }
@@ -80,6 +87,7 @@ impl Job {
             Self::SweepOrphanCredentialsV1 { .. } => "sweep_orphan_credentials",
             Self::SweepDepartedCredentialsV1 { .. } => "sweep_departed_credentials",
             Self::RotateExpiringCredentialsV1 { .. } => "rotate_expiring_credentials",
+            Self::SendPushV1 { .. } => "send_push",
         }
     }
 
@@ -103,8 +111,30 @@ impl Job {
             | Self::RotateExpiringCredentialsV1 { .. } => {
                 RetryPolicy::new(8, Duration::from_secs(1), Duration::from_secs(900))
             }
+            // Pushes are about a call happening now: short backoff, small budget. An
+            // `incoming_call` is also bounded by its ring deadline (see `deadline`).
+            Self::SendPushV1 { .. } => RetryPolicy::new(5, Duration::from_secs(1), Duration::from_secs(30)),
         }
     }
+
+    /// Unix seconds after which this work is worthless and must not run (an `incoming_call`
+    /// push once the ring is over); `None` for work that never goes stale.
+    pub fn deadline(&self) -> Option<i64> {
+        match self {
+            Self::SendPushV1 { message, .. } => message.deadline(),
+            _ => None,
+        }
+    }
+}
+
+/// The push of `message` to one device, first attempt. Its work id is
+/// `push:<kind>:<call session>:<device>`, so asking twice for the same push of the same call to
+/// the same device (a replayed webhook, a retried handler) enqueues it once.
+pub fn push_envelope(device_id: &str, message: PushMessage, requested_at_ms: i64) -> Envelope {
+    let work_id = format!("push:{}:{}:{device_id}", message.kind(), message.call_session_id());
+    let session = message.call_session_id().to_owned();
+    Envelope::new(Job::SendPushV1 { device_id: device_id.to_owned(), message, requested_at_ms }, work_id)
+        .with_call_session(Some(session))
 }
 
 /// What is stored in the queue: a job plus the facts that outlive one attempt.

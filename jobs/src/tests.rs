@@ -70,3 +70,23 @@ fn credential_jobs_have_their_pools_and_frozen_names() {
     assert_eq!(c.pool(), Pool::Maintenance);
     assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"type":"cleanup_expired_credentials.v1","now":5}"#);
 }
+
+#[test]
+fn push_jobs_are_keyed_per_call_device_and_kind() {
+    use fleet_domain::push::{CallEndedReason, PushMessage};
+    let ended = |reason| PushMessage::CallEnded { call_session_id: "s1".into(), org_id: "o1".into(), reason };
+    let env = push_envelope("d1", ended(CallEndedReason::AnsweredElsewhere), 1_000);
+    assert_eq!(env.pool(), Pool::Push);
+    assert_eq!(env.attempt_key(), "push:call_ended:s1:d1#1");
+    assert_eq!(env.call_session_id.as_deref(), Some("s1"));
+    assert_eq!(env.job.deadline(), None);
+    assert_eq!(
+        serde_json::to_string(&env.job).unwrap(),
+        r#"{"type":"send_push.v1","device_id":"d1","message":{"type":"call_ended","call_session_id":"s1","org_id":"o1","reason":"answered_elsewhere"},"requested_at_ms":1000}"#
+    );
+    let back: Envelope = serde_json::from_str(&serde_json::to_string(&env).unwrap()).unwrap();
+    assert_eq!(back, env);
+    // The same push asked for again (another reason included) is the same work.
+    let again = push_envelope("d1", ended(CallEndedReason::Completed), 2_000);
+    assert_eq!(again.attempt_key(), env.attempt_key());
+}

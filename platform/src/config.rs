@@ -76,6 +76,15 @@ pub struct Config {
     /// Telnyx API calls per second, across replicas when Redis is configured
     /// (`CALLFLEET_TELNYX_RATE_LIMIT`, default 20).
     pub telnyx_rate_limit: u32,
+    /// FCM sends per second, across replicas when Redis is configured
+    /// (`CALLFLEET_FCM_RATE_LIMIT`, default 500).
+    pub fcm_rate_limit: u32,
+    /// APNs sends per second, across replicas when Redis is configured
+    /// (`CALLFLEET_APNS_RATE_LIMIT`, default 500).
+    pub apns_rate_limit: u32,
+    /// Prefix of every Redis key this fleet writes (`CALLFLEET_REDIS_PREFIX`, default `callfleet`),
+    /// so several fleets (or tests) can share one Redis.
+    pub redis_prefix: String,
     pub log_format: LogFormat,
     /// Where the embedded default keeps its SQLite file.
     pub data_dir: PathBuf,
@@ -179,6 +188,9 @@ impl Config {
                 3650 * 86_400,
             )? as u64),
             telnyx_rate_limit: number(&get, "CALLFLEET_TELNYX_RATE_LIMIT", 20, 1, 100_000)? as u32,
+            fcm_rate_limit: number(&get, "CALLFLEET_FCM_RATE_LIMIT", 500, 1, 100_000)? as u32,
+            apns_rate_limit: number(&get, "CALLFLEET_APNS_RATE_LIMIT", 500, 1, 100_000)? as u32,
+            redis_prefix: get("CALLFLEET_REDIS_PREFIX").unwrap_or_else(|| "callfleet".into()),
             log_format,
             data_dir,
         })

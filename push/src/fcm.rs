@@ -139,17 +139,18 @@ impl FcmClient {
             expires_in: u64,
         }
         if !status.is_success() {
-            let reason = format!("oauth token endpoint answered {status}");
+            tracing::warn!(%status, "FCM OAuth token endpoint refused the grant.");
+            let reason = format!("oauth_{}", status.as_u16());
             return Err(if status.is_server_error() || status.as_u16() == 429 {
                 ProviderOutcome::Retry { after: retry_after(resp.headers()), reason }
             } else {
                 ProviderOutcome::Permanent { reason }
             });
         }
-        let grant: Grant = resp
-            .json()
-            .await
-            .map_err(|e| ProviderOutcome::Retry { after: None, reason: format!("oauth answer: {e}") })?;
+        let grant: Grant = resp.json().await.map_err(|e| {
+            tracing::warn!(error = %e, "FCM OAuth token endpoint answered something unreadable.");
+            ProviderOutcome::Retry { after: None, reason: "oauth_unreadable".into() }
+        })?;
         let lifetime = Duration::from_secs(grant.expires_in).saturating_sub(REFRESH_MARGIN);
         *cached =
             Some(AccessToken { value: grant.access_token.clone(), refresh_at: Instant::now() + lifetime });

@@ -11,6 +11,7 @@
 
 mod apns;
 mod fcm;
+mod gateway;
 mod jwt;
 
 use std::time::Duration;
@@ -18,6 +19,7 @@ use std::time::Duration;
 pub use apns::{ApnsClient, ApnsConfig};
 pub use fcm::{FcmClient, ServiceAccount};
 pub use fleet_domain::push::{ProviderOutcome, PushMessage};
+pub use gateway::PushGateway;
 
 /// Timeout of one provider request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,6 +33,8 @@ pub enum PushConfigError {
     ApnsKey(String),
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// `Retry-After` in seconds (the only form FCM and APNs use).
@@ -42,8 +46,10 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
         .map(Duration::from_secs)
 }
 
-/// A transport failure (no answer): always worth a retry.
+/// A transport failure (no answer): always worth a retry. The reason is a fixed word (it becomes
+/// a metric label); the detail goes to the log.
 pub(crate) fn transport_failure(e: &reqwest::Error) -> ProviderOutcome {
-    let reason = if e.is_timeout() { "timeout".to_owned() } else { format!("transport: {e}") };
-    ProviderOutcome::Retry { after: None, reason }
+    let reason = if e.is_timeout() { "timeout" } else { "transport" };
+    tracing::warn!(error = %e, reason, "Push provider unreachable.");
+    ProviderOutcome::Retry { after: None, reason: reason.to_owned() }
 }

@@ -13,6 +13,7 @@ mod db;
 pub mod devices;
 mod error;
 pub mod postgres;
+pub mod push;
 mod queue_rows;
 pub mod sqlite;
 mod types;
@@ -33,6 +34,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
+use fleet_domain::push::Provider;
 use fleet_jobs::Pool;
 
 /// The storage port. Every method is one short transaction (or none); none holds a connection
@@ -181,4 +183,32 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes org-level credential rows.
     async fn delete_org_credentials(&self, ids: &[String]) -> Result<u64, StoreError>;
+
+    // ---- push delivery ----
+
+    /// The registered devices of a user in an organization (whom a call rings), by id.
+    async fn user_devices(&self, user_id: &str, org_id: &str) -> Result<Vec<DeviceRegistration>, StoreError>;
+
+    /// Whether the push `push_key` (see [`push::push_key`]) was already accepted by a provider.
+    async fn push_delivered(&self, push_key: &str) -> Result<bool, StoreError>;
+
+    /// Records that a provider accepted the push `push_key` (idempotent).
+    async fn record_push_delivery(
+        &self,
+        push_key: &str,
+        device_id: &str,
+        provider: Provider,
+    ) -> Result<(), StoreError>;
+
+    /// Removes a dead token from a device: the FCM `push_token` or the APNs `voip_token`, only if
+    /// it still is `token` (a token the app refreshed meanwhile is kept). `true` if removed.
+    async fn prune_push_token(
+        &self,
+        device_id: &str,
+        provider: Provider,
+        token: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes push delivery records older than `before`; returns how many.
+    async fn purge_push_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

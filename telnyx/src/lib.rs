@@ -11,10 +11,9 @@
 //! `Debug` prints `***`, so they cannot reach a log line by accident.
 
 mod client;
-mod limiter;
 
 pub use client::{CreateCredential, Credential, CredentialPage, SipPassword, TelnyxClient};
-pub use limiter::RateLimiter;
+pub use fleet_platform::RateLimiter;
 
 use std::time::Duration;
 
@@ -42,15 +41,7 @@ impl TelnyxError {
 /// is `CALLFLEET_TELNYX_RATE_LIMIT` per second (bursts of the same size).
 pub fn client_from_config(config: &fleet_platform::Config) -> Result<Option<TelnyxClient>, TelnyxError> {
     let Some(key) = &config.telnyx_api_key else { return Ok(None) };
-    let rate = config.telnyx_rate_limit;
-    let limiter =
-        match &config.redis_url {
-            Some(url) => RateLimiter::shared(url.expose(), "callfleet:ratelimit:telnyx", rate, rate)
-                .map_err(|e| TelnyxError::Permanent {
-                    status: 0,
-                    message: format!("CALLFLEET_REDIS_URL is not a valid Redis URL ({:?})", e.kind()),
-                })?,
-            None => RateLimiter::local(rate, rate),
-        };
+    let limiter = RateLimiter::from_config(config, "telnyx", config.telnyx_rate_limit)
+        .map_err(|e| TelnyxError::Permanent { status: 0, message: e.to_string() })?;
     TelnyxClient::new(&config.telnyx_api_base, key.expose(), limiter).map(Some)
 }

@@ -11,6 +11,7 @@ mod crash;
 mod credentials;
 mod ingress;
 mod operations;
+mod push;
 mod rate_limit;
 mod scheduler_replicas;
 mod store_conformance;

@@ -4,6 +4,8 @@
 //! - success → `Done`;
 //! - retryable failure with budget left → the next attempt is pushed as a delayed job (unique key
 //!   `work_id#attempt`, so a crash between push and ack cannot fork the chain) → this row `Done`;
+//! - retryable failure whose next attempt would start after the job's deadline (an
+//!   `incoming_call` push once the ring is over) → dropped → `Done`;
 //! - permanent failure, spent budget, or undecodable payload → `AbortError` → `Killed` (dead set);
 //! - the push of the next attempt itself fails → a plain error → apalis re-runs this attempt at
 //!   once, up to its own small budget, after which the row is `Failed` (also in the dead set).
@@ -95,13 +97,21 @@ pub(crate) async fn execute(
             return Ok(());
         };
         let policy = envelope.job.retry_policy();
-        match policy.decide(envelope.attempt, error.failure, rand::random::<f64>()) {
+        let remaining = envelope.job.deadline().map(|deadline| {
+            Duration::from_millis((deadline * 1000 - chrono::Utc::now().timestamp_millis()).max(0) as u64)
+        });
+        match policy.decide_within(envelope.attempt, error.failure, rand::random::<f64>(), remaining) {
             RetryDecision::RetryAfter(delay) => {
                 let next = envelope.next_attempt();
                 let key = next.attempt_key();
                 runtime.store.enqueue(&[NewJob { envelope: next, delay, unique_key: Some(key) }]).await?;
                 metrics::counter!("callfleet_jobs_total", "kind" => kind, "outcome" => "retry").increment(1);
                 tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "Job failed; retry scheduled.");
+                Ok(())
+            }
+            RetryDecision::Expired => {
+                metrics::counter!("callfleet_jobs_total", "kind" => kind, "outcome" => "expired").increment(1);
+                tracing::info!(error = %error, "Job failed and a retry would come after its deadline; dropped.");
                 Ok(())
             }
             RetryDecision::Dead => {

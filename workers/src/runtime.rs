@@ -6,6 +6,7 @@ use chrono::Duration;
 use fleet_domain::credentials::CredentialPolicy;
 use fleet_domain::sealing::Keyring;
 use fleet_platform::Config;
+use fleet_push::PushGateway;
 use fleet_store::Store;
 use fleet_telnyx::TelnyxClient;
 
@@ -17,6 +18,9 @@ pub struct Runtime {
     pub store: Arc<dyn Store>,
     /// Telnyx API client (`None` without `TELNYX_API_KEY`: credential jobs fail permanently).
     pub telnyx: Option<TelnyxClient>,
+    /// FCM and APNs behind their rate limits and breakers (a provider without configuration
+    /// fails its pushes permanently, into the dead set).
+    pub push: Arc<PushGateway>,
     /// Seals SIP passwords at rest (`None` without `CALLFLEET_SECRET_KEY`: passwords are not kept).
     pub keyring: Option<Keyring>,
     /// `TELNYX_CREDENTIAL_CONNECTION_ID`.
@@ -34,6 +38,8 @@ pub enum RuntimeError {
     SecretKey(#[from] fleet_domain::sealing::SealError),
     #[error("Telnyx client: {0}")]
     Telnyx(#[from] fleet_telnyx::TelnyxError),
+    #[error("push providers: {0}")]
+    Push(#[from] fleet_push::PushConfigError),
 }
 
 impl Runtime {
@@ -44,6 +50,7 @@ impl Runtime {
         Ok(Self {
             store,
             telnyx: fleet_telnyx::client_from_config(config)?,
+            push: Arc::new(PushGateway::from_config(config)?),
             keyring,
             credential_connection_id: config.telnyx_credential_connection_id.clone(),
             credential_policy: CredentialPolicy {

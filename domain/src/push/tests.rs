@@ -98,3 +98,32 @@ fn apns_errors() {
     assert!(matches!(classify_apns(500, b"", None), ProviderOutcome::Retry { .. }));
     assert_eq!(classify_apns(200, b"", None), ProviderOutcome::Delivered);
 }
+
+#[test]
+fn routing_rings_android_by_fcm_and_ios_by_voip_token_only() {
+    assert_eq!(route("android", Some("f1"), None), Some((Provider::Fcm, "f1".into())));
+    assert_eq!(route("ios", Some("apns-alert"), Some("abcd")), Some((Provider::Apns, "abcd".into())));
+    assert_eq!(route("ios", Some("apns-alert"), None), None, "no VoIP token: nothing can ring CallKit");
+    assert_eq!(route("android", Some("  "), None), None);
+    assert_eq!(route("web", Some("x"), Some("y")), None);
+}
+
+#[test]
+fn metric_reasons_are_bounded() {
+    assert_eq!(metric_reason("UNREGISTERED"), "UNREGISTERED");
+    assert_eq!(metric_reason("BadDeviceToken"), "BadDeviceToken");
+    assert_eq!(metric_reason("transport: connection refused"), "other");
+    assert_eq!(metric_reason(&"A".repeat(49)), "other");
+    assert_eq!(metric_reason(""), "other");
+}
+
+#[test]
+fn only_provider_failures_feed_the_breaker() {
+    let retry = |reason: &str| ProviderOutcome::Retry { after: None, reason: reason.into() };
+    assert!(retry("UNAVAILABLE").is_provider_failure());
+    assert!(retry("timeout").is_provider_failure());
+    assert!(!retry("TooManyRequests").is_provider_failure(), "a device's 429 is not an outage");
+    assert!(!retry("QUOTA_EXCEEDED").is_provider_failure());
+    assert!(!ProviderOutcome::PruneToken { reason: "Unregistered".into() }.is_provider_failure());
+    assert!(!ProviderOutcome::Delivered.is_provider_failure());
+}

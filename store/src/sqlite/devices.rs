@@ -28,6 +28,22 @@ fn json_ids(ids: &[String]) -> String {
     serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
 }
 
+pub(super) const DEVICE_COLS: &str =
+    "id, user_id, org_id, platform, push_token, voip_token, app_version, name";
+
+pub(super) fn registration(row: &SqliteRow) -> Result<DeviceRegistration, StoreError> {
+    Ok(DeviceRegistration {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        org_id: row.try_get("org_id")?,
+        platform: row.try_get("platform")?,
+        push_token: row.try_get("push_token")?,
+        voip_token: row.try_get("voip_token")?,
+        app_version: row.try_get("app_version")?,
+        name: row.try_get("name")?,
+    })
+}
+
 fn cred(row: &SqliteRow) -> Result<DeviceCredential, StoreError> {
     Ok(DeviceCredential {
         id: row.try_get("id")?,
@@ -222,26 +238,16 @@ async fn retire_device_rows(
 }
 
 pub(super) async fn device(pool: &SqlitePool, id: &str) -> Result<Option<Device>, StoreError> {
-    let Some(row) = sqlx::query(
-        "SELECT id, user_id, org_id, platform, push_token, voip_token, app_version, name, created_at, updated_at
-           FROM devices WHERE id = ?1",
-    )
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {DEVICE_COLS}, created_at, updated_at FROM devices WHERE id = ?1"
+    )))
     .bind(id)
     .fetch_optional(pool)
     .await?
     else {
         return Ok(None);
     };
-    let registration = DeviceRegistration {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        org_id: row.try_get("org_id")?,
-        platform: row.try_get("platform")?,
-        push_token: row.try_get("push_token")?,
-        voip_token: row.try_get("voip_token")?,
-        app_version: row.try_get("app_version")?,
-        name: row.try_get("name")?,
-    };
+    let registration = registration(&row)?;
     let credential = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {CRED_COLS} FROM device_credentials
           WHERE device_id = ?1 AND user_id = ?2 AND org_id = ?3 AND status <> 'deleting'"

@@ -7,6 +7,7 @@
 //! queue instead of failing, and the ingress batches webhooks so one commit acknowledges many.
 
 mod devices;
+mod push;
 mod queue;
 mod webhooks;
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
+use fleet_domain::push::Provider;
 use fleet_jobs::Pool;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -301,5 +303,35 @@ impl Store for SqliteStore {
 
     async fn delete_org_credentials(&self, ids: &[String]) -> Result<u64, StoreError> {
         devices::delete_org_credentials(&self.pool, ids).await
+    }
+
+    async fn user_devices(&self, user_id: &str, org_id: &str) -> Result<Vec<DeviceRegistration>, StoreError> {
+        push::user_devices(&self.pool, user_id, org_id).await
+    }
+
+    async fn push_delivered(&self, push_key: &str) -> Result<bool, StoreError> {
+        push::delivered(&self.pool, push_key).await
+    }
+
+    async fn record_push_delivery(
+        &self,
+        push_key: &str,
+        device_id: &str,
+        provider: Provider,
+    ) -> Result<(), StoreError> {
+        push::record(&self.pool, push_key, device_id, provider).await
+    }
+
+    async fn prune_push_token(
+        &self,
+        device_id: &str,
+        provider: Provider,
+        token: &str,
+    ) -> Result<bool, StoreError> {
+        push::prune(&self.pool, device_id, provider, token).await
+    }
+
+    async fn purge_push_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        push::purge(&self.pool, before).await
     }
 }

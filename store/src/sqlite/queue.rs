@@ -14,7 +14,13 @@ const CHUNK: usize = 128;
 /// Pushes jobs, a multi-row statement per chunk; returns, per job, whether it was inserted.
 pub(super) async fn push(tx: &mut Transaction<'_, Sqlite>, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
     let rows = queue_rows(jobs)?;
-    let now = Utc::now().timestamp();
+    // run_at is whole seconds: round a due time up, so a delayed job never runs early (a
+    // provider's Retry-After is a floor), and leave an immediate one at the current second.
+    let now_ms = Utc::now().timestamp_millis();
+    let run_at = |delay_secs: i64| match delay_secs {
+        0 => now_ms.div_euclid(1000),
+        d => (now_ms + d * 1000 + 999).div_euclid(1000),
+    };
     let mut inserted = std::collections::HashSet::with_capacity(jobs.len());
     for start in (0..rows.ids.len()).step_by(CHUNK) {
         let end = (start + CHUNK).min(rows.ids.len());
@@ -30,7 +36,7 @@ pub(super) async fn push(tx: &mut Transaction<'_, Sqlite>, jobs: &[NewJob]) -> R
                 .bind(&rows.ids[i])
                 .bind(&rows.queues[i])
                 .bind(rows.max_attempts[i])
-                .bind(now + rows.delays[i])
+                .bind(run_at(rows.delays[i]))
                 .bind(&rows.keys[i]);
         }
         inserted.extend(query.fetch_all(&mut **tx).await?);

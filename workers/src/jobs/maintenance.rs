@@ -4,7 +4,8 @@ use chrono::{TimeZone, Utc};
 
 use crate::{JobError, Runtime};
 
-/// Deletes webhook events (and finished queue rows) received before `before` (Unix seconds).
+/// Deletes webhook events (and finished queue rows) received before `before` (Unix seconds), and
+/// the push delivery records of the same age (their calls are long over).
 /// Idempotent: a second run deletes nothing more.
 pub(super) async fn purge_webhook_events(runtime: &Runtime, before: i64) -> Result<(), JobError> {
     let before = Utc
@@ -12,6 +13,7 @@ pub(super) async fn purge_webhook_events(runtime: &Runtime, before: i64) -> Resu
         .single()
         .ok_or_else(|| JobError::permanent(format!("invalid purge time {before}")))?;
     let deleted = runtime.store.purge_webhooks(before).await?;
-    tracing::info!(deleted, %before, "Purged stored webhook events past retention.");
+    let pushes = runtime.store.purge_push_deliveries(before).await?;
+    tracing::info!(deleted, pushes, %before, "Purged stored webhook events and push records past retention.");
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod credentials;
 mod maintenance;
+mod push;
 mod sweeps;
 mod webhook;
 
@@ -24,5 +25,8 @@ pub(crate) async fn run(runtime: &Runtime, envelope: &Envelope) -> Result<(), Jo
         Job::SweepOrphanCredentialsV1 { now } => sweeps::sweep_orphans(runtime, *now).await,
         Job::SweepDepartedCredentialsV1 { now } => sweeps::sweep_departed(runtime, *now).await,
         Job::RotateExpiringCredentialsV1 { now } => sweeps::rotate_expiring(runtime, *now).await,
+        Job::SendPushV1 { device_id, message, requested_at_ms } => {
+            push::send(runtime, device_id, message, *requested_at_ms).await
+        }
     }
 }

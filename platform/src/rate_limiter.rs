@@ -1,4 +1,4 @@
-//! The rate limiter every Telnyx call passes through.
+//! The rate limiter every outbound provider call passes through (Telnyx, FCM, APNs).
 //!
 //! - **Shared** (`CALLFLEET_REDIS_URL` set): a fixed window per second counted in Redis
 //!   (`INCR` + `PEXPIRE` in one MULTI, key `<prefix>:<window index>`), so all replicas together stay
@@ -18,6 +18,11 @@ use fleet_domain::rate::{FixedWindow, TokenBucket};
 
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 const REDIS_BACKOFF: Duration = Duration::from_secs(5);
+
+/// `CALLFLEET_REDIS_URL` is not a valid Redis URL (the value itself is never shown).
+#[derive(Debug, thiserror::Error)]
+#[error("CALLFLEET_REDIS_URL is not a valid Redis URL ({0})")]
+pub struct RateLimiterError(String);
 
 /// Limits outbound calls per second; cheap to clone (clones share the budget).
 #[derive(Clone)]
@@ -74,6 +79,19 @@ impl RateLimiter {
                 bucket: Mutex::new(TokenBucket::new(per_sec, burst, 0.0)),
                 shared,
             }),
+        }
+    }
+
+    /// The limiter of one provider as configured: shared through `CALLFLEET_REDIS_URL` under
+    /// `<CALLFLEET_REDIS_PREFIX>:ratelimit:<name>` when set, else local. Bursts equal the rate.
+    pub fn from_config(config: &crate::Config, name: &str, per_sec: u32) -> Result<Self, RateLimiterError> {
+        match &config.redis_url {
+            Some(url) => {
+                let prefix = format!("{}:ratelimit:{name}", config.redis_prefix);
+                Self::shared(url.expose(), &prefix, per_sec, per_sec)
+                    .map_err(|e| RateLimiterError(format!("{:?}", e.kind())))
+            }
+            None => Ok(Self::local(per_sec, per_sec)),
         }
     }
 

@@ -1,0 +1,116 @@
+//! The push pool: one message to one device, at most once per (message kind, call, device).
+//!
+//! Checks before sending, each ending the job without a push: the message's deadline (an
+//! `incoming_call` whose ring is over is dropped, never delivered late), the device (gone →
+//! nothing to do), the device's organization (a device now signed into another org never gets
+//! this org's messages), a token for its platform, and the delivery record (a re-run after a
+//! delivery does not ring the phone again).
+//!
+//! Then the provider's answer decides: delivered → recorded; dead token (FCM `UNREGISTERED`,
+//! APNs 410 / `BadDeviceToken`) → removed from the device if it is still its token, no retry;
+//! 429, 5xx, timeouts, an open breaker → retryable, honouring `Retry-After` (the executor
+//! persists the backoff as a delayed job, or drops the push if the retry would miss the ring);
+//! anything else → permanent, into the dead set.
+//!
+//! Crash between the provider's 200 and the delivery record: the job runs again and the push is
+//! sent again with the same collapse id (APNs `apns-collapse-id`, FCM `collapse_key`), which
+//! the phone merges; the app also de-duplicates by call session id.
+//!
+//! Metrics: `callfleet_push_total{provider, kind, outcome, reason}` with outcome `sent`,
+//! `pruned`, `retry`, `failed`, `expired` or `skipped`, and the histogram
+//! `callfleet_push_delivery_seconds{provider, kind}` from request to provider acceptance.
+
+use chrono::Utc;
+use fleet_domain::push::{Provider, ProviderOutcome, PushMessage, metric_reason, route};
+use fleet_domain::retry::Failure;
+use fleet_store::push::push_key;
+
+use crate::{JobError, Runtime};
+
+fn count(provider: Option<Provider>, kind: &'static str, outcome: &'static str, reason: &str) {
+    let provider = provider.map_or("none", Provider::as_str);
+    metrics::counter!(
+        "callfleet_push_total",
+        "provider" => provider, "kind" => kind, "outcome" => outcome, "reason" => metric_reason(reason).to_owned()
+    )
+    .increment(1);
+}
+
+pub(crate) async fn send(
+    runtime: &Runtime,
+    device_id: &str,
+    message: &PushMessage,
+    requested_at_ms: i64,
+) -> Result<(), JobError> {
+    let kind = message.kind();
+    let now = Utc::now();
+    if !message.is_deliverable_at(now.timestamp()) {
+        tracing::info!(device_id, kind, "The ring is over; push dropped, not delivered late.");
+        count(None, kind, "expired", "deadline");
+        return Ok(());
+    }
+    let Some(device) = runtime.store.device(device_id).await? else {
+        tracing::info!(device_id, kind, "Device is gone; nothing to push.");
+        count(None, kind, "skipped", "device_gone");
+        return Ok(());
+    };
+    let device = device.registration;
+    if device.org_id != message.org_id() {
+        tracing::info!(device_id, kind, "Device is signed into another organization; push not sent.");
+        count(None, kind, "skipped", "other_org");
+        return Ok(());
+    }
+    let Some((provider, token)) =
+        route(&device.platform, device.push_token.as_deref(), device.voip_token.as_deref())
+    else {
+        tracing::info!(device_id, kind, platform = %device.platform, "Device has no push token; nothing to send.");
+        count(None, kind, "skipped", "no_token");
+        return Ok(());
+    };
+    let key = push_key(message, device_id);
+    if runtime.store.push_delivered(&key).await? {
+        tracing::info!(device_id, kind, "Push already delivered; not sending it twice.");
+        count(Some(provider), kind, "skipped", "already_delivered");
+        return Ok(());
+    }
+    let outcome = runtime.push.send(provider, &token, message, now.timestamp()).await;
+    let reason = outcome.reason().to_owned();
+    match outcome {
+        ProviderOutcome::Delivered => {
+            let latency_ms = (Utc::now().timestamp_millis() - requested_at_ms).max(0);
+            metrics::histogram!("callfleet_push_delivery_seconds", "provider" => provider.as_str(), "kind" => kind)
+                .record(latency_ms as f64 / 1000.0);
+            count(Some(provider), kind, "sent", &reason);
+            tracing::info!(device_id, kind, provider = provider.as_str(), latency_ms, "Push delivered.");
+            // The push is out: a failure to record it must not schedule a second one.
+            if let Err(e) = runtime.store.record_push_delivery(&key, device_id, provider).await {
+                tracing::warn!(device_id, error = %e, "Push delivered but not recorded; a re-run may repeat it.");
+            }
+            Ok(())
+        }
+        ProviderOutcome::PruneToken { .. } => {
+            let pruned = runtime.store.prune_push_token(device_id, provider, &token).await?;
+            count(Some(provider), kind, "pruned", &reason);
+            tracing::info!(
+                device_id,
+                kind,
+                provider = provider.as_str(),
+                reason,
+                pruned,
+                "Push token is dead; removed from the device."
+            );
+            Ok(())
+        }
+        ProviderOutcome::Retry { after, .. } => {
+            count(Some(provider), kind, "retry", &reason);
+            Err(JobError {
+                failure: Failure::Retryable { retry_after: after },
+                message: format!("{} answered {reason}", provider.as_str()),
+            })
+        }
+        ProviderOutcome::Permanent { .. } | ProviderOutcome::RefreshAuth { .. } => {
+            count(Some(provider), kind, "failed", &reason);
+            Err(JobError::permanent(format!("{} refused the push: {reason}", provider.as_str())))
+        }
+    }
+}
