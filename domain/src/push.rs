@@ -262,7 +262,9 @@ pub fn classify_fcm(status: u16, body: &[u8], retry_after: Option<Duration>) -> 
     let reason = fcm_reason(body);
     let message = String::from_utf8_lossy(body);
     match (status, reason.as_str()) {
-        (404, _) | (_, "UNREGISTERED") => ProviderOutcome::PruneToken { reason },
+        // Only FCM's own verdict prunes: a bare 404 (a wrong project id or base URL) would
+        // otherwise wipe every token of the fleet.
+        (_, "UNREGISTERED") => ProviderOutcome::PruneToken { reason },
         (403, "SENDER_ID_MISMATCH") => ProviderOutcome::PruneToken { reason },
         (400, "INVALID_ARGUMENT") if message.contains("registration token") => {
             ProviderOutcome::PruneToken { reason }

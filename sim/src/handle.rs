@@ -70,6 +70,9 @@ impl Simulator {
             .merge(crate::push_link::router(&push));
         let token = shutdown.clone();
         let server = tokio::spawn(async move {
+            // Connect info lets APNs track provider-token updates per connection, as Apple
+            // does (several fleet replicas, each with its own token, are then fine).
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await
         });
         if let Ok(mut s) = handle.server.lock() {

@@ -55,6 +55,11 @@ fn a_ring_that_is_over_is_not_delivered() {
 fn fcm_errors() {
     let unregistered = br#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"UNREGISTERED"}]}}"#;
     assert!(matches!(classify_fcm(404, unregistered, None), ProviderOutcome::PruneToken { .. }));
+    let bare = br#"{"error":{"code":404,"message":"Not Found","status":"NOT_FOUND"}}"#;
+    assert!(
+        matches!(classify_fcm(404, bare, None), ProviderOutcome::Permanent { .. }),
+        "a 404 that is not FCM's UNREGISTERED (wrong project or URL) must not prune tokens"
+    );
     let bad_token = br#"{"error":{"code":400,"message":"The registration token is not a valid FCM registration token","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"}]}}"#;
     assert!(matches!(classify_fcm(400, bad_token, None), ProviderOutcome::PruneToken { .. }));
     let bad_request = br#"{"error":{"code":400,"message":"Invalid value at 'message.data[0].value'","status":"INVALID_ARGUMENT"}}"#;
