@@ -198,6 +198,15 @@ async fn unavailable_then_ok_is_delivered_exactly_once(engine: Engine) {
         assert_eq!(env.attempts(provider, token), 2, "{token}: one 503, one 200");
         assert_eq!(env.delivered(token), 1, "{token}: delivered exactly once");
     }
+    let metrics = fleet_platform::metrics::render();
+    for provider in ["fcm", "apns"] {
+        let provider = format!(r#"provider="{provider}""#);
+        let line = |name: &str, with: &str| {
+            metrics.lines().any(|l| l.starts_with(name) && l.contains(&provider) && l.contains(with))
+        };
+        assert!(line("callfleet_push_total", r#"outcome="sent""#), "{metrics}");
+        assert!(line("callfleet_push_delivery_seconds_count", r#"kind="call_ended""#), "{metrics}");
+    }
     let delivered = &env.sim.push().delivered(FCM_TOKEN)[0];
     assert_eq!(delivered.data["type"], "call_ended");
     assert_eq!(delivered.data["reason"], "answered_elsewhere");
