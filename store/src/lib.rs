@@ -55,8 +55,14 @@ pub trait Store: Send + Sync + 'static {
     /// One stored webhook by Telnyx event id.
     async fn webhook(&self, event_id: &str) -> Result<Option<StoredWebhook>, StoreError>;
 
-    /// Records that processing finished (outcome is a short word: `processed`, `ignored`).
-    async fn finish_webhook(&self, event_id: &str, outcome: &str) -> Result<(), StoreError>;
+    /// Records that processing finished (outcome is a short word: `processed`, `ignored`), and
+    /// applies the event's leg fact, if any, in the same transaction (one commit per event).
+    async fn finish_webhook(
+        &self,
+        event_id: &str,
+        outcome: &str,
+        leg: Option<&LegUpdate>,
+    ) -> Result<(), StoreError>;
 
     /// Ids (with call session) of stored webhooks matching the selector, oldest first.
     async fn select_webhooks(&self, selector: &ReplaySelector) -> Result<Vec<ReplayTarget>, StoreError>;

@@ -52,8 +52,17 @@ async fn webhooks_are_stored_once(engine: Engine) {
     let picked: Vec<String> =
         store.select_webhooks(&ids).await.unwrap().into_iter().map(|t| t.event_id).collect();
     assert_eq!(picked, vec!["a", "c"]);
-    store.finish_webhook("a", "processed").await.unwrap();
-    assert_eq!(store.webhook("a").await.unwrap().unwrap().outcome.as_deref(), Some("processed"));
+    store.finish_webhook("a", "ignored", None).await.unwrap();
+    assert_eq!(store.webhook("a").await.unwrap().unwrap().outcome.as_deref(), Some("ignored"));
+    // With a leg fact, the leg row and the mark commit together.
+    let leg = LegUpdate {
+        call_control_id: "v3:finish".into(),
+        call_session_id: Some("s-finish".into()),
+        ..LegUpdate::default()
+    };
+    store.finish_webhook("b", "processed", Some(&leg)).await.unwrap();
+    assert_eq!(store.webhook("b").await.unwrap().unwrap().outcome.as_deref(), Some("processed"));
+    assert_eq!(store.call_legs("s-finish").await.unwrap().len(), 1);
 }
 
 async fn unique_keys_and_delays(engine: Engine) {

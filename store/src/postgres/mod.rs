@@ -92,12 +92,22 @@ impl Store for PgStore {
         webhooks::get(&self.pool, event_id).await
     }
 
-    async fn finish_webhook(&self, event_id: &str, outcome: &str) -> Result<(), StoreError> {
+    async fn finish_webhook(
+        &self,
+        event_id: &str,
+        outcome: &str,
+        leg: Option<&LegUpdate>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(update) = leg {
+            webhooks::apply_leg(&mut *tx, update).await?;
+        }
         sqlx::query("UPDATE webhook_events SET processed_at = now(), outcome = $2 WHERE event_id = $1")
             .bind(event_id)
             .bind(outcome)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 

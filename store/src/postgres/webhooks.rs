@@ -113,7 +113,7 @@ pub(super) async fn select(
         .collect())
 }
 
-pub(super) async fn apply_leg(pool: &PgPool, u: &LegUpdate) -> Result<(), StoreError> {
+pub(super) async fn apply_leg<'e>(db: impl sqlx::PgExecutor<'e>, u: &LegUpdate) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO call_legs (call_control_id, call_session_id, call_leg_id, direction, from_number, to_number,
                                 initiated_at, answered_at, bridged_at, ended_at, hangup_cause, hangup_source, updated_at)
@@ -144,7 +144,7 @@ pub(super) async fn apply_leg(pool: &PgPool, u: &LegUpdate) -> Result<(), StoreE
     .bind(u.ended_at)
     .bind(&u.hangup_cause)
     .bind(&u.hangup_source)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -117,13 +117,24 @@ impl Store for SqliteStore {
         webhooks::get(&self.pool, event_id).await
     }
 
-    async fn finish_webhook(&self, event_id: &str, outcome: &str) -> Result<(), StoreError> {
+    async fn finish_webhook(
+        &self,
+        event_id: &str,
+        outcome: &str,
+        leg: Option<&LegUpdate>,
+    ) -> Result<(), StoreError> {
+        // The first statement writes, so the transaction takes the write lock at once.
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE webhook_events SET processed_at = ?2, outcome = ?3 WHERE event_id = ?1")
             .bind(event_id)
             .bind(millis(Utc::now()))
             .bind(outcome)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if let Some(update) = leg {
+            webhooks::apply_leg(&mut *tx, update).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -105,7 +105,10 @@ pub(super) async fn select(
         .collect())
 }
 
-pub(super) async fn apply_leg(pool: &SqlitePool, u: &LegUpdate) -> Result<(), StoreError> {
+pub(super) async fn apply_leg<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    u: &LegUpdate,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO call_legs (call_control_id, call_session_id, call_leg_id, direction, from_number, to_number,
                                 initiated_at, answered_at, bridged_at, ended_at, hangup_cause, hangup_source, updated_at)
@@ -137,7 +140,7 @@ pub(super) async fn apply_leg(pool: &SqlitePool, u: &LegUpdate) -> Result<(), St
     .bind(&u.hangup_cause)
     .bind(&u.hangup_source)
     .bind(millis(chrono::Utc::now()))
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

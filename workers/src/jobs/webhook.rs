@@ -21,14 +21,10 @@ pub(super) async fn process(runtime: &Runtime, event_id: &str) -> Result<(), Job
     if let Some(session) = event.call_session_id() {
         tracing::Span::current().record("call_session_id", session);
     }
-    let outcome = match leg_update(&event) {
-        Some(update) => {
-            runtime.store.apply_leg_event(&update).await?;
-            "processed"
-        }
-        None => "ignored",
-    };
-    runtime.store.finish_webhook(event_id, outcome).await?;
+    let update = leg_update(&event);
+    let outcome = if update.is_some() { "processed" } else { "ignored" };
+    // The leg fact and the "processed" mark commit together: one commit per event.
+    runtime.store.finish_webhook(event_id, outcome, update.as_ref()).await?;
     tracing::debug!(event_type = ?event.kind, outcome, "Webhook processed.");
     Ok(())
 }
