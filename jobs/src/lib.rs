@@ -127,11 +127,17 @@ impl Job {
     }
 }
 
-/// The push of `message` to one device, first attempt. Its work id is
-/// `push:<kind>:<call session>:<device>`, so asking twice for the same push of the same call to
-/// the same device (a replayed webhook, a retried handler) enqueues it once.
+/// The identity of one push: `<kind>:<call session>:<device>`. It names the push job's work
+/// (`push:<key>`) and the record of its delivery, so both agree on what "the same push" is.
+pub fn push_key(message: &PushMessage, device_id: &str) -> String {
+    format!("{}:{}:{device_id}", message.kind(), message.call_session_id())
+}
+
+/// The push of `message` to one device, first attempt. Its work id is `push:<push key>`, so
+/// asking twice for the same push of the same call to the same device (a replayed webhook, a
+/// retried handler) enqueues it once.
 pub fn push_envelope(device_id: &str, message: PushMessage, requested_at_ms: i64) -> Envelope {
-    let work_id = format!("push:{}:{}:{device_id}", message.kind(), message.call_session_id());
+    let work_id = format!("push:{}", push_key(&message, device_id));
     let session = message.call_session_id().to_owned();
     Envelope::new(Job::SendPushV1 { device_id: device_id.to_owned(), message, requested_at_ms }, work_id)
         .with_call_session(Some(session))

@@ -128,13 +128,6 @@ impl PushGateway {
         Ok(Self::new(fcm, apns))
     }
 
-    pub fn is_configured(&self, provider: Provider) -> bool {
-        match provider {
-            Provider::Fcm => self.fcm.is_some(),
-            Provider::Apns => self.apns.is_some(),
-        }
-    }
-
     /// Sends `message` to `token` through `provider`. `now` is Unix seconds (FCM's TTL).
     pub async fn send(
         &self,

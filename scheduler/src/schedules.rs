@@ -72,9 +72,7 @@ pub fn schedules_with(
 
 /// The job of one tick: its work id (and so its unique key) is the schedule and the tick time.
 fn tick_job(job: Job, schedule: &str, tick: chrono::DateTime<chrono::Utc>) -> NewJob {
-    let envelope = Envelope::new(job, format!("{schedule}:{}", tick.timestamp()));
-    let key = envelope.attempt_key();
-    NewJob { envelope, delay: std::time::Duration::ZERO, unique_key: Some(key) }
+    NewJob::once(Envelope::new(job, format!("{schedule}:{}", tick.timestamp())))
 }
 
 #[cfg(test)]

@@ -123,9 +123,7 @@ pub fn rotate_job(id: &str) -> NewJob {
 }
 
 fn keyed(job: Job, work_id: String) -> NewJob {
-    let envelope = Envelope::new(job, work_id);
-    let key = envelope.attempt_key();
-    NewJob { envelope, delay: std::time::Duration::ZERO, unique_key: Some(key) }
+    NewJob::once(Envelope::new(job, work_id))
 }
 
 pub(crate) fn status_of(s: &str) -> Result<CredentialStatus, crate::StoreError> {

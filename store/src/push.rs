@@ -8,19 +8,13 @@
 
 use fleet_domain::push::{PushMessage, route};
 use fleet_jobs::push_envelope;
+pub use fleet_jobs::push_key;
 
 use crate::{NewJob, Store, StoreError};
 
-/// The key of one push of one call to one device (the delivery record's id).
-pub fn push_key(message: &PushMessage, device_id: &str) -> String {
-    format!("{}:{}:{device_id}", message.kind(), message.call_session_id())
-}
-
 /// The first-attempt job that pushes `message` to `device_id`.
 pub fn push_job(device_id: &str, message: &PushMessage, requested_at_ms: i64) -> NewJob {
-    let envelope = push_envelope(device_id, message.clone(), requested_at_ms);
-    let key = envelope.attempt_key();
-    NewJob { envelope, delay: std::time::Duration::ZERO, unique_key: Some(key) }
+    NewJob::once(push_envelope(device_id, message.clone(), requested_at_ms))
 }
 
 /// Enqueues `message` for every device of `user_id` in the message's organization that a push can

@@ -76,9 +76,7 @@ fn describe_result(raw: &str) -> String {
 pub(crate) fn restart_from_dead(payload: &[u8]) -> Result<NewJob, StoreError> {
     let envelope: Envelope =
         serde_json::from_slice(payload).map_err(|e| StoreError::Corrupt(format!("dead job payload: {e}")))?;
-    let restarted = envelope.restarted(&ulid::Ulid::generate().to_string());
-    let key = restarted.attempt_key();
-    Ok(NewJob { envelope: restarted, delay: std::time::Duration::ZERO, unique_key: Some(key) })
+    Ok(NewJob::once(envelope.restarted(&ulid::Ulid::generate().to_string())))
 }
 
 impl QueueStats {

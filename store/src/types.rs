@@ -130,6 +130,18 @@ impl NewJob {
     pub fn now(envelope: Envelope) -> Self {
         Self { envelope, delay: Duration::ZERO, unique_key: None }
     }
+
+    /// Due now and keyed by its attempt (`<work id>#<attempt>`): pushing the same attempt of the
+    /// same work again enqueues nothing.
+    pub fn once(envelope: Envelope) -> Self {
+        Self::once_after(envelope, Duration::ZERO)
+    }
+
+    /// As [`Self::once`], due `delay` from now (the next attempt of a persisted backoff).
+    pub fn once_after(envelope: Envelope, delay: Duration) -> Self {
+        let key = envelope.attempt_key();
+        Self { envelope, delay, unique_key: Some(key) }
+    }
 }
 
 /// Depth and age of one pool's queue.

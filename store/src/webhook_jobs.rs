@@ -26,11 +26,10 @@ pub fn outcomes(batch: &[NewWebhook], mut inserted: HashSet<String>) -> (Vec<Acc
 /// The processing job of a stored webhook. Its unique key makes a second push of the same
 /// event's first attempt a no-op.
 pub fn process_job(event_id: &str, call_session_id: Option<String>) -> NewJob {
-    let envelope =
+    NewJob::once(
         Envelope::new(Job::ProcessWebhookV1 { event_id: event_id.to_owned() }, format!("webhook:{event_id}"))
-            .with_call_session(call_session_id);
-    let key = envelope.attempt_key();
-    NewJob { envelope, delay: std::time::Duration::ZERO, unique_key: Some(key) }
+            .with_call_session(call_session_id),
+    )
 }
 
 /// Re-enqueues the processing of stored webhooks (operator replay). Each replay is a new piece
@@ -45,13 +44,13 @@ pub async fn replay(
     let jobs: Vec<NewJob> = targets
         .into_iter()
         .map(|t| {
-            let envelope = Envelope::new(
-                Job::ProcessWebhookV1 { event_id: t.event_id.clone() },
-                format!("replay:{run}:{}", t.event_id),
+            NewJob::once(
+                Envelope::new(
+                    Job::ProcessWebhookV1 { event_id: t.event_id.clone() },
+                    format!("replay:{run}:{}", t.event_id),
+                )
+                .with_call_session(t.call_session_id),
             )
-            .with_call_session(t.call_session_id);
-            let key = envelope.attempt_key();
-            NewJob { envelope, delay: std::time::Duration::ZERO, unique_key: Some(key) }
         })
         .collect();
     for chunk in jobs.chunks(500) {

@@ -102,9 +102,7 @@ pub(crate) async fn execute(
         });
         match policy.decide_within(envelope.attempt, error.failure, rand::random::<f64>(), remaining) {
             RetryDecision::RetryAfter(delay) => {
-                let next = envelope.next_attempt();
-                let key = next.attempt_key();
-                runtime.store.enqueue(&[NewJob { envelope: next, delay, unique_key: Some(key) }]).await?;
+                runtime.store.enqueue(&[NewJob::once_after(envelope.next_attempt(), delay)]).await?;
                 metrics::counter!("callfleet_jobs_total", "kind" => kind, "outcome" => "retry").increment(1);
                 tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "Job failed; retry scheduled.");
                 Ok(())

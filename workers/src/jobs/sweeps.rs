@@ -94,15 +94,7 @@ pub(super) async fn cleanup_expired(
                 fleet_jobs::Job::CleanupExpiredCredentialsV1 { now: tick },
                 format!("{}+", envelope.work_id),
             );
-            let key = next.attempt_key();
-            runtime
-                .store
-                .enqueue(&[fleet_store::NewJob {
-                    envelope: next,
-                    delay: std::time::Duration::ZERO,
-                    unique_key: Some(key),
-                }])
-                .await?;
+            runtime.store.enqueue(&[fleet_store::NewJob::once(next)]).await?;
             tracing::info!(deleted, "Expired-credential cleanup continues in a follow-up job.");
             return Ok(());
         }
