@@ -58,13 +58,13 @@ async fn bench() {
             .unwrap();
     sim.push().set_default_latency(LATENCY);
     let key_path = std::env::temp_dir().join(format!("cf-bench-apns-{}.p8", std::process::id()));
-    std::fs::write(&key_path, sim.push().apns_key().private_key_pem).unwrap();
+    let push_env = sim.push_env(&key_path, "com.example.phone").unwrap();
 
     let admin_url = std::env::var("CALLFLEET_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let admin = sqlx::PgPool::connect(&admin_url).await.expect("Postgres");
 
-    let baseline = sequential(&sim, &key_path).await;
+    let baseline = sequential(&push_env).await;
     println!("| run | wall time | pushes/s | p50 enqueue→sent | p99 enqueue→sent | speed-up vs sequential |");
     println!("|---|---|---|---|---|---|");
     baseline.row(&baseline);
@@ -84,7 +84,7 @@ async fn bench() {
             };
             let run = fleet(
                 &sim,
-                &key_path,
+                &push_env,
                 &url,
                 concurrency,
                 format!("push pool, {engine}, concurrency {concurrency}"),
@@ -103,29 +103,13 @@ async fn bench() {
     cancel.cancel();
 }
 
-fn config(
-    sim: &SimHandle,
-    key_path: &std::path::Path,
-    url: &str,
-    concurrency: usize,
-) -> fleet_platform::Config {
-    let base = sim.base_url().to_owned();
-    let account = sim.push().service_account_json(&base);
-    let key = sim.push().apns_key();
-    let key_path = key_path.display().to_string();
-    fleet_platform::Config::from_lookup(|k| {
-        Some(match k {
-            "CALLFLEET_DATABASE_URL" => url.to_owned(),
-            "CALLFLEET_WORKER_CONCURRENCY" => concurrency.to_string(),
-            "FCM_SERVICE_ACCOUNT" => account.clone(),
-            "FCM_API_BASE" | "APNS_API_BASE" => base.clone(),
-            "APNS_KEY_PATH" => key_path.clone(),
-            "APNS_KEY_ID" => key.key_id.clone(),
-            "APNS_TEAM_ID" => key.team_id.clone(),
-            "APNS_TOPIC" => "com.example.phone".into(),
-            "CALLFLEET_FCM_RATE_LIMIT" | "CALLFLEET_APNS_RATE_LIMIT" => "10000".into(),
-            _ => return None,
-        })
+/// The fleet's configuration: the simulator's push settings, provider limits raised out of the way.
+fn config(push_env: &[(&str, String)], url: &str, concurrency: usize) -> fleet_platform::Config {
+    fleet_platform::Config::from_lookup(|k| match k {
+        "CALLFLEET_DATABASE_URL" => Some(url.to_owned()),
+        "CALLFLEET_WORKER_CONCURRENCY" => Some(concurrency.to_string()),
+        "CALLFLEET_FCM_RATE_LIMIT" | "CALLFLEET_APNS_RATE_LIMIT" => Some("10000".into()),
+        _ => push_env.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()),
     })
     .unwrap()
 }
@@ -171,10 +155,10 @@ fn percentiles(t0: Instant, mut sent: Vec<Instant>, label: String) -> Run {
 }
 
 /// The same 1,000 requests through the same gateway, one after another.
-async fn sequential(sim: &SimHandle, key_path: &std::path::Path) -> Run {
+async fn sequential(push_env: &[(&str, String)]) -> Run {
     let dir = std::env::temp_dir().join(format!("cf-bench-push-seq-{}", std::process::id()));
     let url = format!("sqlite://{}?mode=rwc", dir.join("unused.db").display());
-    let gateway = PushGateway::from_config(&config(sim, key_path, &url, 1)).unwrap();
+    let gateway = PushGateway::from_config(&config(push_env, &url, 1)).unwrap();
     let now = chrono::Utc::now().timestamp();
     let t0 = Instant::now();
     let mut sent = Vec::with_capacity(DEVICES);
@@ -190,7 +174,7 @@ async fn sequential(sim: &SimHandle, key_path: &std::path::Path) -> Run {
 
 async fn fleet(
     sim: &SimHandle,
-    key_path: &std::path::Path,
+    push_env: &[(&str, String)],
     url: &str,
     concurrency: usize,
     label: String,
@@ -211,7 +195,7 @@ async fn fleet(
     sim.push().observe(tx);
 
     let token = CancellationToken::new();
-    let (c, d, t) = (config(sim, key_path, url, concurrency), db.clone(), token.clone());
+    let (c, d, t) = (config(push_env, url, concurrency), db.clone(), token.clone());
     let worker = tokio::spawn(async move { fleet_workers::run(&c, &d, &[Pool::Push], t).await });
     // Let the pool come up (and FCM's access token be fetched) before the clock starts.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -197,6 +197,27 @@ impl SimHandle {
         &self.push
     }
 
+    /// The fleet's push settings that point FCM and APNs at this simulator, as environment
+    /// pairs: its service account, its base URL for both providers, and its APNs key, written to
+    /// `apns_key_path` (the fleet reads the `.p8` from a file). `topic` is the app's bundle id.
+    pub fn push_env(
+        &self,
+        apns_key_path: &std::path::Path,
+        topic: &str,
+    ) -> std::io::Result<Vec<(&'static str, String)>> {
+        let key = self.push.apns_key();
+        std::fs::write(apns_key_path, &key.private_key_pem)?;
+        Ok(vec![
+            ("FCM_SERVICE_ACCOUNT", self.push.service_account_json(&self.base_url)),
+            ("FCM_API_BASE", self.base_url.clone()),
+            ("APNS_KEY_PATH", apns_key_path.display().to_string()),
+            ("APNS_KEY_ID", key.key_id),
+            ("APNS_TEAM_ID", key.team_id),
+            ("APNS_TOPIC", topic.to_owned()),
+            ("APNS_API_BASE", self.base_url.clone()),
+        ])
+    }
+
     // ---- clock ----
 
     /// Manual clock only: moves time forward, running everything that falls due, in order, and settling

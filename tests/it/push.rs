@@ -56,22 +56,10 @@ impl PushEnv {
             Simulator::start(SimConfig::new("http://127.0.0.1:9/webhooks/telnyx"), listener, cancel.clone())
                 .await
                 .unwrap();
-        let base = sim.base_url().to_owned();
-        let account = sim.push().service_account_json(&base);
-        let key = sim.push().apns_key();
         let test_db = TestDb::new(engine).await;
         let key_path = std::env::temp_dir().join(format!("callfleet-apns-{}.p8", ulid::Ulid::generate()));
-        std::fs::write(&key_path, &key.private_key_pem).unwrap();
-        let key_path = key_path.display().to_string();
-        let mut vars: Vec<(&str, &str)> = vec![
-            ("FCM_SERVICE_ACCOUNT", &account),
-            ("FCM_API_BASE", &base),
-            ("APNS_KEY_PATH", &key_path),
-            ("APNS_KEY_ID", &key.key_id),
-            ("APNS_TEAM_ID", &key.team_id),
-            ("APNS_TOPIC", "com.example.phone"),
-            ("APNS_API_BASE", &base),
-        ];
+        let push_env = sim.push_env(&key_path, "com.example.phone").unwrap();
+        let mut vars: Vec<(&str, &str)> = push_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         vars.extend_from_slice(extra);
         let fleet = Fleet::start_on(test_db, &vars).await;
         for (org, user) in [("org-1", "u1"), ("org-2", "u2")] {
