@@ -292,3 +292,63 @@ async fn credential_rows_follow_their_lifecycle(engine: Engine) {
     assert_eq!(store.delete_org_credentials(&["w1".into(), "w2".into()]).await.unwrap(), 2);
     assert_eq!(store.organization_ids().await.unwrap(), vec!["o", "o2"]);
 }
+
+on_both! {
+    push_rows_and_the_rest_of_the_port => push_rows_and_the_rest_of_the_port_postgres, push_rows_and_the_rest_of_the_port_sqlite;
+}
+
+/// The methods the cases above leave out: readiness, the engine, marking rows `deleting`, the
+/// devices a push fans out to, delivery records, token pruning and their purge.
+async fn push_rows_and_the_rest_of_the_port(engine: Engine) {
+    use fleet_domain::credentials::CredentialStatus as S;
+    use fleet_domain::push::Provider;
+    use fleet_store::{DeviceRegistration, Organization, User};
+
+    let db = TestDb::new(engine).await;
+    let store = db.open().await.store();
+    assert_eq!(store.engine(), engine);
+    store.ping().await.unwrap();
+    for org in ["o", "o2"] {
+        store.upsert_organization(&Organization { id: org.into(), name: None }).await.unwrap();
+    }
+    store.upsert_user(&User { id: "u".into(), org_id: "o".into(), name: None }).await.unwrap();
+    let reg = |device: &str, platform: &str| DeviceRegistration {
+        id: device.into(),
+        user_id: "u".into(),
+        org_id: "o".into(),
+        platform: platform.into(),
+        push_token: (platform == "android").then(|| format!("fcm-{device}")),
+        voip_token: (platform == "ios").then(|| format!("voip-{device}")),
+        app_version: Some("1.2".into()),
+        name: Some(format!("phone {device}")),
+    };
+    let a = store.register_device(&reg("a", "android")).await.unwrap();
+    store.register_device(&reg("b", "ios")).await.unwrap();
+    let devices = store.user_devices("u", "o").await.unwrap();
+    assert_eq!(devices, vec![reg("a", "android"), reg("b", "ios")], "every field, ordered by id");
+    assert!(store.user_devices("u", "o2").await.unwrap().is_empty(), "org-scoped");
+
+    store.mark_credentials_deleting(&[a.credential.id.clone(), "no-such-row".into()]).await.unwrap();
+    assert_eq!(store.credential(&a.credential.id).await.unwrap().unwrap().status, S::Deleting);
+    store.mark_credentials_deleting(&[]).await.unwrap();
+
+    assert!(!store.push_delivered("k1").await.unwrap());
+    store.record_push_delivery("k1", "a", Provider::Fcm).await.unwrap();
+    store.record_push_delivery("k1", "a", Provider::Fcm).await.unwrap();
+    assert!(store.push_delivered("k1").await.unwrap());
+    assert_eq!(db.count("SELECT count(*) FROM push_deliveries").await, 1, "recorded once");
+
+    // A stale token is kept; the current one is cleared, once.
+    assert!(!store.prune_push_token("a", Provider::Fcm, "fcm-old").await.unwrap());
+    assert!(store.prune_push_token("a", Provider::Fcm, "fcm-a").await.unwrap());
+    assert!(!store.prune_push_token("a", Provider::Fcm, "fcm-a").await.unwrap());
+    assert!(!store.prune_push_token("b", Provider::Fcm, "voip-b").await.unwrap(), "wrong provider");
+    assert!(store.prune_push_token("b", Provider::Apns, "voip-b").await.unwrap());
+    let after = store.device("b").await.unwrap().unwrap().registration;
+    assert_eq!((after.voip_token, after.app_version.as_deref()), (None, Some("1.2")));
+
+    let later = Utc::now() + chrono::Duration::hours(1);
+    assert_eq!(store.purge_push_deliveries(Utc::now() - chrono::Duration::hours(1)).await.unwrap(), 0);
+    assert_eq!(store.purge_push_deliveries(later).await.unwrap(), 1);
+    assert!(!store.push_delivered("k1").await.unwrap());
+}
