@@ -59,6 +59,19 @@ impl CredentialStatus {
     }
 }
 
+/// A status word that is none of ours (a stored row edited by hand, or a bug).
+#[derive(Debug, thiserror::Error)]
+#[error("unknown credential status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+impl TryFrom<String> for CredentialStatus {
+    type Error = UnknownStatus;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s).ok_or(UnknownStatus(s))
+    }
+}
+
 /// Credential lifetimes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CredentialPolicy {

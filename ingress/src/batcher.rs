@@ -16,7 +16,21 @@ use std::time::Duration;
 use fleet_store::{Accepted, Engine, NewWebhook, Store};
 use tokio::sync::{mpsc, oneshot};
 
-type Reply = oneshot::Sender<Result<Accepted, String>>;
+type Reply = oneshot::Sender<Result<Accepted, AckError>>;
+
+/// Why a delivery was not (or may not have been) stored: the caller must not acknowledge it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AckError {
+    #[error("the ingress is saturated; retry")]
+    Saturated,
+    #[error("the writer stopped")]
+    WriterStopped,
+    #[error("the store did not commit in time")]
+    CommitTimeout,
+    /// The batch's transaction failed (the cause is logged once per batch by the writer).
+    #[error("the store failed: {0}")]
+    Store(&'static str),
+}
 
 /// Sizing of the group commit.
 #[derive(Debug, Clone, Copy)]
@@ -60,10 +74,10 @@ impl AckBatcher {
 
     /// Stores one webhook (with its job) and returns what became of it. `Err` means it was not
     /// stored, or may not have been: the caller must not acknowledge it.
-    pub async fn submit(&self, webhook: NewWebhook) -> Result<Accepted, String> {
+    pub async fn submit(&self, webhook: NewWebhook) -> Result<Accepted, AckError> {
         let (reply, outcome) = oneshot::channel();
-        self.tx.try_send((webhook, reply)).map_err(|_| "the ingress is saturated; retry".to_owned())?;
-        outcome.await.map_err(|_| "the writer stopped".to_owned())?
+        self.tx.try_send((webhook, reply)).map_err(|_| AckError::Saturated)?;
+        outcome.await.map_err(|_| AckError::WriterStopped)?
     }
 }
 
@@ -89,14 +103,19 @@ async fn writer(
                     let _ = reply.send(Ok(outcome));
                 }
             }
-            Ok(Err(e)) => fail_all(replies, &e.to_string()),
-            Err(_) => fail_all(replies, "the store did not commit in time"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), batch = replies.len(),
+                    "Webhook batch not stored; answering 503.");
+                let why = if e.is_transient() { "unavailable" } else { "refused the batch" };
+                fail_all(replies, AckError::Store(why))
+            }
+            Err(_) => fail_all(replies, AckError::CommitTimeout),
         }
     }
 }
 
-fn fail_all(replies: Vec<Reply>, why: &str) {
+fn fail_all(replies: Vec<Reply>, why: AckError) {
     for reply in replies {
-        let _ = reply.send(Err(why.to_owned()));
+        let _ = reply.send(Err(why.clone()));
     }
 }

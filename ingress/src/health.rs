@@ -12,6 +12,7 @@ use axum::routing::get;
 use fleet_platform::shutdown::CancellationToken;
 use fleet_store::Store;
 
+use crate::api::STORE_UNAVAILABLE;
 use crate::error::Rejection;
 
 /// The health and metrics routes over a store.
@@ -28,7 +29,8 @@ async fn readyz(State(store): State<Arc<dyn Store>>) -> Result<&'static str, Rej
     match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
         Ok(Ok(())) => Ok("ready"),
         Ok(Err(e)) => {
-            Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()))
+            tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "Not ready: store ping failed.");
+            Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", STORE_UNAVAILABLE))
         }
         Err(_) => {
             Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "store_timeout", "store ping timed out"))

@@ -118,7 +118,7 @@ async fn accept(
     match state.batcher.submit(webhook).await {
         Ok(Accepted::Stored) => Ok(Ack { status: "accepted", event_id }),
         Ok(Accepted::Duplicate) => Ok(Ack { status: "duplicate", event_id }),
-        Err(e) => Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e)),
+        Err(e) => Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())),
     }
 }
 

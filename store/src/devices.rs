@@ -11,8 +11,10 @@ use chrono::{DateTime, Utc};
 use fleet_domain::credentials::CredentialStatus;
 use fleet_jobs::{Envelope, Job};
 use serde::Serialize;
+use sqlx::FromRow;
 
 use crate::NewJob;
+use crate::sql::{OptTs, Ts};
 
 /// An organization (tenant).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,7 +32,7 @@ pub struct User {
 }
 
 /// What the app sends when a device registers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct DeviceRegistration {
     pub id: String,
     pub user_id: String,
@@ -43,29 +45,37 @@ pub struct DeviceRegistration {
 }
 
 /// A stored device with the state of its current credential (never the password).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Device {
+    #[sqlx(flatten)]
     pub registration: DeviceRegistration,
+    #[sqlx(try_from = "Ts")]
     pub created_at: DateTime<Utc>,
+    #[sqlx(try_from = "Ts")]
     pub updated_at: DateTime<Utc>,
+    #[sqlx(skip)]
     pub credential: Option<DeviceCredential>,
 }
 
 /// A credential row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct DeviceCredential {
     pub id: String,
     pub device_id: String,
     pub user_id: String,
     pub org_id: String,
+    #[sqlx(try_from = "String")]
     pub status: CredentialStatus,
     pub generation: i64,
     pub telnyx_id: Option<String>,
     pub sip_username: Option<String>,
     /// Sealed (`v1:<key id>:…`), or `None` when no password is kept.
+    #[sqlx(rename = "sip_password")]
     pub sip_password_sealed: Option<String>,
+    #[sqlx(try_from = "OptTs")]
     pub expires_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    #[sqlx(try_from = "Ts")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -79,22 +89,24 @@ pub struct ProvisionedCredential {
 }
 
 /// A credential routing may dial.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
 pub struct DialableCredential {
     pub device_id: String,
     pub credential_id: String,
     pub sip_username: String,
+    #[sqlx(try_from = "OptTs")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// An org-level (web) credential of a user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct OrgCredential {
     pub id: String,
     pub user_id: String,
     pub org_id: String,
     pub telnyx_id: String,
     pub sip_username: String,
+    #[sqlx(try_from = "OptTs")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -124,8 +136,4 @@ pub fn rotate_job(id: &str) -> NewJob {
 
 fn keyed(job: Job, work_id: String) -> NewJob {
     NewJob::once(Envelope::new(job, work_id))
-}
-
-pub(crate) fn status_of(s: &str) -> Result<CredentialStatus, crate::StoreError> {
-    CredentialStatus::parse(s).ok_or_else(|| crate::StoreError::Corrupt(format!("credential status {s:?}")))
 }

@@ -4,17 +4,21 @@
 //! enqueue its job" is one local transaction on either engine: either both exist or neither does.
 //! That is the ingress's durability guarantee (a 2xx means stored *and* queued).
 //!
-//! [`Store`] is the port the roles program against; [`postgres::PgStore`] and
-//! [`sqlite::SqliteStore`] implement it, each with its own migrations under `migrations/`, and
-//! both pass the same conformance suite (`tests/it/store_conformance.rs`). Errors are one enum,
-//! [`StoreError`], that says whether trying again can help.
+//! [`Store`] is the port the roles program against. One implementation serves both engines:
+//! [`sql::SqlStore`], generic over the sqlx database, with the few things that really differ in
+//! [`postgres`] and [`sqlite`] (see the [`sql`] module header for how a table is added once).
+//! Each engine has its own migrations under `migrations/`, and both pass the same conformance
+//! suite (`tests/it/store_conformance.rs`). Errors are one enum, [`StoreError`], that says
+//! whether trying again can help and keeps its cause.
 
 mod db;
 pub mod devices;
 mod error;
+mod port;
 pub mod postgres;
 pub mod push;
 mod queue_rows;
+pub mod sql;
 pub mod sqlite;
 mod types;
 pub mod wake;
@@ -26,195 +30,7 @@ pub use devices::{
     ProvisionedCredential, Registered, User,
 };
 pub use error::StoreError;
+pub use port::{DirectoryStore, PushStore, QueueStore, Store, WebhookStore};
 pub use queue_rows::APALIS_MAX_ATTEMPTS;
 pub(crate) use queue_rows::{dead_job, queue_rows, restart_from_dead};
 pub use types::*;
-
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use std::collections::HashSet;
-
-use fleet_domain::push::Provider;
-use fleet_jobs::Pool;
-
-/// The storage port. Every method is one short transaction (or none); none holds a connection
-/// across a call to anything outside the database.
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Which engine this is.
-    fn engine(&self) -> Engine;
-
-    /// Round-trips to the database (readiness).
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    /// Stores each webhook unless its event id is already stored, and enqueues the processing
-    /// job of each newly stored one — all in one transaction. Outcomes are in input order; a
-    /// repeated id within the batch is `Duplicate` after its first occurrence.
-    async fn accept_webhooks(&self, batch: &[NewWebhook]) -> Result<Vec<Accepted>, StoreError>;
-
-    /// One stored webhook by Telnyx event id.
-    async fn webhook(&self, event_id: &str) -> Result<Option<StoredWebhook>, StoreError>;
-
-    /// Records that processing finished (outcome is a short word: `processed`, `ignored`), and
-    /// applies the event's leg fact, if any, in the same transaction (one commit per event).
-    async fn finish_webhook(
-        &self,
-        event_id: &str,
-        outcome: &str,
-        leg: Option<&LegUpdate>,
-    ) -> Result<(), StoreError>;
-
-    /// Ids (with call session) of stored webhooks matching the selector, oldest first.
-    async fn select_webhooks(&self, selector: &ReplaySelector) -> Result<Vec<ReplayTarget>, StoreError>;
-
-    /// Deletes webhooks received before `before`; returns how many.
-    async fn purge_webhooks(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
-
-    /// Applies one lifecycle event to its leg row; any order and any repetition converge.
-    async fn apply_leg_event(&self, update: &LegUpdate) -> Result<(), StoreError>;
-
-    /// The leg rows of a call session.
-    async fn call_legs(&self, call_session_id: &str) -> Result<Vec<CallLeg>, StoreError>;
-
-    /// Enqueues jobs. A job whose `unique_key` was already pushed is skipped (`false`).
-    async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError>;
-
-    /// Depth and age per pool.
-    async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError>;
-
-    /// Jobs that ended in the dead set (budget spent or permanent failure), newest first.
-    async fn dead_jobs(&self, pool: Option<Pool>, limit: u32) -> Result<Vec<DeadJob>, StoreError>;
-
-    /// Puts a dead job back in its queue as a first attempt. `false` if no dead job has that id.
-    async fn retry_dead_job(&self, job_id: &str) -> Result<bool, StoreError>;
-
-    /// Enqueues the job of one schedule tick, once across any number of schedulers: the tick row
-    /// and the job commit together; `false` if the tick was already enqueued.
-    async fn enqueue_tick(
-        &self,
-        schedule: &str,
-        tick_at: DateTime<Utc>,
-        job: &NewJob,
-    ) -> Result<bool, StoreError>;
-
-    // ---- organizations, users, devices, credentials ----
-
-    /// Creates or updates an organization; `true` if it was created.
-    async fn upsert_organization(&self, org: &Organization) -> Result<bool, StoreError>;
-
-    /// Creates or updates a user (`Invalid` if the organization does not exist); `true` if created.
-    async fn upsert_user(&self, user: &User) -> Result<bool, StoreError>;
-
-    /// Registers a device: stores it and, at most once per (user, org, device), a credential row in
-    /// `provisioning` plus its job, in one transaction. A `failed` row goes back to `provisioning`
-    /// under a new generation. If the device moved to another user or org, its old rows are marked
-    /// `deleting` and their deletion enqueued. `Invalid` if the user is unknown or not in the org.
-    async fn register_device(&self, reg: &DeviceRegistration) -> Result<Registered, StoreError>;
-
-    /// A device and its current credential row.
-    async fn device(&self, id: &str) -> Result<Option<Device>, StoreError>;
-
-    /// Removes the device and marks its credential rows `deleting` with their deletion jobs, in one
-    /// transaction. `false` if no such device (idempotent).
-    async fn deregister_device(&self, id: &str) -> Result<bool, StoreError>;
-
-    /// One credential row.
-    async fn credential(&self, id: &str) -> Result<Option<DeviceCredential>, StoreError>;
-
-    /// Records the Telnyx credential of a `provisioning` row and makes it `active`. `false` if the
-    /// row is no longer provisioning (deleted or deregistered meanwhile: the caller deletes what it
-    /// created).
-    async fn activate_credential(
-        &self,
-        id: &str,
-        created: &ProvisionedCredential,
-    ) -> Result<bool, StoreError>;
-
-    /// Marks a `provisioning` row `failed` with the reason. `false` if it was not provisioning.
-    async fn fail_credential(&self, id: &str, error: &str) -> Result<bool, StoreError>;
-
-    /// Rotation: in one transaction the `active` row `old_id` becomes `deleting` and a new `active`
-    /// row `new_id` with `created` takes its place, so the device is dialable throughout. `false`
-    /// if `old_id` is not active any more.
-    async fn swap_credential(
-        &self,
-        old_id: &str,
-        new_id: &str,
-        created: &ProvisionedCredential,
-    ) -> Result<bool, StoreError>;
-
-    /// Marks rows `deleting` (before their Telnyx deletion).
-    async fn mark_credentials_deleting(&self, ids: &[String]) -> Result<(), StoreError>;
-
-    /// Deletes credential rows; returns how many.
-    async fn delete_credential_rows(&self, ids: &[String]) -> Result<u64, StoreError>;
-
-    /// Up to `limit` rows to clean up at `now`: expired ones (`expires_at <= now`, any status) and
-    /// `deleting` ones not touched since `stale_before` (a deletion that crashed), oldest first.
-    async fn expired_credentials(
-        &self,
-        now: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<DeviceCredential>, StoreError>;
-
-    /// Ids of `active` rows with `now < expires_at <= horizon` (due for rotation).
-    async fn credentials_to_rotate(
-        &self,
-        now: DateTime<Utc>,
-        horizon: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<String>, StoreError>;
-
-    /// Which of these Telnyx credential ids the store knows (device or org-level).
-    async fn known_telnyx_ids(&self, ids: &[String]) -> Result<HashSet<String>, StoreError>;
-
-    /// Every organization id.
-    async fn organization_ids(&self) -> Result<Vec<String>, StoreError>;
-
-    /// The credentials routing may dial for a user in an org at `now`: `active` and not expired,
-    /// of devices that are registered. Never a provisioning, failed, deleting or expired one.
-    async fn dialable_credentials(
-        &self,
-        user_id: &str,
-        org_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<DialableCredential>, StoreError>;
-
-    /// Records an org-level credential (idempotent by id).
-    async fn upsert_org_credential(&self, cred: &OrgCredential) -> Result<(), StoreError>;
-
-    /// Org-level credentials whose user is gone or now in another organization.
-    async fn departed_org_credentials(&self, limit: u32) -> Result<Vec<OrgCredential>, StoreError>;
-
-    /// Deletes org-level credential rows.
-    async fn delete_org_credentials(&self, ids: &[String]) -> Result<u64, StoreError>;
-
-    // ---- push delivery ----
-
-    /// The registered devices of a user in an organization (whom a call rings), by id.
-    async fn user_devices(&self, user_id: &str, org_id: &str) -> Result<Vec<DeviceRegistration>, StoreError>;
-
-    /// Whether the push `push_key` (see [`push::push_key`]) was already accepted by a provider.
-    async fn push_delivered(&self, push_key: &str) -> Result<bool, StoreError>;
-
-    /// Records that a provider accepted the push `push_key` (idempotent).
-    async fn record_push_delivery(
-        &self,
-        push_key: &str,
-        device_id: &str,
-        provider: Provider,
-    ) -> Result<(), StoreError>;
-
-    /// Removes a dead token from a device: the FCM `push_token` or the APNs `voip_token`, only if
-    /// it still is `token` (a token the app refreshed meanwhile is kept). `true` if removed.
-    async fn prune_push_token(
-        &self,
-        device_id: &str,
-        provider: Provider,
-        token: &str,
-    ) -> Result<bool, StoreError>;
-
-    /// Deletes push delivery records older than `before`; returns how many.
-    async fn purge_push_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
-}

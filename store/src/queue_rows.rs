@@ -33,7 +33,7 @@ pub(crate) fn queue_rows(jobs: &[NewJob]) -> Result<QueueRows, StoreError> {
         rows.ids.push(ulid::Ulid::generate().to_string());
         rows.queues.push(job.envelope.pool().as_str().to_owned());
         rows.payloads
-            .push(serde_json::to_vec(&job.envelope).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            .push(serde_json::to_vec(&job.envelope).map_err(|e| StoreError::corrupt("job envelope", e))?);
         rows.max_attempts.push(APALIS_MAX_ATTEMPTS);
         // apalis schedules in whole seconds; round a sub-second delay up so it is never early.
         let millis = job.delay.as_millis() as i64;
@@ -75,12 +75,12 @@ fn describe_result(raw: &str) -> String {
 
 pub(crate) fn restart_from_dead(payload: &[u8]) -> Result<NewJob, StoreError> {
     let envelope: Envelope =
-        serde_json::from_slice(payload).map_err(|e| StoreError::Corrupt(format!("dead job payload: {e}")))?;
+        serde_json::from_slice(payload).map_err(|e| StoreError::corrupt("dead job payload", e))?;
     Ok(NewJob::once(envelope.restarted(&ulid::Ulid::generate().to_string())))
 }
 
 impl QueueStats {
-    pub(crate) fn empty(pool: Pool) -> Self {
+    fn empty(pool: Pool) -> Self {
         Self {
             pool: pool.as_str().to_owned(),
             ready: 0,
@@ -89,5 +89,21 @@ impl QueueStats {
             dead: 0,
             oldest_ready_age_secs: 0.0,
         }
+    }
+
+    /// One entry per pool (zeros where a queue has no rows) from `(queue, ready, scheduled,
+    /// running, dead, oldest ready age in seconds)` rows.
+    pub(crate) fn per_pool(rows: Vec<(String, i64, i64, i64, i64, f64)>) -> Vec<Self> {
+        let mut by_pool: Vec<Self> = Pool::ALL.iter().map(|p| Self::empty(*p)).collect();
+        for (name, ready, scheduled, running, dead, oldest) in rows {
+            if let Some(stats) = by_pool.iter_mut().find(|s| s.pool == name) {
+                stats.ready = ready.max(0) as u64;
+                stats.scheduled = scheduled.max(0) as u64;
+                stats.running = running.max(0) as u64;
+                stats.dead = dead.max(0) as u64;
+                stats.oldest_ready_age_secs = oldest;
+            }
+        }
+        by_pool
     }
 }

@@ -5,6 +5,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use fleet_jobs::Envelope;
 use serde::Serialize;
+use sqlx::FromRow;
+
+use crate::sql::{OptTs, Ts};
 
 /// The two engines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,14 +56,16 @@ pub enum Accepted {
 }
 
 /// A stored webhook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
 pub struct StoredWebhook {
     pub event_id: String,
     pub event_type: String,
     pub call_session_id: Option<String>,
     pub source: String,
     pub body: String,
+    #[sqlx(try_from = "Ts")]
     pub received_at: DateTime<Utc>,
+    #[sqlx(try_from = "OptTs")]
     pub processed_at: Option<DateTime<Utc>>,
     pub outcome: Option<String>,
 }
@@ -101,16 +106,20 @@ pub struct LegUpdate {
 }
 
 /// A leg row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
 pub struct CallLeg {
     pub call_control_id: String,
     pub call_session_id: Option<String>,
     pub direction: Option<String>,
     pub from_number: Option<String>,
     pub to_number: Option<String>,
+    #[sqlx(try_from = "OptTs")]
     pub initiated_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "OptTs")]
     pub answered_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "OptTs")]
     pub bridged_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "OptTs")]
     pub ended_at: Option<DateTime<Utc>>,
     pub hangup_cause: Option<String>,
     pub hangup_source: Option<String>,

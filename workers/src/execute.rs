@@ -54,7 +54,7 @@ impl From<fleet_telnyx::TelnyxError> for JobError {
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Corrupt(_) => Self::permanent(e.to_string()),
+            StoreError::Corrupt { .. } => Self::permanent(e.to_string()),
             _ => Self::retryable(e.to_string()),
         }
     }

@@ -54,10 +54,16 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// The detail of every 503 `store_unavailable`: never the database's own text.
+pub(crate) const STORE_UNAVAILABLE: &str = "the store cannot be reached right now; retry";
+
 /// Store failures as answers: unavailable → 503, invalid reference → 422, else 500.
 pub(crate) fn store_rejection(e: StoreError) -> Rejection {
     match e {
-        StoreError::Unavailable(d) => Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", d),
+        StoreError::Unavailable(cause) => {
+            tracing::warn!(error = %cause, "API store unavailable.");
+            Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", STORE_UNAVAILABLE)
+        }
         StoreError::Invalid(d) => Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_reference", d),
         other => {
             tracing::error!(error = %other, "API store error.");

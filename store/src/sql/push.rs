@@ -1,0 +1,85 @@
+//! Push delivery records, token pruning and the devices a push fans out to, on both engines.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use fleet_domain::push::Provider;
+use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
+
+use super::devices::DEVICE_COLS;
+use super::{Affected, Dialect, OptTs, SqlStore, Ts};
+use crate::{DeviceRegistration, PushStore, StoreError};
+
+#[async_trait]
+impl<DB> PushStore for SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Encode<'r, DB>,
+    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Option<Ts>: Encode<'r, DB>,
+    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn user_devices(&self, user_id: &str, org_id: &str) -> Result<Vec<DeviceRegistration>, StoreError> {
+        let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE user_id = $1 AND org_id = $2 ORDER BY id");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(org_id).fetch_all(&self.pool).await?)
+    }
+
+    async fn push_delivered(&self, key: &str) -> Result<bool, StoreError> {
+        let found: i64 = sqlx::query_scalar("SELECT count(*) FROM push_deliveries WHERE push_key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(found > 0)
+    }
+
+    async fn record_push_delivery(
+        &self,
+        key: &str,
+        device_id: &str,
+        provider: Provider,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO push_deliveries (push_key, device_id, provider, delivered_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (push_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(device_id)
+        .bind(provider.as_str())
+        .bind(self.now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Clears the provider's token column only while it still holds `token`.
+    async fn prune_push_token(
+        &self,
+        device_id: &str,
+        provider: Provider,
+        token: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = match provider {
+            Provider::Fcm => {
+                "UPDATE devices SET push_token = NULL, updated_at = $3 WHERE id = $1 AND push_token = $2"
+            }
+            Provider::Apns => {
+                "UPDATE devices SET voip_token = NULL, updated_at = $3 WHERE id = $1 AND voip_token = $2"
+            }
+        };
+        let done = sqlx::query(sql).bind(device_id).bind(token).bind(self.now()).execute(&self.pool).await?;
+        Ok(done.affected() == 1)
+    }
+
+    async fn purge_push_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM push_deliveries WHERE delivered_at < $1")
+            .bind(Ts(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.affected())
+    }
+}

@@ -1,0 +1,236 @@
+//! SQLite: the embedded default, store and queues in one file, no external service — what it
+//! does its own way.
+//!
+//! The file runs in WAL mode with `synchronous=FULL`, so a committed webhook survives a crash of
+//! the process or of the machine. (apalis's own `setup()` would switch `synchronous` off; we run
+//! its migrations without it.) Our migrations keep their history in `_app_migrations`, apart from
+//! apalis's `_sqlx_migrations`. SQLite allows one writer at a time; a busy timeout makes writers
+//! queue instead of failing, and the ingress batches webhooks so one commit acknowledges many.
+//! apalis's `Jobs` table keeps run times in Unix seconds.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use fleet_jobs::Pool as JobPool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
+
+use crate::sql::{Affected, Dialect, SqlStore, Ts};
+use crate::webhook_jobs::outcomes;
+use crate::{Accepted, DeadJob, Engine, NewJob, NewWebhook, QueueStats, StoreError, queue_rows};
+
+/// The SQLite store.
+pub type SqliteStore = SqlStore<Sqlite>;
+
+/// Rows per multi-row INSERT (far below SQLite's parameter limit).
+const CHUNK: usize = 128;
+
+const DEAD: &str = "(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))";
+
+impl SqlStore<Sqlite> {
+    /// Opens (creating if needed) the database file named by `url` (`sqlite://path?mode=rwc`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        if let Some(dir) = file_of(url).and_then(|f| std::path::Path::new(f).parent().map(|p| p.to_owned())) {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
+            }
+        }
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Runs apalis's migrations and ours (idempotent).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        apalis_sqlite::SqliteStorage::migrations().run(self.pool()).await?;
+        let mut ours = sqlx::migrate!("../migrations/sqlite");
+        ours.dangerous_set_table_name("_app_migrations");
+        ours.run(self.pool()).await?;
+        Ok(())
+    }
+}
+
+fn file_of(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+fn from_secs(secs: Option<i64>) -> Option<DateTime<Utc>> {
+    secs.and_then(|s| Utc.timestamp_opt(s, 0).single())
+}
+
+#[derive(FromRow)]
+struct DeadRow {
+    id: String,
+    job_type: String,
+    job: Vec<u8>,
+    attempts: i32,
+    last_result: Option<String>,
+    done_at: Option<i64>,
+    lock_at: Option<i64>,
+}
+
+impl Affected for sqlx::sqlite::SqliteQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl Dialect for Sqlite {
+    const ENGINE: Engine = Engine::Sqlite;
+    const PING: &'static str = "SELECT 1 FROM Jobs LIMIT 1";
+    const FOR_UPDATE: &'static str = "";
+
+    fn in_json_ids(column: &str, n: usize) -> String {
+        format!("{column} IN (SELECT value FROM json_each(${n}))")
+    }
+
+    /// A multi-row statement per chunk. `run_at` is whole seconds: a due time is rounded up, so a
+    /// delayed job never runs early (a provider's Retry-After is a floor), and an immediate one
+    /// stays at the current second.
+    async fn push_jobs(tx: &mut Transaction<'_, Self>, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
+        let rows = queue_rows(jobs)?;
+        let now_ms = Utc::now().timestamp_millis();
+        let run_at = |delay_secs: i64| match delay_secs {
+            0 => now_ms.div_euclid(1000),
+            d => (now_ms + d * 1000 + 999).div_euclid(1000),
+        };
+        let mut inserted = HashSet::with_capacity(jobs.len());
+        for start in (0..rows.ids.len()).step_by(CHUNK) {
+            let end = (start + CHUNK).min(rows.ids.len());
+            let values = vec!["(?, ?, ?, 'Pending', 0, ?, ?, 0, ?)"; end - start].join(", ");
+            let sql = format!(
+                "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, idempotency_key)
+                 VALUES {values} ON CONFLICT (job_type, idempotency_key) DO NOTHING RETURNING id"
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for i in start..end {
+                query = query
+                    .bind(&rows.payloads[i])
+                    .bind(&rows.ids[i])
+                    .bind(&rows.queues[i])
+                    .bind(rows.max_attempts[i])
+                    .bind(run_at(rows.delays[i]))
+                    .bind(&rows.keys[i]);
+            }
+            inserted.extend(query.fetch_all(&mut **tx).await?);
+        }
+        Ok(rows.ids.iter().map(|id| inserted.contains(id)).collect())
+    }
+
+    /// One transaction, a few multi-row statements (each is a round trip to sqlx's SQLite
+    /// thread): the events, then the jobs of the ones that were new.
+    async fn accept_webhooks(
+        store: &SqlStore<Self>,
+        batch: &[NewWebhook],
+    ) -> Result<(Vec<Accepted>, Vec<NewJob>), StoreError> {
+        let mut tx = store.pool().begin().await?;
+        let mut inserted = HashSet::with_capacity(batch.len());
+        for chunk in batch.chunks(CHUNK) {
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT INTO webhook_events (event_id, event_type, call_session_id, source, attempt, body, received_at)
+                 VALUES {values} ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for w in chunk {
+                query = query
+                    .bind(&w.event_id)
+                    .bind(&w.event_type)
+                    .bind(&w.call_session_id)
+                    .bind(w.source.as_str())
+                    .bind(w.attempt.map(i64::from))
+                    .bind(&w.body)
+                    .bind(Ts(w.received_at));
+            }
+            inserted.extend(query.fetch_all(&mut *tx).await?);
+        }
+        let (outcomes, jobs) = outcomes(batch, inserted);
+        let pushed = Self::push_jobs(&mut tx, &jobs).await?;
+        tx.commit().await?;
+        Ok((outcomes, crate::sql::inserted_only(jobs, pushed)))
+    }
+
+    async fn queue_stats(pool: &SqlitePool) -> Result<Vec<QueueStats>, StoreError> {
+        let rows: Vec<(String, i64, i64, i64, i64, f64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT job_type,
+                    count(*) FILTER (WHERE status IN ('Pending', 'Queued') AND run_at <= $1
+                                        OR status = 'Failed' AND attempts < max_attempts),
+                    count(*) FILTER (WHERE status = 'Pending' AND run_at > $1),
+                    count(*) FILTER (WHERE status = 'Running'),
+                    count(*) FILTER (WHERE {DEAD}),
+                    CAST(max(0, coalesce($1 - min(run_at) FILTER (
+                        WHERE status IN ('Pending', 'Queued') AND run_at <= $1), 0)) AS REAL)
+               FROM Jobs WHERE status <> 'Done' GROUP BY job_type"
+        )))
+        .bind(Utc::now().timestamp())
+        .fetch_all(pool)
+        .await?;
+        Ok(QueueStats::per_pool(rows))
+    }
+
+    async fn dead_jobs(
+        pool: &SqlitePool,
+        which: Option<JobPool>,
+        limit: u32,
+    ) -> Result<Vec<DeadJob>, StoreError> {
+        let rows: Vec<DeadRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT id, job_type, job, attempts, last_result, done_at, lock_at FROM Jobs
+              WHERE {DEAD} AND ($1 IS NULL OR job_type = $1)
+              ORDER BY coalesce(done_at, lock_at, run_at) DESC LIMIT $2"
+        )))
+        .bind(which.map(|p| p.as_str()))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let at = from_secs(r.done_at.or(r.lock_at));
+                crate::dead_job(r.id, r.job_type, r.attempts, r.last_result, at, &r.job)
+            })
+            .collect()
+    }
+
+    async fn retry_dead(pool: &SqlitePool, job_id: &str) -> Result<Option<NewJob>, StoreError> {
+        let mut tx = pool.begin().await?;
+        let payload: Option<Vec<u8>> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT job FROM Jobs WHERE id = $1 AND {DEAD}")))
+                .bind(job_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(payload) = payload else { return Ok(None) };
+        let job = crate::restart_from_dead(&payload)?;
+        Self::push_jobs(&mut tx, std::slice::from_ref(&job)).await?;
+        sqlx::query(
+            "UPDATE Jobs SET status = 'Done', done_at = $2, last_result = '{\"Err\":\"retried by an operator\"}'
+              WHERE id = $1",
+        )
+        .bind(job_id)
+        .bind(Utc::now().timestamp())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(job))
+    }
+
+    async fn purge_done_jobs(pool: &SqlitePool, before: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM Jobs WHERE status = 'Done' AND done_at < $1")
+            .bind(before.timestamp())
+            .execute(pool)
+            .await?;
+        Ok(())
+    }
+}
