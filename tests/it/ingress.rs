@@ -220,7 +220,14 @@ async fn ingress_answers_503_while_postgres_is_down() {
     let down = webhook::event("pg-2", "call.initiated", "v3:p", "sp");
     let (status, reason) = status_and_reason(fleet.deliver(&down).await).await;
     assert_eq!((status, reason.as_str()), (503, "store_unavailable"));
-    assert_eq!(status_and_reason(fleet.http.get(fleet.url("/readyz")).send().await.unwrap()).await.0, 503);
+    let ready = fleet.http.get(fleet.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let body = ready.text().await.unwrap();
+    assert!(body.contains("store_unavailable"), "{body}");
+    // Our own sentence, never the driver's (no addresses, pool or connection internals).
+    for leak in ["127.0.0.1", "pool", "connection", "timed out", "error communicating"] {
+        assert!(!body.to_lowercase().contains(leak), "readiness leaks {leak:?}: {body}");
+    }
     assert!(direct.webhook("pg-2").await.unwrap().is_none(), "a 503 stored nothing");
 
     proxy.restore();
