@@ -10,6 +10,7 @@
 //! knows about tokio, sqlx, axum, Redis or apalis.
 
 pub mod breaker;
+pub mod call;
 pub mod client_state;
 pub mod credentials;
 pub mod envelope;
