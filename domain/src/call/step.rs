@@ -286,15 +286,15 @@ impl Tx {
             }
             return;
         }
+        let device_id = id.device_id.clone();
+        let declined = is_decline(cause);
+        if let Some(rung) = self.rung_mut(&device_id).filter(|_| declined) {
+            rung.declined = true; // a fact in any state, so the order of inputs does not matter
+        }
         if self.call.state != CallState::Ringing {
             return;
         }
-        let device_id = id.device_id.clone();
-        if is_decline(cause) {
-            if let Some(rung) = self.rung_mut(&device_id) {
-                rung.declined = true;
-            }
-        } else {
+        if !declined {
             self.schedule_redial(&device_id);
         }
         self.check_all_failed();
