@@ -18,5 +18,6 @@ pub mod event;
 pub mod push;
 pub mod rate;
 pub mod retry;
+pub mod routing;
 pub mod sealing;
 pub mod signature;
