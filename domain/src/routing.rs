@@ -154,7 +154,8 @@ pub fn route(facts: &RoutingFacts<'_>, now: DateTime<Utc>) -> Route {
     if devices.is_empty() {
         return Route::Voicemail { reason: EndReason::NoDevices };
     }
-    let ring_timeout_secs = number.ring_timeout_secs.clamp(*RING_TIMEOUT_SECS.start(), *RING_TIMEOUT_SECS.end());
+    let ring_timeout_secs =
+        number.ring_timeout_secs.clamp(*RING_TIMEOUT_SECS.start(), *RING_TIMEOUT_SECS.end());
     Route::Ring { devices, ring_timeout_secs }
 }
 

@@ -23,9 +23,14 @@ pub const HEADER_CALL_ID: &str = "X-Callfleet-Call-Id";
 #[serde(tag = "target", rename_all = "snake_case")]
 pub enum HangupTarget {
     Parent,
-    Leg { leg: LegId, call_control_id: String },
+    Leg {
+        leg: LegId,
+        call_control_id: String,
+    },
     /// A leg we cannot place (see `CallInput::StrayLeg`).
-    Stray { call_control_id: String },
+    Stray {
+        call_control_id: String,
+    },
 }
 
 /// What a device is pushed (the push pool fills in caller and org details from the call).
@@ -33,8 +38,12 @@ pub enum HangupTarget {
 #[serde(tag = "push", rename_all = "snake_case")]
 pub enum Push {
     /// Worthless after `ring_ends_at`; never sent for a call that is no longer ringing.
-    IncomingCall { ring_ends_at: DateTime<Utc> },
-    CallEnded { reason: CallEndedReason },
+    IncomingCall {
+        ring_ends_at: DateTime<Utc>,
+    },
+    CallEnded {
+        reason: CallEndedReason,
+    },
 }
 
 /// An event to the application backend (Standard Webhooks, `events` pool).
@@ -70,25 +79,55 @@ impl AppEvent {
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
     /// Dial a device leg linked to the parent; `client_state` names `leg` (sealed by the worker).
-    Dial { leg: LegId, to: String, timeout_secs: u32 },
+    Dial {
+        leg: LegId,
+        to: String,
+        timeout_secs: u32,
+    },
     AnswerParent,
-    Bridge { leg: LegId, call_control_id: String },
-    Hangup { target: HangupTarget, reason: EndReason },
+    Bridge {
+        leg: LegId,
+        call_control_id: String,
+    },
+    Hangup {
+        target: HangupTarget,
+        reason: EndReason,
+    },
     /// Refuse the parent (`reason` is why; the cause sent to Telnyx is `CALL_REJECTED`).
-    Reject { reason: EndReason },
+    Reject {
+        reason: EndReason,
+    },
     /// Speak the voicemail greeting on the parent.
-    SpeakGreeting { text: String, voice: Option<String>, language: Option<String> },
+    SpeakGreeting {
+        text: String,
+        voice: Option<String>,
+        language: Option<String>,
+    },
     /// `record_start` on the parent: one channel, a beep first, at most `max_length_secs`.
-    RecordVoicemail { max_length_secs: u32 },
+    RecordVoicemail {
+        max_length_secs: u32,
+    },
     /// Transfer the parent to the AI agent; headers carry the org and call ids, nothing personal.
-    Transfer { sip_uri: String, custom_headers: Vec<(String, String)> },
-    Push { device_id: String, push: Push },
+    Transfer {
+        sip_uri: String,
+        custom_headers: Vec<(String, String)>,
+    },
+    Push {
+        device_id: String,
+        push: Push,
+    },
     Emit(AppEvent),
     /// Mark the call as the user's active call (answered) or clear it (ended).
-    ActiveCall { user_id: String, active: bool },
+    ActiveCall {
+        user_id: String,
+        active: bool,
+    },
     /// Ask Telnyx about the parent and every leg not known to be ended, then feed `Reconciled`.
     QueryStatus,
-    Schedule { timer: Timer, at: DateTime<Utc> },
+    Schedule {
+        timer: Timer,
+        at: DateTime<Utc>,
+    },
 }
 
 /// A command with its idempotency key.

@@ -46,16 +46,35 @@ pub enum Timer {
 pub enum CallInput {
     Routed(Route),
     /// The dial request for a leg succeeded; Telnyx named the leg.
-    DialAccepted { leg: LegId, call_control_id: String },
+    DialAccepted {
+        leg: LegId,
+        call_control_id: String,
+    },
     /// The dial request failed for good (after its retries): the leg never existed.
-    DialFailed { leg: LegId },
-    LegInitiated { leg: LegId, call_control_id: String },
-    LegAnswered { leg: LegId, call_control_id: String },
-    LegHangup { leg: LegId, call_control_id: Option<String>, cause: String },
+    DialFailed {
+        leg: LegId,
+    },
+    LegInitiated {
+        leg: LegId,
+        call_control_id: String,
+    },
+    LegAnswered {
+        leg: LegId,
+        call_control_id: String,
+    },
+    LegHangup {
+        leg: LegId,
+        call_control_id: Option<String>,
+        cause: String,
+    },
     /// A leg webhook whose `client_state` was ours for this call but names no leg we dialed.
-    StrayLeg { call_control_id: String },
+    StrayLeg {
+        call_control_id: String,
+    },
     /// `call.hangup` on the parent (caller cancel while ringing, far end after the bridge).
-    ParentHangup { cause: String },
+    ParentHangup {
+        cause: String,
+    },
     /// `call.bridged` for the parent and the winner.
     Bridged,
     /// The bridge command failed for good (its job died): compensate.
@@ -63,14 +82,28 @@ pub enum CallInput {
     /// `call.speak.ended` on the parent: the voicemail greeting finished.
     GreetingEnded,
     /// The push pool delivered `incoming_call` to this device.
-    IncomingPushDelivered { device_id: String },
+    IncomingPushDelivered {
+        device_id: String,
+    },
     /// A device rung by this call registered (now dialable at `sip_target`).
-    DeviceRegistered { device_id: String, sip_target: String },
+    DeviceRegistered {
+        device_id: String,
+        sip_target: String,
+    },
     /// A redial timer fired; the worker looked up the device's current registration.
-    RedialDue { device_id: String, round: u32, sip_target: Option<String> },
+    RedialDue {
+        device_id: String,
+        round: u32,
+        sip_target: Option<String>,
+    },
     RingTimeout,
     /// A reconcile timer fired.
-    ReconcileDue { round: u32 },
+    ReconcileDue {
+        round: u32,
+    },
     /// The answer of `GET /calls/{id}` for the parent and for each leg asked about.
-    Reconciled { parent_alive: bool, legs: Vec<(LegId, bool)> },
+    Reconciled {
+        parent_alive: bool,
+        legs: Vec<(LegId, bool)>,
+    },
 }

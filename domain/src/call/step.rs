@@ -153,7 +153,10 @@ impl Tx {
                         None => self.schedule_redial(&device.device_id),
                     }
                 }
-                self.emit("timer:ring_timeout", Command::Schedule { timer: Timer::RingTimeout, at: deadline });
+                self.emit(
+                    "timer:ring_timeout",
+                    Command::Schedule { timer: Timer::RingTimeout, at: deadline },
+                );
             }
         }
     }
@@ -366,7 +369,10 @@ impl Tx {
         self.call.reconciles += 1;
         let round = self.call.reconciles;
         let at = self.now + after;
-        self.emit(&format!("timer:reconcile:{round}"), Command::Schedule { timer: Timer::Reconcile { round }, at });
+        self.emit(
+            &format!("timer:reconcile:{round}"),
+            Command::Schedule { timer: Timer::Reconcile { round }, at },
+        );
     }
 
     fn reconcile_due(&mut self, round: u32) {

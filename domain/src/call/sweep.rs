@@ -67,7 +67,8 @@ impl Tx {
         };
         for i in 0..self.call.devices.len() {
             let rung = &self.call.devices[i];
-            let eligible = rung.device.push && (rung.device.platform != Platform::Ios || rung.incoming_delivered);
+            let eligible =
+                rung.device.push && (rung.device.platform != Platform::Ios || rung.incoming_delivered);
             if !eligible || winner_device.as_deref() == Some(rung.device.device_id.as_str()) {
                 continue;
             }

@@ -152,7 +152,9 @@ fn two_answers_within_a_millisecond_make_one_bridge() {
     assert_eq!(run.count(|c| is_event(c, "call.answered")), 1);
     assert_eq!(run.call.answered_by_device_id(), Some("a"));
     // The winning decision already hangs up b and c (one outbox, so a crash cannot split it).
-    assert!(win.iter().any(|e| e.key == "s1:leg:b/1:hangup") && win.iter().any(|e| e.key == "s1:leg:c/1:hangup"));
+    assert!(
+        win.iter().any(|e| e.key == "s1:leg:b/1:hangup") && win.iter().any(|e| e.key == "s1:leg:c/1:hangup")
+    );
     assert!(late.is_empty(), "b was hung up already: {late:?}");
     assert_eq!(call_ended_to(&run, "c"), Some(CallEndedReason::AnsweredElsewhere));
     assert_eq!(call_ended_to(&run, "b"), None, "iOS without a delivered incoming_call gets none");
@@ -165,7 +167,9 @@ fn answer_before_initiated_and_before_the_dial_response() {
     run.feed(ring(three()));
     run.feed(answered("b"));
     assert_eq!(run.call.state, CallState::Answered);
-    assert!(run.effects.iter().any(|e| matches!(&e.command, Command::Bridge { call_control_id, .. } if call_control_id == "v3:b/1")));
+    assert!(run.effects.iter().any(
+        |e| matches!(&e.command, Command::Bridge { call_control_id, .. } if call_control_id == "v3:b/1")
+    ));
     assert!(run.feed(initiated("b")).is_empty());
     assert!(run.feed(accepted("b")).is_empty());
     assert_eq!(run.call.leg(&leg("b")).unwrap().state, LegState::Answered);
@@ -257,10 +261,9 @@ fn a_late_registration_is_dialed_by_its_redial_and_can_win() {
     });
     assert_eq!(at, Some(t0() + Duration::seconds(2)));
     // Registered 1.5 s after the push: the registration itself dials it.
-    let dial = run.at(Duration::milliseconds(1500)).feed(CallInput::DeviceRegistered {
-        device_id: "a".into(),
-        sip_target: "sip:a@x".into(),
-    });
+    let dial = run
+        .at(Duration::milliseconds(1500))
+        .feed(CallInput::DeviceRegistered { device_id: "a".into(), sip_target: "sip:a@x".into() });
     assert!(matches!(&dial[0].command, Command::Dial { to, timeout_secs: 28, .. } if to == "sip:a@x"));
     // The redial timer fires anyway: the live leg makes it a no-op.
     let due = CallInput::RedialDue { device_id: "a".into(), round: 1, sip_target: Some("sip:a@x".into()) };
@@ -350,7 +353,10 @@ fn no_devices_go_to_voicemail() {
 #[test]
 fn offline_devices_get_pushes_and_redials_until_the_timeout_then_voicemail() {
     let mut run = Run::new();
-    run.feed(ring(vec![device("a", Platform::Android, true, false), device("b", Platform::Ios, true, false)]));
+    run.feed(ring(vec![
+        device("a", Platform::Android, true, false),
+        device("b", Platform::Ios, true, false),
+    ]));
     for round in 1..=14 {
         let secs = 2 * i64::from(round);
         for d in ["a", "b"] {
@@ -358,7 +364,10 @@ fn offline_devices_get_pushes_and_redials_until_the_timeout_then_voicemail() {
             run.at(Duration::seconds(secs)).feed(due);
         }
     }
-    assert!(run.has_key("timer:redial:a:14") && !run.has_key("timer:redial:a:15"), "stops before the timeout");
+    assert!(
+        run.has_key("timer:redial:a:14") && !run.has_key("timer:redial:a:15"),
+        "stops before the timeout"
+    );
     assert_eq!(run.call.state, CallState::Ringing);
     run.at(Duration::seconds(30)).feed(CallInput::RingTimeout);
     assert_eq!((run.call.state, run.call.end_reason), (CallState::Voicemail, Some(EndReason::NoAnswer)));
@@ -367,7 +376,9 @@ fn offline_devices_get_pushes_and_redials_until_the_timeout_then_voicemail() {
     run.feed(CallInput::IncomingPushDelivered { device_id: "b".into() });
     assert_eq!(call_ended_to(&run, "b"), Some(CallEndedReason::Missed));
     run.feed(CallInput::GreetingEnded);
-    assert!(run.effects.iter().any(|e| matches!(e.command, Command::RecordVoicemail { max_length_secs: 120 })));
+    assert!(
+        run.effects.iter().any(|e| matches!(e.command, Command::RecordVoicemail { max_length_secs: 120 }))
+    );
     assert_eq!(run.count(|c| is_event(c, "voicemail.started")), 1);
 }
 
@@ -433,4 +444,24 @@ fn leg_ids_round_trip_and_state_serialises() {
     let json = serde_json::to_string(&run.call).unwrap();
     assert_eq!(serde_json::from_str::<Call>(&json).unwrap(), run.call);
     assert!(json.contains(r#""state":"ringing""#));
+}
+
+#[test]
+fn inputs_and_effects_survive_a_queue_round_trip() {
+    let mut run = Run::new();
+    let mut inputs = vec![ring(three()), answered("a"), CallInput::Bridged];
+    inputs.push(CallInput::Reconciled { parent_alive: false, legs: vec![(leg("a"), false)] });
+    for input in &inputs {
+        let json = serde_json::to_string(input).unwrap();
+        assert_eq!(&serde_json::from_str::<CallInput>(&json).unwrap(), input, "{json}");
+        run.feed(input.clone());
+    }
+    for effect in &run.effects {
+        let json = serde_json::to_string(effect).unwrap();
+        assert_eq!(&serde_json::from_str::<Effect>(&json).unwrap(), effect, "{json}");
+    }
+    let ended = run.effects.iter().find(|e| e.key == "s1:event:call.ended").unwrap();
+    let json = serde_json::to_value(&ended.command).unwrap();
+    assert_eq!(json["type"], "call.ended");
+    assert_eq!(json["reason"], "completed");
 }

@@ -43,7 +43,9 @@ const NOON: (u32, u32) = (12, 0);
 
 fn reason(route: &Route) -> Option<EndReason> {
     match route {
-        Route::Reject { reason } | Route::Voicemail { reason } | Route::AiAgent { reason, .. } => Some(*reason),
+        Route::Reject { reason } | Route::Voicemail { reason } | Route::AiAgent { reason, .. } => {
+            Some(*reason)
+        }
         Route::Ring { .. } => None,
     }
 }
