@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::client_state::ClientStateField;
+use crate::client_state::{ClientStateField, ClientStateKey};
 use crate::envelope::EnvelopeError;
 
 /// The event types callfleet acts on; everything else is `Other`.
@@ -88,6 +88,8 @@ pub struct CallEvent {
     pub kind: EventKind,
     pub occurred_at: Option<DateTime<Utc>>,
     pub payload: CallPayload,
+    /// `Ours` only after [`CallEvent::open_client_state`] (or [`CallEvent::decode_with`])
+    /// verified its MAC; [`CallEvent::decode`] alone gives `Absent` or `Foreign`.
     pub client_state: ClientStateField,
 }
 
@@ -121,6 +123,18 @@ impl CallEvent {
         })
     }
 
+    /// Decodes and authenticates `client_state` under `key` in one go.
+    pub fn decode_with(body: &[u8], key: &ClientStateKey) -> Result<Self, EnvelopeError> {
+        let mut event = Self::decode(body)?;
+        event.open_client_state(key);
+        Ok(event)
+    }
+
+    /// Replaces `client_state` by its authenticated reading: `Ours` only if the MAC verifies.
+    pub fn open_client_state(&mut self, key: &ClientStateKey) {
+        self.client_state = ClientStateField::open(self.payload.client_state.as_deref(), key);
+    }
+
     /// The call session id, the key every span of a call carries.
     pub fn call_session_id(&self) -> Option<&str> {
         self.payload.call_session_id.as_deref()
@@ -130,7 +144,7 @@ impl CallEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client_state::LegKind;
+    use crate::client_state::{ClientState, LegKind};
 
     #[test]
     fn decodes_a_real_initiated() {
@@ -144,12 +158,20 @@ mod tests {
     }
 
     #[test]
-    fn decodes_recording_saved_with_our_state() {
-        let body = br#"{"data":{"id":"e","event_type":"call.recording.saved","payload":{"recording_id":"r1","channels":"dual","format":"mp3","recording_urls":{"mp3":"https://x/y.mp3"},"client_state":"eyJ2IjoxLCJraW5kIjoicmluZyIsImNhbGwiOiJjXzAxSlo4UTRNMlYzSyIsImxlZyI6ImRldmljZTppb3M6NWYyYyJ9"}}}"#;
-        let ev = CallEvent::decode(body).unwrap();
+    fn decodes_recording_saved_and_opens_our_state() {
+        let key = ClientStateKey::derive(b"fleet secret");
+        let sealed = ClientState::new(LegKind::Ring, "c_1", Some("d1/1".into())).seal(&key);
+        let body = format!(
+            r#"{{"data":{{"id":"e","event_type":"call.recording.saved","payload":{{"recording_id":"r1","channels":"dual","format":"mp3","recording_urls":{{"mp3":"https://x/y.mp3"}},"client_state":"{sealed}"}}}}}}"#
+        );
+        let ev = CallEvent::decode(body.as_bytes()).unwrap();
+        assert!(matches!(ev.client_state, ClientStateField::Foreign(_)), "not ours before the MAC check");
+        let ev = CallEvent::decode_with(body.as_bytes(), &key).unwrap();
         assert_eq!(ev.kind, EventKind::CallRecordingSaved);
         assert_eq!(ev.payload.recording_urls.unwrap().mp3.as_deref(), Some("https://x/y.mp3"));
         assert_eq!(ev.client_state.ours().unwrap().kind, LegKind::Ring);
+        let forged = CallEvent::decode_with(body.as_bytes(), &ClientStateKey::derive(b"other")).unwrap();
+        assert!(forged.client_state.ours().is_none());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Everything here is deterministic and unit-tested without a runtime, a database or a network:
 //! webhook signature verification ([`signature`]), the Telnyx webhook envelope and typed events
-//! ([`envelope`], [`event`]), our `client_state` ([`client_state`]), push messages and what a
+//! ([`envelope`], [`event`]), our authenticated `client_state` ([`client_state`]), the call state
+//! machine ([`call`]), inbound routing and its validators ([`routing`]), push messages and what a
 //! provider's answer means ([`push`]), the retry policy that every job kind uses ([`retry`]), the
 //! circuit breaker kept per outside provider ([`breaker`]), device-credential decisions
 //! ([`credentials`]), sealing secrets at rest ([`sealing`]) and rate-limit arithmetic ([`rate`]).
@@ -10,6 +11,7 @@
 //! knows about tokio, sqlx, axum, Redis or apalis.
 
 pub mod breaker;
+pub mod call;
 pub mod client_state;
 pub mod credentials;
 pub mod envelope;
@@ -17,5 +19,6 @@ pub mod event;
 pub mod push;
 pub mod rate;
 pub mod retry;
+pub mod routing;
 pub mod sealing;
 pub mod signature;
