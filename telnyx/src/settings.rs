@@ -62,7 +62,10 @@ impl TelnyxSettings {
     }
 
     /// From any lookup (tests); empty values count as unset.
-    pub fn from_lookup(config: &Config, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(
+        config: &Config,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let get = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let num = |key: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
             let Some(raw) = get(key) else { return Ok(default) };
@@ -100,8 +103,12 @@ impl TelnyxSettings {
                 0,
                 3,
             )? as u32,
-            breaker_threshold: num("CALLFLEET_TELNYX_BREAKER_THRESHOLD", d.breaker_threshold.into(), 1, 10_000)?
-                as u32,
+            breaker_threshold: num(
+                "CALLFLEET_TELNYX_BREAKER_THRESHOLD",
+                d.breaker_threshold.into(),
+                1,
+                10_000,
+            )? as u32,
             breaker_cooldown: ms("CALLFLEET_TELNYX_BREAKER_COOLDOWN_MS", d.breaker_cooldown, 100, 600_000)?,
         })
     }

@@ -95,7 +95,11 @@ impl CallControl {
     }
 
     /// `POST /calls/{call_control_id}/actions/<A::KIND>`.
-    pub async fn action<A: Action>(&self, call_control_id: &str, body: &A) -> Result<CommandAck, CallControlError> {
+    pub async fn action<A: Action>(
+        &self,
+        call_control_id: &str,
+        body: &A,
+    ) -> Result<CommandAck, CallControlError> {
         let url = format!("{}/calls/{}/actions/{}", self.inner.base, path_segment(call_control_id), A::KIND);
         let body = serde_json::to_value(body).unwrap_or_default();
         self.request(A::KIND, Method::POST, url, Some(body)).await
@@ -109,7 +113,11 @@ impl CallControl {
         self.action(call_control_id, c).await
     }
 
-    pub async fn transfer(&self, call_control_id: &str, c: &Transfer) -> Result<CommandAck, CallControlError> {
+    pub async fn transfer(
+        &self,
+        call_control_id: &str,
+        c: &Transfer,
+    ) -> Result<CommandAck, CallControlError> {
         self.action(call_control_id, c).await
     }
 
@@ -149,7 +157,11 @@ impl CallControl {
         self.action(call_control_id, c).await
     }
 
-    pub async fn record_stop(&self, call_control_id: &str, c: &RecordStop) -> Result<CommandAck, CallControlError> {
+    pub async fn record_stop(
+        &self,
+        call_control_id: &str,
+        c: &RecordStop,
+    ) -> Result<CommandAck, CallControlError> {
         self.action(call_control_id, c).await
     }
 
@@ -206,7 +218,8 @@ impl CallControl {
             .record(waited.elapsed().as_secs_f64());
         if slot.is_err() {
             metrics::counter!("callfleet_telnyx_limiter_refused_total", "budget" => "calls").increment(1);
-            let retry = Duration::from_secs_f64(1.0 / inner.limiter.per_sec()).max(Duration::from_millis(100));
+            let retry =
+                Duration::from_secs_f64(1.0 / inner.limiter.per_sec()).max(Duration::from_millis(100));
             return Err(CallControlError::local(kind, Failure::RateBudget, Some(retry)));
         }
         if let Err(wait) = inner.breaker.allow() {
@@ -226,7 +239,10 @@ impl CallControl {
                 pending.settle(true);
                 observe(kind, "error", elapsed);
                 let failure = if e.is_timeout() { Failure::Timeout } else { Failure::Transport };
-                return Err(CallControlError { source: Some(e), ..CallControlError::local(kind, failure, None) });
+                return Err(CallControlError {
+                    source: Some(e),
+                    ..CallControlError::local(kind, failure, None)
+                });
             }
         };
         pending.settle(is_api_failure(status));
@@ -252,7 +268,9 @@ impl CallControl {
 }
 
 /// Sends and reads the whole answer (the body read is under the same total timeout).
-async fn exchange(req: reqwest::RequestBuilder) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), reqwest::Error> {
+async fn exchange(
+    req: reqwest::RequestBuilder,
+) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), reqwest::Error> {
     let res = req.send().await?;
     let status = res.status().as_u16();
     let headers = res.headers().clone();
@@ -280,8 +298,8 @@ fn observe(kind: CommandKind, result: &'static str, secs: f64) {
 
 /// Codes that get their own label value; every other code is `other` (bounded cardinality).
 const LABELLED_CODES: &[&str] = &[
-    "90018", "90034", "90042", "90103", "90015", "90020", "10005", "10007", "10011", "10004", "10015", "10016",
-    "10032", "10033", "10009",
+    "90018", "90034", "90042", "90103", "90015", "90020", "10005", "10007", "10011", "10004", "10015",
+    "10016", "10032", "10033", "10009",
 ];
 
 fn record_error(e: &CallControlError) {

@@ -88,7 +88,12 @@ mod tests {
     fn err(command: CommandKind, status: u16, code: &str) -> CallControlError {
         let mut e = CallControlError::local(command, Failure::Http { status }, None);
         if !code.is_empty() {
-            e.errors.push(ApiErrorObject { code: code.into(), title: String::new(), detail: None, source: None });
+            e.errors.push(ApiErrorObject {
+                code: code.into(),
+                title: String::new(),
+                detail: None,
+                source: None,
+            });
         }
         e
     }
@@ -136,13 +141,20 @@ mod tests {
     #[test]
     fn the_first_code_with_a_rule_wins() {
         let mut e = err(CommandKind::Hangup, 422, "10032");
-        e.errors.push(ApiErrorObject { code: "90018".into(), title: String::new(), detail: None, source: None });
+        e.errors.push(ApiErrorObject {
+            code: "90018".into(),
+            title: String::new(),
+            detail: None,
+            source: None,
+        });
         assert_eq!(e.outcome(), Outcome::Done);
     }
 
     #[test]
     fn local_failures_wait_with_their_hint() {
-        for f in [Failure::Timeout, Failure::Transport, Failure::CircuitOpen, Failure::RateBudget, Failure::Decode] {
+        for f in
+            [Failure::Timeout, Failure::Transport, Failure::CircuitOpen, Failure::RateBudget, Failure::Decode]
+        {
             let e = CallControlError::local(CommandKind::Bridge, f, Some(Duration::from_secs(1)));
             assert_eq!(e.outcome(), Outcome::Wait { retry_after: Some(Duration::from_secs(1)) });
         }
