@@ -6,8 +6,8 @@
 //! Breakers: one per API (`call_control`, `credentials`), so a failing credentials endpoint does
 //! not stop calls being ended, and the other way round.
 //!
-//! Credentials client design: one `reqwest` client with a connect timeout and a per-request timeout (every outbound
-//! call ends), a [`RateLimiter`] consulted before every request, and one error type,
+//! Credentials client design: one `reqwest` client with a connect timeout and a per-request
+//! timeout (every outbound call ends), a [`RateLimiter`] consulted before every request, and one error type,
 //! [`TelnyxError`], whose variants say what a caller may do: `Retryable` (429, 5xx, timeouts,
 //! connection failures — retry with backoff, honouring `retry_after`), `NotFound` (404; a delete
 //! treats it as success) and `Permanent` (other 4xx: the request itself is wrong).

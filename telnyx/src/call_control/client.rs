@@ -16,10 +16,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::error::{parse_errors, retry_hint};
-use super::requests::{
-    Action, Answer, Bridge, CommandKind, Dial, Gather, Hangup, PlaybackStart, PlaybackStop, RecordStart,
-    RecordStop, Reject, Speak, Transfer,
-};
+use super::media::{Gather, PlaybackStart, PlaybackStop, RecordStart, RecordStop, Speak};
+use super::requests::{Action, Answer, Bridge, CommandKind, Dial, Hangup, Reject, Transfer};
 use super::responses::{CallStatus, CommandAck, Dialed};
 use super::{CallControlError, Failure};
 use crate::breaker::{ApiBreaker, is_api_failure};

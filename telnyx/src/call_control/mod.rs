@@ -20,9 +20,12 @@
 //! `callfleet_telnyx_limiter_refused_total{budget}`, `callfleet_telnyx_immediate_retries_total{command}`
 //! and `callfleet_telnyx_breaker_state{api}`.
 
+#[macro_use]
+mod macros;
 mod client;
 mod command_id;
 mod error;
+mod media;
 mod outcome;
 mod requests;
 mod responses;
@@ -30,10 +33,11 @@ mod responses;
 pub use client::CallControl;
 pub use command_id::{CommandId, InvalidCommandId};
 pub use error::{ApiErrorObject, CallControlError, ErrorSource, Failure};
+pub use media::{
+    Gather, PlaybackStart, PlaybackStop, RecordChannels, RecordFormat, RecordStart, RecordStop, Speak,
+};
 pub use outcome::Outcome;
 pub use requests::{
-    Action, Answer, Bridge, CommandKind, CustomHeader, Dial, DialTo, Gather, Hangup, PlaybackStart,
-    PlaybackStop, RecordChannels, RecordFormat, RecordStart, RecordStop, Reject, RejectCause, Speak,
-    Transfer,
+    Action, Answer, Bridge, CommandKind, CustomHeader, Dial, DialTo, Hangup, Reject, RejectCause, Transfer,
 };
 pub use responses::{CallStatus, CommandAck, Dialed, DialedCall};

@@ -4,17 +4,23 @@
 //! undecodable 2xx) are `Wait`; then status 429 / 408 / 5xx are `Wait` whatever the code; then the
 //! first Telnyx code with a rule below; then 404 is `Gone`; anything else is `Permanent`.
 //!
-//! | code  | source (reference folder)                       | outcome                                   |
-//! |-------|-------------------------------------------------|-------------------------------------------|
-//! | 90018 | SPEC 422 "Call has already ended"               | `Done` on hangup, reject, playback_stop, record_stop (the goal — nothing playing/recording/alive — is reached); `Gone` on every other command |
-//! | 90034 | SPEC 422 "Call not answered yet"                | `NotYetAnswered`                          |
-//! | 90020 | SPEC 422 "recording triggered before audio started" | `NotYetAnswered` on record_start (media not up yet; same race), else `Permanent` |
-//! | 90042 | **not in the reference**: the simulator's choice for "already bridged" (`prevent_double_bridge`) | `AlreadyBridged` on bridge and dial, else `Permanent` |
-//! | 90103 | DPS docs: 429 on the dials-per-second limit      | `Wait` (also covered by the 429 rule)     |
-//! | 10011 | rate-limiting docs: 429 "Too many requests"; SPEC also uses it as a 422 (SRTP on PSTN) | by status: 429 → `Wait`, 422 → `Permanent` |
-//! | 10005 | SPEC "Resource not found"; also "Audio file not found" in a playback example | `Gone`, except `Permanent` on playback_start (the audio, not the call, is missing) |
-//! | 90015 | SPEC 422 "Invalid Call Control ID" — what the simulator (and, per SPEC, Telnyx) answers for an unknown or expired call | `Gone` |
-//! | 10007 | SPEC 500/503                                    | `Wait` (by status)                        |
+//! Per code (source in the reference folder → outcome):
+//! - `90018` SPEC 422 "Call has already ended" → `Done` on hangup, reject, playback_stop and
+//!   record_stop (the goal — nothing alive, playing or recording — holds); `Gone` on every other
+//!   command.
+//! - `90034` SPEC 422 "Call not answered yet" → `NotYetAnswered`.
+//! - `90020` SPEC 422 "Call recording triggered before audio started" → `NotYetAnswered` on
+//!   record_start (the same race: media is not up yet), else `Permanent`.
+//! - `90042` **not in the reference**: the simulator's choice for a `prevent_double_bridge`
+//!   refusal → `AlreadyBridged` on bridge and dial, else `Permanent`.
+//! - `90103` DPS docs, 429 on the dials-per-second limit → `Wait` (the 429 rule covers it too).
+//! - `10011` rate-limiting docs, 429 "Too many requests"; the SPEC also uses it as a 422 (SRTP on
+//!   PSTN) → by status: 429 `Wait`, 422 `Permanent`.
+//! - `10005` SPEC "Resource not found", also "Audio file not found" in a playback example →
+//!   `Gone`, except `Permanent` on playback_start (the audio, not the call, is missing).
+//! - `90015` SPEC 422 "Invalid Call Control ID", what the simulator answers for an unknown call →
+//!   `Gone` (the call is unknown or expired; retrying will not bring it back).
+//! - `10007` SPEC 500/503 → `Wait` (by status).
 //!
 //! The reference is silent on: the code of a real "already bridged" refusal (90042 above is the
 //! simulator's), whether a hangup of a call that ended long ago answers 90018 or 90015/10005 (both
