@@ -1,12 +1,18 @@
 //! The HTTP calls: `/telephony_credentials` create, list (paged, filtered), delete, token.
+//!
+//! Order of a request: the `credentials` breaker (open → `Retryable` at once, with the remaining
+//! cooldown as `retry_after`), the housekeeping rate limiter (waits as long as needed), then HTTP.
+//! 5xx, 408, timeouts and transport errors count against the breaker; 429 and other 4xx do not.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::breaker::{ApiBreaker, is_api_failure};
 use crate::{RateLimiter, TelnyxError};
 
 /// Connect timeout of every call.
@@ -72,7 +78,12 @@ pub struct TelnyxClient {
     base: String,
     api_key: String,
     limiter: RateLimiter,
+    breaker: Arc<ApiBreaker>,
 }
+
+/// Defaults of the credentials breaker (see [`TelnyxClient::with_breaker`]).
+const BREAKER_THRESHOLD: u32 = 10;
+const BREAKER_COOLDOWN: Duration = Duration::from_secs(10);
 
 impl fmt::Debug for TelnyxClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -90,7 +101,24 @@ impl TelnyxClient {
             .pool_max_idle_per_host(64)
             .build()
             .map_err(|e| TelnyxError::Permanent { status: 0, message: format!("HTTP client: {e}") })?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_owned(), api_key: api_key.to_owned(), limiter })
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+            limiter,
+            breaker: Arc::new(ApiBreaker::new("credentials", BREAKER_THRESHOLD, BREAKER_COOLDOWN)),
+        })
+    }
+
+    /// Replaces the breaker: `threshold` consecutive API failures open it for `cooldown`.
+    pub fn with_breaker(mut self, threshold: u32, cooldown: Duration) -> Self {
+        self.breaker = Arc::new(ApiBreaker::new("credentials", threshold, cooldown));
+        self
+    }
+
+    /// The credentials breaker's state now.
+    pub fn breaker_state(&self) -> fleet_domain::breaker::BreakerState {
+        self.breaker.state()
     }
 
     pub fn limiter(&self) -> &RateLimiter {
@@ -98,8 +126,19 @@ impl TelnyxClient {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, TelnyxError> {
+        let open = |wait| TelnyxError::Retryable { message: "circuit open".into(), retry_after: Some(wait) };
+        if let Some(wait) = self.breaker.refuses() {
+            return Err(open(wait));
+        }
+        let waited = std::time::Instant::now();
         self.limiter.acquire().await;
-        let res = req.bearer_auth(&self.api_key).send().await.map_err(|e| TelnyxError::Retryable {
+        metrics::histogram!("callfleet_telnyx_limiter_wait_seconds", "budget" => "housekeeping")
+            .record(waited.elapsed().as_secs_f64());
+        self.breaker.allow().map_err(open)?;
+        let pending = self.breaker.pending();
+        let sent = req.bearer_auth(&self.api_key).send().await;
+        pending.settle(sent.as_ref().map_or(true, |r| is_api_failure(r.status().as_u16())));
+        let res = sent.map_err(|e| TelnyxError::Retryable {
             message: if e.is_timeout() { "request timed out".into() } else { format!("request failed: {e}") },
             retry_after: None,
         })?;

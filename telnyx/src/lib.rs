@@ -1,7 +1,13 @@
-//! A small Telnyx API client for telephony credentials.
+//! Telnyx API clients: Call Control ([`call_control`], live calls) and telephony credentials
+//! ([`TelnyxClient`], housekeeping), each with its own rate budget and circuit breaker.
 //!
-//! Design: one `reqwest` client with a connect timeout and a per-request timeout (every outbound
-//! call ends), a [`RateLimiter`] consulted before every request, and one error type,
+//! Budgets: live-call commands use the `calls` limiter, credentials the `housekeeping` limiter,
+//! keyed apart in Redis, so the cleanup cron cannot starve a hangup (knobs: [`TelnyxSettings`]).
+//! Breakers: one per API (`call_control`, `credentials`), so a failing credentials endpoint does
+//! not stop calls being ended, and the other way round.
+//!
+//! Credentials client design: one `reqwest` client with a connect timeout and a per-request
+//! timeout (every outbound call ends), a [`RateLimiter`] consulted before every request, and one error type,
 //! [`TelnyxError`], whose variants say what a caller may do: `Retryable` (429, 5xx, timeouts,
 //! connection failures — retry with backoff, honouring `retry_after`), `NotFound` (404; a delete
 //! treats it as success) and `Permanent` (other 4xx: the request itself is wrong).
@@ -10,10 +16,15 @@
 //! (never the request body). Passwords returned by Telnyx are held in [`SipPassword`], whose
 //! `Debug` prints `***`, so they cannot reach a log line by accident.
 
+mod breaker;
+pub mod call_control;
 mod client;
+mod settings;
 
+pub use call_control::CallControl;
 pub use client::{CreateCredential, Credential, CredentialPage, SipPassword, TelnyxClient};
 pub use fleet_platform::RateLimiter;
+pub use settings::TelnyxSettings;
 
 use std::time::Duration;
 
@@ -37,11 +48,40 @@ impl TelnyxError {
     }
 }
 
-/// The Telnyx client the configuration asks for: `None` without `TELNYX_API_KEY`. The rate limit
-/// is `CALLFLEET_TELNYX_RATE_LIMIT` per second (bursts of the same size).
+/// The credentials client the configuration asks for: `None` without `TELNYX_API_KEY`. Its rate
+/// budget is `housekeeping` ([`TelnyxSettings::housekeeping_rate`], per second, bursts of the same
+/// size); the extra knobs are read from the process environment.
 pub fn client_from_config(config: &fleet_platform::Config) -> Result<Option<TelnyxClient>, TelnyxError> {
+    let settings = TelnyxSettings::from_env(config).map_err(config_error)?;
+    client_with_settings(config, &settings)
+}
+
+/// [`client_from_config`] with explicit settings.
+pub fn client_with_settings(
+    config: &fleet_platform::Config,
+    settings: &TelnyxSettings,
+) -> Result<Option<TelnyxClient>, TelnyxError> {
     let Some(key) = &config.telnyx_api_key else { return Ok(None) };
-    let limiter = RateLimiter::from_config(config, "telnyx", config.telnyx_rate_limit)
+    let limiter = RateLimiter::from_config(config, "telnyx:housekeeping", settings.housekeeping_rate)
         .map_err(|e| TelnyxError::Permanent { status: 0, message: e.to_string() })?;
-    TelnyxClient::new(&config.telnyx_api_base, key.expose(), limiter).map(Some)
+    let client = TelnyxClient::new(&config.telnyx_api_base, key.expose(), limiter)?
+        .with_breaker(settings.breaker_threshold, settings.breaker_cooldown);
+    Ok(Some(client))
+}
+
+/// The Call Control client the configuration asks for: `None` without `TELNYX_API_KEY`. Its rate
+/// budget is `calls` ([`TelnyxSettings::calls_rate`]), shared across replicas through Redis when
+/// `CALLFLEET_REDIS_URL` is set.
+pub fn call_control_from_config(
+    config: &fleet_platform::Config,
+    settings: &TelnyxSettings,
+) -> Result<Option<CallControl>, TelnyxError> {
+    let Some(key) = &config.telnyx_api_key else { return Ok(None) };
+    let limiter = RateLimiter::from_config(config, "telnyx:calls", settings.calls_rate)
+        .map_err(|e| TelnyxError::Permanent { status: 0, message: e.to_string() })?;
+    CallControl::new(&config.telnyx_api_base, key.expose(), limiter, settings).map(Some)
+}
+
+fn config_error(e: fleet_platform::ConfigError) -> TelnyxError {
+    TelnyxError::Permanent { status: 0, message: e.to_string() }
 }
