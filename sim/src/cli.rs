@@ -57,6 +57,9 @@ pub struct SimArgs {
     /// Probability of losing a delivery attempt (it is retried).
     #[arg(long, default_value_t = 0.0)]
     pub drop_rate: f64,
+    /// Constant Telnyx API latency in ms: every /v2 answer is held this long.
+    #[arg(long, default_value_t = 0)]
+    pub api_latency_ms: u64,
     /// Disable the 30 dials/s (150 per 5 s) limit.
     #[arg(long)]
     pub no_dial_limit: bool,
@@ -79,6 +82,7 @@ impl SimArgs {
         c.delivery.duplicate_rate = self.duplicate_rate;
         c.delivery.reorder_rate = self.reorder_rate;
         c.delivery.drop_rate = self.drop_rate;
+        c.api_latency = Duration::from_millis(self.api_latency_ms);
         if self.no_dial_limit {
             c.dial_limit = None;
         }

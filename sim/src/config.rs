@@ -138,6 +138,10 @@ pub struct SimConfig {
     pub timestamp_source: TimestampSource,
     /// Webhook delivery behaviour.
     pub delivery: DeliveryKnobs,
+    /// Constant latency of the Telnyx API: every `/v2` answer is held this long (wall/tokio time) after
+    /// the request was applied. Default 0; benchmarks use 50 ms. Changeable at run time
+    /// ([`crate::SimHandle::set_api_latency`], `PUT /sim/api-latency`).
+    pub api_latency: Duration,
 }
 
 impl SimConfig {
@@ -158,6 +162,7 @@ impl SimConfig {
             unreachable_delay: Duration::from_millis(100),
             timestamp_source: TimestampSource::Wall,
             delivery: DeliveryKnobs::default(),
+            api_latency: Duration::ZERO,
         }
     }
 }

@@ -8,7 +8,7 @@
 //! Waiting: `pending` counts attempts handed to lanes and not finished; `idle` is notified whenever one
 //! finishes. [`Core::settle`] returns once nothing is due and nothing is in flight.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -32,6 +32,8 @@ pub(crate) struct Core {
     idle: Notify,
     wake: Notify,
     pub http: reqwest::Client,
+    /// Constant `/v2` answer latency in ms (see [`SimConfig::api_latency`]).
+    api_latency_ms: AtomicU64,
 }
 
 impl Core {
@@ -43,14 +45,24 @@ impl Core {
     ) -> Self {
         Self {
             signer: Signer::from_seed(config.seed),
-            config,
             world: Mutex::new(world),
             start: Instant::now(),
             pending,
             idle: Notify::new(),
             wake: Notify::new(),
+            api_latency_ms: AtomicU64::new(u64::try_from(config.api_latency.as_millis()).unwrap_or(u64::MAX)),
+            config,
             http,
         }
+    }
+
+    pub fn api_latency(&self) -> Duration {
+        Duration::from_millis(self.api_latency_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn set_api_latency(&self, latency: Duration) {
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.api_latency_ms.store(ms, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, World> {

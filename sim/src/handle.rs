@@ -23,6 +23,8 @@ use crate::push::PushSim;
 use crate::scenario::{CallerScript, DeviceScript, Fault, PlacedCall, RingBehaviour};
 use crate::world::{CallView, Credential, World};
 
+mod races;
+
 /// Starts simulators.
 pub struct Simulator;
 

@@ -6,6 +6,7 @@
 //! device, wrong clock mode, invalid step). No authentication: the simulator is a local test tool.
 
 mod openapi;
+mod races;
 
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ pub(crate) fn router(handle: SimHandle) -> Router {
         .route("/sim/webhooks", get(webhooks))
         .route("/sim/anomalies", get(anomalies))
         .route("/sim/logs", axum::routing::delete(clear_logs))
+        .merge(races::routes())
         .with_state(handle)
 }
 

@@ -166,8 +166,39 @@ fn schemas() -> Value {
     })
 }
 
+/// The routes of `control/races.rs` (issue 10, item 5), merged into [`document`].
+fn race_paths() -> Value {
+    json!({
+        "/sim/api-latency": {
+            "get": { "operationId": "getApiLatency",
+                     "responses": { "200": ok("The constant /v2 answer latency.", r("ApiLatency")) } },
+            "put": { "operationId": "setApiLatency",
+                     "description": "Every /v2 answer is held this long after the request was applied (applies to requests arriving from now on).",
+                     "requestBody": body(r("ApiLatency")), "responses": { "204": empty("Set."), "400": errors() } } }
+    })
+}
+
+fn race_schemas() -> Value {
+    json!({
+        "ApiLatency": { "type": "object", "required": ["ms"], "properties": { "ms": ms("Milliseconds.") } }
+    })
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Some(a), Value::Object(b)) = (into.as_object_mut(), from) {
+        a.extend(b);
+    }
+}
+
 /// The document.
 pub(crate) fn document() -> Value {
+    let mut doc = base_document();
+    merge(&mut doc["paths"], race_paths());
+    merge(&mut doc["components"]["schemas"], race_schemas());
+    doc
+}
+
+fn base_document() -> Value {
     let arr = |name: &str| json!({ "type": "array", "items": r(name) });
     let now = json!({ "type": "object", "properties": { "now_ms": { "type": "integer" } } });
     json!({

@@ -5,5 +5,6 @@ mod conformance;
 mod credentials;
 mod delivery;
 mod load;
+mod races;
 mod scenarios;
 mod support;
