@@ -67,9 +67,23 @@ pub struct DeliveryKnobs {
     /// HTTP timeout of one attempt (wall time). Default 10 s.
     #[serde(with = "ms")]
     pub http_timeout: Duration,
-    /// Parallel delivery lanes. Events of one call session always use the same lane, so they are sent in
-    /// order unless reordered on purpose. Default 64.
+    /// Most delivery attempts in flight at once, across all lanes (fixed at start). Default 64.
     pub lanes: usize,
+    /// What one delivery lane carries: one leg's events (default) or one call session's. A lane sends one
+    /// attempt at a time, in order (unless reordered on purpose); lanes run in parallel, so with
+    /// [`LaneScope::Leg`] two legs' `call.answered` can reach the receiver at the same instant.
+    pub lane_scope: LaneScope,
+}
+
+/// The unit of ordering of webhook deliveries (see [`DeliveryKnobs::lane_scope`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneScope {
+    /// One lane per `call_control_id`: a leg's events in order, legs in parallel.
+    #[default]
+    Leg,
+    /// One lane per `call_session_id`: all legs of a call one after the other.
+    Session,
 }
 
 impl Default for DeliveryKnobs {
@@ -87,6 +101,7 @@ impl Default for DeliveryKnobs {
             failover_attempts: 2,
             http_timeout: Duration::from_secs(10),
             lanes: 64,
+            lane_scope: LaneScope::Leg,
         }
     }
 }

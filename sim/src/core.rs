@@ -8,10 +8,13 @@
 //! Waiting: `pending` counts attempts handed to lanes and not finished; `idle` is notified whenever one
 //! finishes. [`Core::settle`] returns once nothing is due and nothing is in flight.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
@@ -178,17 +181,57 @@ impl Core {
         }
     }
 
-    /// One delivery lane: sends its attempts one after the other.
-    pub async fn lane(self: Arc<Self>, mut rx: UnboundedReceiver<Outgoing>, cancel: CancellationToken) {
+    /// The delivery lanes: every attempt the world dispatches arrives here, keyed by its lane (a leg, or a
+    /// call session). A lane has at most one attempt in flight and sends the rest in arrival order; lanes
+    /// are independent, so attempts of different legs dispatched at the same sim time are on the wire at
+    /// the same moment. At most `max_in_flight` attempts are in flight overall (first come, first served).
+    pub async fn lanes(
+        self: Arc<Self>,
+        mut rx: UnboundedReceiver<Outgoing>,
+        max_in_flight: usize,
+        cancel: CancellationToken,
+    ) {
+        // Busy lanes (one attempt in flight or ready), with the attempts waiting behind it.
+        let mut busy: HashMap<Arc<str>, VecDeque<Outgoing>> = HashMap::new();
+        // Attempts whose lane is free, waiting for an in-flight slot.
+        let mut ready: VecDeque<Outgoing> = VecDeque::new();
+        let mut in_flight = FuturesUnordered::new();
         loop {
-            let out = tokio::select! {
+            while in_flight.len() < max_in_flight {
+                let Some(out) = ready.pop_front() else { break };
+                in_flight.push(self.clone().attempt(out));
+            }
+            tokio::select! {
                 () = cancel.cancelled() => return,
-                out = rx.recv() => match out { Some(o) => o, None => return },
-            };
-            let outcome = delivery::send(&self.http, &self.signer, &out).await;
-            self.update(|w| w.delivery_finished(out, outcome));
-            self.pending.fetch_sub(1, Ordering::SeqCst);
-            self.idle.notify_waiters();
+                out = rx.recv() => match out {
+                    None => return,
+                    Some(out) => match busy.get_mut(&out.delivery.lane) {
+                        Some(waiting) => waiting.push_back(out),
+                        None => {
+                            busy.insert(out.delivery.lane.clone(), VecDeque::new());
+                            ready.push_back(out);
+                        }
+                    },
+                },
+                Some(lane) = in_flight.next(), if !in_flight.is_empty() => {
+                    match busy.get_mut(&lane).and_then(VecDeque::pop_front) {
+                        Some(next) => ready.push_back(next),
+                        None => {
+                            busy.remove(&lane);
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    /// Sends one attempt and records its outcome; returns its lane.
+    async fn attempt(self: Arc<Self>, out: Outgoing) -> Arc<str> {
+        let lane = out.delivery.lane.clone();
+        let outcome = delivery::send(&self.http, &self.signer, &out).await;
+        self.update(|w| w.delivery_finished(out, outcome));
+        self.pending.fetch_sub(1, Ordering::SeqCst);
+        self.idle.notify_waiters();
+        lane
     }
 }

@@ -15,7 +15,7 @@
 //! One synchronous world (the call model) behind a short `std::sync::Mutex`, never held across `.await`;
 //! time-based behaviour is a timeline of actions in (sim time, insertion order); every random choice comes
 //! from RNGs seeded by [`SimConfig::seed`], so the same seed and request sequence replay the same ids and
-//! event order. Webhooks leave through per-call-session lanes (in order within a call, parallel across
+//! event order. Webhooks leave through per-leg lanes (in order within a leg, parallel across legs and
 //! calls), signed with an Ed25519 key derived from the seed (see [`delivery::signing`]).
 //!
 //! # Push simulator seam
@@ -60,7 +60,7 @@ mod api;
 mod cli;
 
 pub use crate::cli::{SimArgs, run_cli};
-pub use crate::config::{ClockMode, DeliveryKnobs, DialLimit, SimConfig, TimestampSource};
+pub use crate::config::{ClockMode, DeliveryKnobs, DialLimit, LaneScope, SimConfig, TimestampSource};
 pub use crate::error::SimError;
 pub use crate::handle::{SimHandle, Simulator};
 pub use crate::log::{Anomaly, DeliveryOutcome, RecordedRequest, SentWebhook};

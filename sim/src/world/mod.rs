@@ -101,7 +101,8 @@ pub(crate) struct World {
     pub jwt_key: [u8; 32],
     /// Account user id shown on credentials.
     pub user_id: String,
-    pub lanes: Vec<UnboundedSender<Outgoing>>,
+    /// The delivery lanes' dispatcher (see `Core::lanes`).
+    pub lanes: UnboundedSender<Outgoing>,
     pub pending: Arc<AtomicUsize>,
 }
 
@@ -110,7 +111,7 @@ impl World {
         config: Arc<SimConfig>,
         epoch: DateTime<Utc>,
         public_base: String,
-        lanes: Vec<UnboundedSender<Outgoing>>,
+        lanes: UnboundedSender<Outgoing>,
         pending: Arc<AtomicUsize>,
     ) -> Self {
         let mut rng = StdRng::seed_from_u64(config.seed);

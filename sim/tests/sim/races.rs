@@ -76,3 +76,99 @@ fn the_cli_sets_the_api_latency() {
     .unwrap();
     assert_eq!(cli.sim.to_config().api_latency, Duration::from_millis(50));
 }
+
+/// A webhook receiver that holds every `call.answered` until `want` of them are being received at once
+/// (or `limit` passed), and reports, per answer, whether it saw the others arrive while it was held.
+struct Rendezvous {
+    url: String,
+    met: std::sync::Arc<std::sync::Mutex<Vec<bool>>>,
+}
+
+impl Rendezvous {
+    async fn start(cancel: &tokio_util::sync::CancellationToken, want: usize, limit: Duration) -> Self {
+        use std::sync::{Arc, Mutex};
+
+        use axum::body::Bytes;
+        use tokio::sync::watch;
+
+        let (count_tx, count_rx) = watch::channel(0usize);
+        let count_tx = Arc::new(count_tx);
+        let met = Arc::new(Mutex::new(Vec::new()));
+        let (m, c_rx) = (met.clone(), count_rx.clone());
+        let app = axum::Router::new().route(
+            "/webhooks/telnyx",
+            axum::routing::post(move |b: Bytes| {
+                let (count_tx, mut count_rx, met) = (count_tx.clone(), c_rx.clone(), m.clone());
+                async move {
+                    let v: Value = serde_json::from_slice(&b).unwrap();
+                    if v["data"]["event_type"] == "call.answered" {
+                        count_tx.send_modify(|n| *n += 1);
+                        let ok = tokio::time::timeout(limit, count_rx.wait_for(|n| *n >= want)).await.is_ok();
+                        met.lock().unwrap().push(ok);
+                    }
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/webhooks/telnyx", listener.local_addr().unwrap());
+        let token = cancel.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await.unwrap();
+        });
+        drop(count_rx);
+        Self { url, met }
+    }
+}
+
+/// Two legs of one call answered in the same millisecond: with one lane per leg both `call.answered` are
+/// in flight together; with one lane per session the second waits for the first to be answered.
+async fn two_answers(scope: fleet_sim::LaneScope) -> Vec<bool> {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let rv = Rendezvous::start(&cancel, 2, Duration::from_millis(1_500)).await;
+    let url = rv.url.clone();
+    let env = Env::start(|c| {
+        c.webhook_url = url;
+        c.delivery.lane_scope = scope;
+    })
+    .await;
+    env.sim.add_number("+13125550199");
+    for n in ["+13125550150", "+13125550151"] {
+        env.sim.set_pstn_behaviour(n, fleet_sim::RingBehaviour::Answer { after: Duration::from_millis(1_000) });
+    }
+    let a = env
+        .sim
+        .place_call(fleet_sim::CallerScript {
+            from: fleet_sim::Caller::Pstn("+13125550101".into()),
+            to: "+13125550199".into(),
+            at: Duration::ZERO,
+            hangup_after: None,
+        })
+        .unwrap()
+        .call_control_id;
+    env.sim.settle().await;
+    let b1 = env.dial("+13125550150", json!({"link_to": a})).await;
+    let b2 = env.dial("+13125550151", json!({"link_to": a})).await;
+    env.advance_ms(1_000).await;
+    let answered: Vec<_> = env
+        .sim
+        .webhooks()
+        .into_iter()
+        .filter(|w| w.event_type == "call.answered")
+        .map(|w| (w.at_ms, w.call_control_id.unwrap()))
+        .collect();
+    assert_eq!(answered, [(1_000, b1), (1_000, b2)]);
+    cancel.cancel();
+    let met = rv.met.lock().unwrap().clone();
+    met
+}
+
+#[tokio::test]
+async fn each_leg_has_its_own_delivery_lane_so_two_answers_arrive_together() {
+    assert_eq!(two_answers(fleet_sim::LaneScope::Leg).await, [true, true]);
+}
+
+#[tokio::test]
+async fn one_lane_per_session_serialises_a_calls_legs() {
+    assert_eq!(two_answers(fleet_sim::LaneScope::Session).await, [false, true]);
+}
