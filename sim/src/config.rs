@@ -157,6 +157,9 @@ pub struct SimConfig {
     /// the request was applied. Default 0; benchmarks use 50 ms. Changeable at run time
     /// ([`crate::SimHandle::set_api_latency`], `PUT /sim/api-latency`).
     pub api_latency: Duration,
+    /// How long after a call was answered or ended a leg may still ring, and a device may still be
+    /// undismissed, before it is an anomaly (sim time). Default 2 s.
+    pub anomaly_grace: Duration,
 }
 
 impl SimConfig {
@@ -178,6 +181,7 @@ impl SimConfig {
             timestamp_source: TimestampSource::Wall,
             delivery: DeliveryKnobs::default(),
             api_latency: Duration::ZERO,
+            anomaly_grace: Duration::from_secs(2),
         }
     }
 }

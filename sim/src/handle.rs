@@ -245,12 +245,13 @@ impl SimHandle {
         self.core.read(|w| w.log.anomalies.clone())
     }
 
-    /// Empties the three logs.
+    /// Empties the logs (requests, webhooks, anomalies, pushes).
     pub fn clear_logs(&self) {
         self.core.with(|w| {
             w.log.requests.clear();
             w.log.webhooks.clear();
             w.log.anomalies.clear();
+            w.log.pushes.clear();
         });
     }
 

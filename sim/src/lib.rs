@@ -63,10 +63,11 @@ pub use crate::cli::{SimArgs, run_cli};
 pub use crate::config::{ClockMode, DeliveryKnobs, DialLimit, LaneScope, SimConfig, TimestampSource};
 pub use crate::error::SimError;
 pub use crate::handle::{SimHandle, Simulator};
-pub use crate::log::{Anomaly, DeliveryOutcome, RecordedRequest, SentWebhook};
+pub use crate::log::{Anomaly, DeliveryOutcome, PushRecord, RecordedRequest, SentWebhook};
 pub use crate::observer::{DeliveredPush, NoopPushObserver, PushObserver, PushPlatform};
 pub use crate::scenario::{
-    Caller, CallerScript, CredentialRef, DevicePlatform, DeviceScript, Fault, PlacedCall, RingBehaviour,
+    Caller, CallerScript, CredentialRef, DeviceBehaviour, DevicePlatform, DeviceScript, Fault, PlacedCall,
+    RingBehaviour,
 };
 pub use crate::world::{CallView, Credential, LegDirection, LegState};
 

@@ -90,6 +90,11 @@ fn bytes_as_json<S: serde::Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Erro
 }
 
 /// Something the fleet did that real Telnyx would allow but that the product's guarantees forbid.
+///
+/// Race kinds (see `world/rings.rs`): `leg_still_ringing` (an outgoing leg still ringing the grace
+/// period after its call was answered or its first leg ended) and `device_not_dismissed` (a device that
+/// got an `incoming_call` push or a ringing SIP leg of a call, and neither a hangup it heeded of such a
+/// leg nor a `call_ended` push, by the grace period after the call ended).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Anomaly {
     pub at_ms: u64,
@@ -97,7 +102,26 @@ pub struct Anomaly {
     /// `recording_fetched_with_authorization`, …
     pub kind: String,
     pub call_control_id: Option<String>,
+    /// The call the anomaly belongs to (the leg's session), when known.
+    pub call_session_id: Option<String>,
     pub detail: String,
+}
+
+/// A push the push simulator (or [`crate::SimHandle::push_delivered`]) reported as delivered, as the
+/// call model understood it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PushRecord {
+    pub seq: u64,
+    pub at_ms: u64,
+    pub platform: crate::observer::PushPlatform,
+    pub token: String,
+    /// The scripted device owning the token, if any.
+    pub device_id: Option<String>,
+    /// The push's `type` (`incoming_call`, `call_ended`, …), if it has one.
+    pub push_type: Option<String>,
+    /// The push's `call_session_id`, if it has one.
+    pub call_session_id: Option<String>,
+    pub data: serde_json::Value,
 }
 
 /// The three logs.
@@ -106,6 +130,7 @@ pub struct Logs {
     pub requests: Vec<RecordedRequest>,
     pub webhooks: Vec<SentWebhook>,
     pub anomalies: Vec<Anomaly>,
+    pub pushes: Vec<PushRecord>,
     pub next_seq: u64,
 }
 

@@ -242,6 +242,7 @@ struct Since {
     since: u64,
 }
 
+
 async fn requests(State(h): S, Query(s): Query<Since>) -> Response {
     let v: Vec<_> = h.requests().into_iter().filter(|r| r.seq > s.since).collect();
     Json(v).into_response()

@@ -45,7 +45,10 @@ fn schemas() -> Value {
             "oneOf": [
                 { "type": "object", "required": ["kind", "after_ms"], "properties": {
                     "kind": { "enum": ["answer", "decline", "busy"] }, "after_ms": ms("Delay after ringing starts.") } },
-                { "type": "object", "required": ["kind"], "properties": { "kind": { "enum": ["never"] } } },
+                { "type": "object", "required": ["kind"], "properties": { "kind": { "enum": ["never", "ignore_hangup"] } },
+                  "description": "never: rings until the dial's timeout. ignore_hangup: never answers, and keeps ringing when its leg is hung up (only a call_ended push dismisses it)." },
+                { "type": "object", "required": ["kind", "after_ms"], "properties": {
+                    "kind": { "enum": ["unregister_after"] }, "after_ms": ms("Unregisters this long into ringing (the leg fails 480).") } },
                 { "type": "object", "required": ["kind", "after_ms", "drop_after_ms"], "properties": {
                     "kind": { "enum": ["answer_then_drop"] }, "after_ms": ms("Answer delay."),
                     "drop_after_ms": ms("Hangup delay after the answer.") } }
@@ -156,8 +159,10 @@ fn schemas() -> Value {
         },
         "Anomaly": {
             "type": "object",
+            "description": "Race kinds: leg_still_ringing (an outgoing leg still ringing the grace period after its call was answered or ended), device_not_dismissed (a device that got an incoming_call push or a ringing SIP leg, and neither a hangup it heeded nor a call_ended push, by the grace period after the call ended).",
             "properties": { "at_ms": { "type": "integer" }, "kind": { "type": "string" },
-                            "call_control_id": { "type": ["string", "null"] }, "detail": { "type": "string" } }
+                            "call_control_id": { "type": ["string", "null"] },
+                            "call_session_id": { "type": ["string", "null"] }, "detail": { "type": "string" } }
         },
         "DeliveredPush": {
             "type": "object", "required": ["platform", "token", "data"],
@@ -168,7 +173,20 @@ fn schemas() -> Value {
 
 /// The routes of `control/races.rs` (issue 10, item 5), merged into [`document`].
 fn race_paths() -> Value {
+    let session = json!({ "name": "call_session_id", "in": "path", "required": true, "schema": { "type": "string" } });
+    let device = json!({ "name": "device_id", "in": "path", "required": true, "schema": { "type": "string" } });
     json!({
+        "/sim/devices/{id}/behaviour": { "put": { "operationId": "setDeviceBehaviour", "parameters": id_param(),
+            "description": "Changes a scripted device's behaviour for every later call.",
+            "requestBody": body(r("DeviceBehaviour")),
+            "responses": { "204": empty("Set."), "400": errors(), "404": errors() } } },
+        "/sim/calls/{call_session_id}/devices/{device_id}/behaviour": { "put": { "operationId": "setCallDeviceBehaviour",
+            "parameters": [session, device],
+            "description": "Changes a scripted device's behaviour for the legs of one call (legs dialed with link_to share the linked leg's call_session_id).",
+            "requestBody": body(r("DeviceBehaviour")),
+            "responses": { "204": empty("Set."), "400": errors(), "404": errors() } } },
+        "/sim/pushes": { "get": { "operationId": "pushes", "parameters": since_param(),
+            "responses": { "200": ok("Pushes delivered to the call model, in order.", json!({ "type": "array", "items": r("PushRecord") })) } } },
         "/sim/api-latency": {
             "get": { "operationId": "getApiLatency",
                      "responses": { "200": ok("The constant /v2 answer latency.", r("ApiLatency")) } },
@@ -180,7 +198,22 @@ fn race_paths() -> Value {
 
 fn race_schemas() -> Value {
     json!({
-        "ApiLatency": { "type": "object", "required": ["ms"], "properties": { "ms": ms("Milliseconds.") } }
+        "ApiLatency": { "type": "object", "required": ["ms"], "properties": { "ms": ms("Milliseconds.") } },
+        "DeviceBehaviour": {
+            "type": "object", "description": "Absent fields change nothing.",
+            "properties": {
+                "on_ring": r("RingBehaviour"),
+                "register_after_push_ms": { "type": ["integer", "null"], "minimum": 0,
+                    "description": "Registers late: unregistered now, registers this long after a push for its token (per call: carrying that call_session_id)." }
+            }
+        },
+        "PushRecord": {
+            "type": "object", "required": ["seq", "at_ms", "platform", "token", "data"],
+            "properties": { "seq": { "type": "integer" }, "at_ms": { "type": "integer" },
+                            "platform": { "enum": ["fcm", "apns"] }, "token": { "type": "string" },
+                            "device_id": { "type": ["string", "null"] }, "push_type": { "type": ["string", "null"] },
+                            "call_session_id": { "type": ["string", "null"] }, "data": {} }
+        }
     })
 }
 

@@ -5,19 +5,51 @@
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{S, body};
+use super::{S, Since, body, done};
 use crate::SimHandle;
+use crate::scenario::DeviceBehaviour;
 
 pub(super) fn routes() -> Router<SimHandle> {
-    Router::new().route("/sim/api-latency", get(api_latency).put(set_api_latency))
+    Router::new()
+        .route("/sim/api-latency", get(api_latency).put(set_api_latency))
+        .route("/sim/devices/{id}/behaviour", put(device_behaviour))
+        .route("/sim/calls/{id}/devices/{device}/behaviour", put(call_device_behaviour))
+        .route("/sim/pushes", get(pushes))
+}
+
+async fn device_behaviour(
+    State(h): S,
+    Path(id): Path<String>,
+    b: Result<Json<DeviceBehaviour>, JsonRejection>,
+) -> Response {
+    match body(b) {
+        Ok(b) => done(h.set_device_behaviour(&id, b)),
+        Err(r) => *r,
+    }
+}
+
+async fn call_device_behaviour(
+    State(h): S,
+    Path((session, device)): Path<(String, String)>,
+    b: Result<Json<DeviceBehaviour>, JsonRejection>,
+) -> Response {
+    match body(b) {
+        Ok(b) => done(h.set_call_device_behaviour(&session, &device, b)),
+        Err(r) => *r,
+    }
+}
+
+async fn pushes(State(h): S, Query(s): Query<Since>) -> Response {
+    let v: Vec<_> = h.pushes().into_iter().filter(|p| p.seq > s.since).collect();
+    Json(v).into_response()
 }
 
 #[derive(Deserialize)]

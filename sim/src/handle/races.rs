@@ -5,6 +5,9 @@
 use std::time::Duration;
 
 use super::SimHandle;
+use crate::error::SimError;
+use crate::log::PushRecord;
+use crate::scenario::DeviceBehaviour;
 
 impl SimHandle {
     /// The constant latency every `/v2` answer is held for.
@@ -15,5 +18,32 @@ impl SimHandle {
     /// Sets the constant Telnyx API latency (applies to requests arriving from now on).
     pub fn set_api_latency(&self, latency: Duration) {
         self.core.set_api_latency(latency);
+    }
+
+    /// Changes a scripted device's behaviour for every later call (see [`DeviceBehaviour`]).
+    pub fn set_device_behaviour(&self, device_id: &str, behaviour: DeviceBehaviour) -> Result<(), SimError> {
+        self.core.with(|w| w.set_device_behaviour(device_id, behaviour))
+    }
+
+    /// Changes a scripted device's behaviour for the legs of one call (`call_session_id`: legs dialed with
+    /// `link_to` share the linked leg's session); it wins over the device's own behaviour.
+    pub fn set_call_device_behaviour(
+        &self,
+        call_session_id: &str,
+        device_id: &str,
+        behaviour: DeviceBehaviour,
+    ) -> Result<(), SimError> {
+        self.core.with(|w| w.set_call_device_behaviour(call_session_id, device_id, behaviour))
+    }
+
+    /// How long after a call was answered or ended a leg may ring, or a device stay undismissed, before
+    /// it is an anomaly.
+    pub fn set_anomaly_grace(&self, grace: Duration) {
+        self.core.with(|w| w.rings.grace = grace.as_millis() as u64);
+    }
+
+    /// Every push reported delivered to the call model, in order.
+    pub fn pushes(&self) -> Vec<PushRecord> {
+        self.core.read(|w| w.log.pushes.clone())
     }
 }

@@ -172,3 +172,237 @@ async fn each_leg_has_its_own_delivery_lane_so_two_answers_arrive_together() {
 async fn one_lane_per_session_serialises_a_calls_legs() {
     assert_eq!(two_answers(fleet_sim::LaneScope::Session).await, [false, true]);
 }
+
+// ---- per-call device behaviours and the race anomalies ----
+
+use fleet_sim::{
+    Caller, CallerScript, CredentialRef, DeliveredPush, DeviceBehaviour, DevicePlatform, DeviceScript,
+    PlacedCall, PushPlatform, RingBehaviour,
+};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Adds an online device `id` with its own credential and push token `tok-<id>`; returns its SIP URI.
+async fn device(env: &Env, id: &str, on_ring: RingBehaviour) -> String {
+    let (_, v) = env.post("/telephony_credentials", json!({"connection_id": "cred-conn", "name": id})).await;
+    let user = v["data"]["sip_username"].as_str().unwrap().to_owned();
+    env.sim
+        .add_device(DeviceScript {
+            id: id.into(),
+            platform: DevicePlatform::Ios,
+            push_token: Some(format!("tok-{id}")),
+            credential: CredentialRef::SipUsername(user.clone()),
+            online: true,
+            register_after_push: None,
+            on_ring,
+        })
+        .unwrap();
+    format!("sip:{user}@sip.telnyx.com")
+}
+
+async fn inbound(env: &Env) -> PlacedCall {
+    env.sim.add_number("+13125550199");
+    let placed = env
+        .sim
+        .place_call(CallerScript {
+            from: Caller::Pstn("+13125550101".into()),
+            to: "+13125550199".into(),
+            at: Duration::ZERO,
+            hangup_after: None,
+        })
+        .unwrap();
+    env.sim.settle().await;
+    placed
+}
+
+fn push(env: &Env, device: &str, kind: &str, session: &str) {
+    env.sim.push_delivered(DeliveredPush {
+        platform: PushPlatform::Apns,
+        token: format!("tok-{device}"),
+        data: json!({"type": kind, "call_session_id": session}),
+    });
+}
+
+fn hangup_cause(env: &Env, ccid: &str) -> Option<String> {
+    env.sim.call(ccid).unwrap().hangup_cause
+}
+
+fn anomaly_kinds(env: &Env) -> Vec<(String, String)> {
+    env.sim.anomalies().into_iter().map(|a| (a.kind, a.call_control_id.unwrap_or_default())).collect()
+}
+
+#[tokio::test]
+async fn per_call_behaviours_win_over_the_devices_own() {
+    let env = Env::start(|_| {}).await;
+    let d1 = device(&env, "d1", RingBehaviour::Answer { after: ms(500) }).await;
+    let d2 = device(&env, "d2", RingBehaviour::Answer { after: ms(500) }).await;
+    let first = inbound(&env).await;
+    let s = &first.call_session_id;
+    env.sim
+        .set_call_device_behaviour(s, "d1", DeviceBehaviour {
+            on_ring: Some(RingBehaviour::Decline { after: ms(100) }),
+            ..Default::default()
+        })
+        .unwrap();
+    let path = format!("/sim/calls/{s}/devices/d2/behaviour");
+    let busy = json!({"on_ring": {"kind": "busy", "after_ms": 200}});
+    assert_eq!(control(&env, reqwest::Method::PUT, &path, Some(busy)).await.0, 204);
+    let nobody = format!("/sim/calls/{s}/devices/nobody/behaviour");
+    assert_eq!(control(&env, reqwest::Method::PUT, &nobody, Some(json!({}))).await.0, 404);
+    let link = json!({"link_to": first.call_control_id});
+    let (l1, l2) = (env.dial(&d1, link.clone()).await, env.dial(&d2, link).await);
+    env.advance_ms(500).await;
+    assert_eq!(hangup_cause(&env, &l1).as_deref(), Some("call_rejected"));
+    assert_eq!(hangup_cause(&env, &l2).as_deref(), Some("user_busy"));
+
+    // Another call: the devices' own behaviours, one of them changed for every later call.
+    let (s, _) = control(
+        &env,
+        reqwest::Method::PUT,
+        "/sim/devices/d2/behaviour",
+        Some(json!({"on_ring": {"kind": "answer", "after_ms": 50}})),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let second = inbound(&env).await;
+    let link = json!({"link_to": second.call_control_id});
+    let (l1, l2) = (env.dial(&d1, link.clone()).await, env.dial(&d2, link).await);
+    env.advance_ms(50).await;
+    assert_eq!(env.sim.call(&l2).unwrap().state, fleet_sim::LegState::Answered);
+    assert_eq!(env.sim.call(&l1).unwrap().state, fleet_sim::LegState::Ringing);
+    env.advance_ms(450).await;
+    assert_eq!(env.sim.call(&l1).unwrap().state, fleet_sim::LegState::Answered);
+}
+
+#[tokio::test]
+async fn a_device_unregisters_mid_ring_and_another_registers_late_for_one_call() {
+    let env = Env::start(|_| {}).await;
+    let gone = device(&env, "gone", RingBehaviour::UnregisterAfter { after: ms(300) }).await;
+    let late = device(&env, "late", RingBehaviour::Answer { after: ms(200) }).await;
+    let call = inbound(&env).await;
+    let s = call.call_session_id.clone();
+    let body = json!({"register_after_push_ms": 1_500});
+    let path = format!("/sim/calls/{s}/devices/late/behaviour");
+    assert_eq!(control(&env, reqwest::Method::PUT, &path, Some(body)).await.0, 204);
+    assert_eq!(env.sim.device_registered("late"), Some(false));
+
+    let link = json!({"link_to": call.call_control_id});
+    let l_gone = env.dial(&gone, link.clone()).await;
+    let l_late = env.dial(&late, link.clone()).await;
+    push(&env, "late", "call_ended", "another-call");
+    push(&env, "late", "incoming_call", &s);
+    env.advance_ms(300).await;
+    let h = env.rx.of(&l_gone, "call.hangup");
+    assert_eq!(h[0].payload()["sip_hangup_cause"], "480", "unregistered mid-ring");
+    assert_eq!(env.sim.device_registered("gone"), Some(false));
+    assert_eq!(env.rx.of(&l_late, "call.hangup")[0].payload()["sip_hangup_cause"], "480", "not registered yet");
+    env.advance_ms(1_199).await;
+    assert_eq!(env.sim.device_registered("late"), Some(false));
+    env.advance_ms(1).await;
+    assert_eq!(env.sim.device_registered("late"), Some(true), "1.5 s after the call's push");
+    let retry = env.dial(&late, link).await;
+    env.advance_ms(200).await;
+    assert_eq!(env.rx.types_for(&retry), ["call.initiated", "call.answered"]);
+    let pushes = env.sim.pushes();
+    assert_eq!(pushes.len(), 2);
+    assert_eq!(pushes[1].device_id.as_deref(), Some("late"));
+    assert_eq!(pushes[1].push_type.as_deref(), Some("incoming_call"));
+    assert_eq!(pushes[1].call_session_id.as_deref(), Some(s.as_str()));
+}
+
+/// Plays a fleet's part in a three-device simultaneous ring: `a` answers, and the fleet bridges it
+/// and hangs up the legs in `hang_up` (and pushes `call_ended` to the devices in `ended_push`).
+async fn sim_ring(env: &Env, hang_up: &[usize], ended_push: &[&str]) -> (PlacedCall, Vec<String>) {
+    let a = device(env, "a", RingBehaviour::Answer { after: ms(1_000) }).await;
+    let b = device(env, "b", RingBehaviour::Never).await;
+    let c = device(env, "c", RingBehaviour::IgnoreHangup).await;
+    let call = inbound(env).await;
+    let s = call.call_session_id.clone();
+    let link = json!({"link_to": call.call_control_id});
+    let mut legs = Vec::new();
+    for (uri, d) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+        push(env, d, "incoming_call", &s);
+        legs.push(env.dial(uri, link.clone()).await);
+    }
+    env.advance_ms(1_000).await;
+    env.act(&call.call_control_id, "answer", json!({})).await;
+    env.act(&call.call_control_id, "bridge", json!({"call_control_id": legs[0]})).await;
+    for &i in hang_up {
+        env.act(&legs[i], "hangup", json!({})).await;
+    }
+    for d in ended_push {
+        push(env, d, "call_ended", &s);
+    }
+    (call, legs)
+}
+
+#[tokio::test]
+async fn a_clean_simultaneous_ring_leaves_no_anomaly() {
+    let env = Env::start(|_| {}).await;
+    let (call, _) = sim_ring(&env, &[1, 2], &["b", "c"]).await;
+    env.advance_ms(10_000).await;
+    env.sim.remote_hangup(&call.call_control_id).unwrap();
+    env.advance_ms(10_000).await;
+    assert_eq!(control(&env, reqwest::Method::GET, "/sim/anomalies", None).await, (200, json!([])));
+}
+
+#[tokio::test]
+async fn a_leg_left_ringing_after_the_answer_is_an_anomaly() {
+    let env = Env::start(|_| {}).await;
+    let (call, legs) = sim_ring(&env, &[2], &["c"]).await;
+    env.advance_ms(1_999).await;
+    assert!(env.sim.anomalies().is_empty(), "the fleet still has time");
+    env.advance_ms(1).await;
+    assert_eq!(anomaly_kinds(&env), [("leg_still_ringing".to_owned(), legs[1].clone())]);
+    let a = &env.sim.anomalies()[0];
+    assert_eq!(a.call_session_id.as_deref(), Some(call.call_session_id.as_str()));
+    assert!(a.detail.ends_with("after its call was answered"), "{}", a.detail);
+    // The caller hangs up and b is still not dismissed: once more for the end (a leg is flagged once),
+    // and b's device was never dismissed.
+    env.sim.remote_hangup(&call.call_control_id).unwrap();
+    env.advance_ms(2_000).await;
+    let kinds: Vec<_> = env.sim.anomalies().into_iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, ["leg_still_ringing", "device_not_dismissed"]);
+    assert!(env.sim.anomalies()[1].detail.starts_with("device b got an incoming_call push and a ringing SIP leg"));
+}
+
+#[tokio::test]
+async fn a_device_that_ignores_the_hangup_needs_its_call_ended_push() {
+    let env = Env::start(|_| {}).await;
+    let (call, legs) = sim_ring(&env, &[1, 2], &["b"]).await;
+    env.sim.settle().await;
+    assert_eq!(hangup_cause(&env, &legs[2]).as_deref(), Some("originator_cancel"), "the leg ended at Telnyx");
+    env.sim.remote_hangup(&call.call_control_id).unwrap();
+    env.advance_ms(2_000).await;
+    let anomalies = env.sim.anomalies();
+    assert_eq!(anomalies.len(), 1, "{anomalies:?}");
+    assert_eq!(anomalies[0].kind, "device_not_dismissed");
+    assert_eq!(anomalies[0].call_control_id.as_deref(), Some(legs[2].as_str()));
+    assert!(anomalies[0].detail.starts_with("device c "), "{}", anomalies[0].detail);
+}
+
+#[tokio::test]
+async fn a_push_only_device_and_a_late_leg_are_checked_too() {
+    let env = Env::start(|_| {}).await;
+    let late = device(&env, "late", RingBehaviour::Never).await;
+    let call = inbound(&env).await;
+    let s = call.call_session_id.clone();
+    // A device only pushed (its SIP registration never came), and a token the simulator has no device for.
+    push(&env, "late", "incoming_call", &s);
+    push(&env, "web", "incoming_call", &s);
+    push(&env, "web", "call_ended", &s);
+    env.sim.remote_hangup(&call.call_control_id).unwrap();
+    env.advance_ms(100).await;
+    // A leg dialed after the call ended (a dial answered after the decision) and never hung up.
+    let leg = env.dial(&late, json!({"link_to": call.call_control_id})).await;
+    env.advance_ms(2_000).await;
+    let got: Vec<_> = env.sim.anomalies().into_iter().map(|a| (a.kind, a.call_control_id)).collect();
+    let late_leg = Some(leg);
+    assert_eq!(got, [
+        ("device_not_dismissed".to_owned(), late_leg.clone()),
+        ("leg_still_ringing".to_owned(), late_leg)
+    ]);
+    assert!(env.sim.anomalies()[0].detail.starts_with("device late got an incoming_call push and a ringing SIP leg"));
+}
