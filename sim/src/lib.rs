@@ -38,6 +38,7 @@
 //! [`SimError`]. A webhook that cannot be delivered is retried, failed over, then abandoned and logged as an
 //! anomaly; it never blocks other calls.
 
+mod call_timeline;
 pub mod config;
 mod control;
 mod core;
@@ -63,7 +64,8 @@ pub use crate::cli::{SimArgs, run_cli};
 pub use crate::config::{ClockMode, DeliveryKnobs, DialLimit, LaneScope, SimConfig, TimestampSource};
 pub use crate::error::SimError;
 pub use crate::handle::{SimHandle, Simulator};
-pub use crate::log::{Anomaly, DeliveryOutcome, PushRecord, RecordedRequest, SentWebhook};
+pub use crate::call_timeline::{CallSummary, CallTimeline, EntryKind, TimelineEntry};
+pub use crate::log::{Anomaly, DeliveryOutcome, PushRecord, ReceivedEvent, RecordedRequest, SentWebhook};
 pub use crate::observer::{DeliveredPush, NoopPushObserver, PushObserver, PushPlatform};
 pub use crate::scenario::{
     Caller, CallerScript, CredentialRef, DeviceBehaviour, DevicePlatform, DeviceScript, Fault, PlacedCall,

@@ -97,6 +97,8 @@ fn bytes_as_json<S: serde::Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Erro
 /// leg nor a `call_ended` push, by the grace period after the call ended).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Anomaly {
+    /// Position among all logged effects (requests, webhooks, pushes, app events, anomalies).
+    pub seq: u64,
     pub at_ms: u64,
     /// `double_bridge`, `expired_credential_dialed`, `deleted_credential_dialed`, `unknown_number_called`,
     /// `recording_fetched_with_authorization`, …
@@ -124,13 +126,35 @@ pub struct PushRecord {
     pub data: serde_json::Value,
 }
 
-/// The three logs.
+/// An app event the fleet sent to `POST /sim/events` with a valid Standard Webhooks signature, once per
+/// `webhook-id` (later deliveries of the same id only count as `duplicates`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReceivedEvent {
+    pub seq: u64,
+    /// Sim time of the first delivery.
+    pub at_ms: u64,
+    /// The `webhook-id` header.
+    pub webhook_id: String,
+    /// The `webhook-timestamp` header (Unix seconds).
+    pub webhook_timestamp: i64,
+    /// The body's `type`.
+    pub event_type: Option<String>,
+    /// The body's `data.call_session_id`.
+    pub call_session_id: Option<String>,
+    /// The body as received (JSON).
+    pub body: serde_json::Value,
+    /// Further deliveries with the same `webhook-id`.
+    pub duplicates: u32,
+}
+
+/// The logs.
 #[derive(Default)]
 pub struct Logs {
     pub requests: Vec<RecordedRequest>,
     pub webhooks: Vec<SentWebhook>,
     pub anomalies: Vec<Anomaly>,
     pub pushes: Vec<PushRecord>,
+    pub app_events: Vec<ReceivedEvent>,
     pub next_seq: u64,
 }
 

@@ -160,7 +160,7 @@ fn schemas() -> Value {
         "Anomaly": {
             "type": "object",
             "description": "Race kinds: leg_still_ringing (an outgoing leg still ringing the grace period after its call was answered or ended), device_not_dismissed (a device that got an incoming_call push or a ringing SIP leg, and neither a hangup it heeded nor a call_ended push, by the grace period after the call ended).",
-            "properties": { "at_ms": { "type": "integer" }, "kind": { "type": "string" },
+            "properties": { "seq": { "type": "integer" }, "at_ms": { "type": "integer" }, "kind": { "type": "string" },
                             "call_control_id": { "type": ["string", "null"] },
                             "call_session_id": { "type": ["string", "null"] }, "detail": { "type": "string" } }
         },
@@ -185,6 +185,16 @@ fn race_paths() -> Value {
             "description": "Changes a scripted device's behaviour for the legs of one call (legs dialed with link_to share the linked leg's call_session_id).",
             "requestBody": body(r("DeviceBehaviour")),
             "responses": { "204": empty("Set."), "400": errors(), "404": errors() } } },
+        "/sim/sessions": { "get": { "operationId": "callSessions",
+            "responses": { "200": ok("Every call session with legs, oldest first.", json!({ "type": "array", "items": r("CallSummary") })) } } },
+        "/sim/calls/{call_session_id}/timeline": { "get": { "operationId": "callTimeline", "parameters": [session.clone()],
+            "description": "The merged timeline of one call: webhooks sent, commands received, pushes delivered, app events received and anomalies, in the order they happened.",
+            "responses": { "200": ok("The call's legs and timeline.", r("CallTimeline")), "404": errors() } } },
+        "/sim/timeline": { "get": { "operationId": "timelineIndexPage",
+            "responses": { "200": { "description": "HTML index of calls, linking to each call's page.", "content": { "text/html": { "schema": { "type": "string" } } } } } } },
+        "/sim/timeline/{call_session_id}": { "get": { "operationId": "timelinePage", "parameters": [session.clone()],
+            "responses": { "200": { "description": "One call's timeline as an HTML page.", "content": { "text/html": { "schema": { "type": "string" } } } },
+                           "404": { "description": "Unknown call session (HTML).", "content": { "text/html": { "schema": { "type": "string" } } } } } } },
         "/sim/pushes": { "get": { "operationId": "pushes", "parameters": since_param(),
             "responses": { "200": ok("Pushes delivered to the call model, in order.", json!({ "type": "array", "items": r("PushRecord") })) } } },
         "/sim/api-latency": {
@@ -206,6 +216,27 @@ fn race_schemas() -> Value {
                 "register_after_push_ms": { "type": ["integer", "null"], "minimum": 0,
                     "description": "Registers late: unregistered now, registers this long after a push for its token (per call: carrying that call_session_id)." }
             }
+        },
+        "CallSummary": {
+            "type": "object", "required": ["call_session_id", "start_ms", "from", "to", "legs", "live_legs", "anomalies"],
+            "properties": { "call_session_id": { "type": "string" }, "start_ms": { "type": "integer" },
+                            "from": { "type": "string" }, "to": { "type": "string" }, "legs": { "type": "integer" },
+                            "live_legs": { "type": "integer" }, "anomalies": { "type": "integer" } }
+        },
+        "TimelineEntry": {
+            "type": "object", "required": ["seq", "at_ms", "at", "kind", "summary", "detail"],
+            "properties": { "seq": { "type": "integer", "description": "Order of effects across all kinds." },
+                            "at_ms": { "type": "integer", "description": "Sim time." },
+                            "at": { "type": "string", "description": "Wall-clock equivalent (epoch + sim time)." },
+                            "kind": { "enum": ["webhook", "command", "push", "app_event", "anomaly"] },
+                            "call_control_id": { "type": ["string", "null"] },
+                            "summary": { "type": "string" }, "detail": {} }
+        },
+        "CallTimeline": {
+            "type": "object", "required": ["call_session_id", "legs", "entries"],
+            "properties": { "call_session_id": { "type": "string" },
+                            "legs": { "type": "array", "items": r("CallView") },
+                            "entries": { "type": "array", "items": r("TimelineEntry") } }
         },
         "PushRecord": {
             "type": "object", "required": ["seq", "at_ms", "platform", "token", "data"],

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::{S, Since, body, done};
 use crate::SimHandle;
+use crate::call_timeline::html;
 use crate::scenario::DeviceBehaviour;
 
 pub(super) fn routes() -> Router<SimHandle> {
@@ -23,6 +24,35 @@ pub(super) fn routes() -> Router<SimHandle> {
         .route("/sim/devices/{id}/behaviour", put(device_behaviour))
         .route("/sim/calls/{id}/devices/{device}/behaviour", put(call_device_behaviour))
         .route("/sim/pushes", get(pushes))
+        .route("/sim/sessions", get(sessions))
+        .route("/sim/calls/{id}/timeline", get(timeline))
+        .route("/sim/timeline", get(timeline_index_page))
+        .route("/sim/timeline/{id}", get(timeline_page))
+}
+
+async fn sessions(State(h): S) -> Response {
+    Json(h.call_summaries()).into_response()
+}
+
+async fn timeline(State(h): S, Path(id): Path<String>) -> Response {
+    match h.call_timeline(&id) {
+        Some(t) => Json(t).into_response(),
+        None => super::err(StatusCode::NOT_FOUND, format!("no call session {id}")),
+    }
+}
+
+async fn timeline_index_page(State(h): S) -> Response {
+    Html(html::index(&h.call_summaries())).into_response()
+}
+
+async fn timeline_page(State(h): S, Path(id): Path<String>) -> Response {
+    match h.call_timeline(&id) {
+        Some(t) => Html(html::call(&t)).into_response(),
+        None => {
+            let body = format!("<!doctype html><p>No call session <code>{}</code>. <a href=\"/sim/timeline\">All calls</a></p>", html::escape(&id));
+            (StatusCode::NOT_FOUND, Html(body)).into_response()
+        }
+    }
 }
 
 async fn device_behaviour(

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::SimHandle;
+use crate::call_timeline::{CallSummary, CallTimeline};
 use crate::error::SimError;
 use crate::log::PushRecord;
 use crate::scenario::DeviceBehaviour;
@@ -40,6 +41,17 @@ impl SimHandle {
     /// it is an anomaly.
     pub fn set_anomaly_grace(&self, grace: Duration) {
         self.core.with(|w| w.rings.grace = grace.as_millis() as u64);
+    }
+
+    /// The merged timeline of one call (`call_session_id`): its legs, then every webhook attempt,
+    /// command, push, app event and anomaly of it in order; `None` if the simulator has no leg of it.
+    pub fn call_timeline(&self, call_session_id: &str) -> Option<CallTimeline> {
+        self.core.read(|w| w.call_timeline(call_session_id))
+    }
+
+    /// One line per call session the simulator has legs of, oldest first.
+    pub fn call_summaries(&self) -> Vec<CallSummary> {
+        self.core.read(|w| w.call_summaries())
     }
 
     /// Every push reported delivered to the call model, in order.

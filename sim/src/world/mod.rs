@@ -236,7 +236,9 @@ impl World {
         detail: impl Into<String>,
     ) {
         let at_ms = self.now;
+        let seq = self.log.next_seq();
         self.log.anomalies.push(crate::log::Anomaly {
+            seq,
             at_ms,
             kind: kind.to_owned(),
             call_control_id: ccid.map(str::to_owned),

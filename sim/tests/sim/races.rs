@@ -406,3 +406,80 @@ async fn a_push_only_device_and_a_late_leg_are_checked_too() {
     ]);
     assert!(env.sim.anomalies()[0].detail.starts_with("device late got an incoming_call push and a ringing SIP leg"));
 }
+
+// ---- the merged per-call timeline ----
+
+#[tokio::test]
+async fn a_calls_timeline_merges_webhooks_commands_pushes_and_anomalies_in_order() {
+    let env = Env::start(|_| {}).await;
+    let (call, legs) = sim_ring(&env, &[2], &["c"]).await;
+    env.advance_ms(2_000).await;
+    let s = call.call_session_id.clone();
+    let (status, t) = control(&env, reqwest::Method::GET, &format!("/sim/calls/{s}/timeline"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(t["call_session_id"], s);
+    assert_eq!(t["legs"].as_array().unwrap().len(), 4);
+    let entries = t["entries"].as_array().unwrap();
+    let seqs: Vec<u64> = entries.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+    let times: Vec<u64> = entries.iter().map(|e| e["at_ms"].as_u64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "times never go back: {times:?}");
+    let summaries: Vec<String> = entries.iter().map(|e| e["summary"].as_str().unwrap().to_owned()).collect();
+    let want = [
+        "call.initiated attempt 1 → 200",
+        "incoming_call push to a (APNs)",
+        "dial → 200",
+        "call.answered attempt 1 → 200",
+        "answer → 200",
+        "bridge → 200",
+        "hangup → 200",
+        "call_ended push to c (APNs)",
+        "ANOMALY leg_still_ringing",
+    ];
+    let mut at = 0;
+    for w in want {
+        let found = summaries[at..].iter().position(|s| s.starts_with(w));
+        at += found.unwrap_or_else(|| panic!("{w:?} missing after entry {at}: {summaries:#?}")) + 1;
+    }
+    let anomaly = entries.iter().find(|e| e["kind"] == "anomaly").unwrap();
+    assert_eq!(anomaly["call_control_id"], legs[1].as_str());
+    let kinds: std::collections::BTreeSet<&str> = entries.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["anomaly", "command", "push", "webhook"]);
+    assert_eq!(t, serde_json::to_value(env.sim.call_timeline(&s).unwrap()).unwrap());
+
+    let (status, index) = control(&env, reqwest::Method::GET, "/sim/sessions", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(index[0]["call_session_id"], s);
+    assert_eq!((index[0]["legs"].as_u64(), index[0]["anomalies"].as_u64()), (Some(4), Some(1)));
+    let (status, _) = control(&env, reqwest::Method::GET, "/sim/calls/nope/timeline", None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn the_timeline_pages_are_html_a_person_can_read() {
+    let env = Env::start(|_| {}).await;
+    let (call, _) = sim_ring(&env, &[1, 2], &["b", "c"]).await;
+    let s = call.call_session_id.clone();
+    let base = env.sim.base_url().to_owned();
+    let get = |p: String| {
+        let http = env.http.clone();
+        async move {
+            let res = http.get(p).send().await.unwrap();
+            let ctype = res.headers()["content-type"].to_str().unwrap().to_owned();
+            (res.status().as_u16(), ctype, res.text().await.unwrap())
+        }
+    };
+    let (status, ctype, index) = get(format!("{base}/sim/timeline")).await;
+    assert_eq!((status, ctype.starts_with("text/html")), (200, true));
+    assert!(index.contains(&format!("href=\"/sim/timeline/{s}\"")), "{index}");
+    let (status, _, page) = get(format!("{base}/sim/timeline/{s}")).await;
+    assert_eq!(status, 200);
+    for needle in ["<h2>Legs</h2>", "call.answered attempt 1 → 200", "bridge → 200", "incoming_call push to a"] {
+        assert!(page.contains(needle), "{needle:?} not in the page");
+    }
+    assert!(page.contains("&quot;call_session_id&quot;"), "entry data is escaped");
+    let (status, _, missing) = get(format!("{base}/sim/timeline/%3Cscript%3E")).await;
+    assert_eq!(status, 404);
+    assert!(missing.contains("&lt;script&gt;") && !missing.contains("<script>"));
+    assert_eq!(control(&env, reqwest::Method::GET, "/sim/timeline", None).await.0, 200);
+}
