@@ -160,6 +160,12 @@ pub struct SimConfig {
     /// How long after a call was answered or ended a leg may still ring, and a device may still be
     /// undismissed, before it is an anomaly (sim time). Default 2 s.
     pub anomaly_grace: Duration,
+    /// Secret (`whsec_<base64>`) the fleet signs its app events with (`CALLFLEET_EVENTS_SECRET`); `None`:
+    /// one derived from the seed ([`crate::SimHandle::events_secret`]).
+    pub events_secret: Option<String>,
+    /// Largest accepted distance between an app event's `webhook-timestamp` and the wall clock; `None`
+    /// accepts any. Default 5 minutes (the Standard Webhooks recommendation).
+    pub events_tolerance: Option<Duration>,
 }
 
 impl SimConfig {
@@ -182,6 +188,8 @@ impl SimConfig {
             delivery: DeliveryKnobs::default(),
             api_latency: Duration::ZERO,
             anomaly_grace: Duration::from_secs(2),
+            events_secret: None,
+            events_tolerance: Some(Duration::from_secs(300)),
         }
     }
 }

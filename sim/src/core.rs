@@ -37,6 +37,9 @@ pub(crate) struct Core {
     pub http: reqwest::Client,
     /// Constant `/v2` answer latency in ms (see [`SimConfig::api_latency`]).
     api_latency_ms: AtomicU64,
+    /// The app-event secret and its verifier.
+    pub events_secret: String,
+    pub events: crate::app_events::Verifier,
 }
 
 impl Core {
@@ -45,8 +48,13 @@ impl Core {
         world: World,
         pending: Arc<AtomicUsize>,
         http: reqwest::Client,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, SimError> {
+        let events_secret =
+            config.events_secret.clone().unwrap_or_else(|| crate::app_events::secret_for_seed(config.seed));
+        let events = crate::app_events::Verifier::new(&events_secret, config.events_tolerance)?;
+        Ok(Self {
+            events_secret,
+            events,
             signer: Signer::from_seed(config.seed),
             world: Mutex::new(world),
             start: Instant::now(),
@@ -56,7 +64,7 @@ impl Core {
             api_latency_ms: AtomicU64::new(u64::try_from(config.api_latency.as_millis()).unwrap_or(u64::MAX)),
             config,
             http,
-        }
+        })
     }
 
     pub fn api_latency(&self) -> Duration {

@@ -52,7 +52,7 @@ impl Simulator {
         let config = Arc::new(config);
         let world = World::new(config.clone(), epoch, public_base, tx, pending.clone());
         let http = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(64).build()?;
-        let core = Arc::new(Core::new(config.clone(), world, pending, http));
+        let core = Arc::new(Core::new(config.clone(), world, pending, http)?);
         tokio::spawn(core.clone().lanes(rx, max_in_flight, shutdown.clone()));
         if config.clock == ClockMode::Real {
             tokio::spawn(core.clone().drive(shutdown.clone()));
@@ -245,13 +245,15 @@ impl SimHandle {
         self.core.read(|w| w.log.anomalies.clone())
     }
 
-    /// Empties the logs (requests, webhooks, anomalies, pushes).
+    /// Empties the logs (requests, webhooks, anomalies, pushes, app events).
     pub fn clear_logs(&self) {
         self.core.with(|w| {
             w.log.requests.clear();
             w.log.webhooks.clear();
             w.log.anomalies.clear();
             w.log.pushes.clear();
+            w.log.app_events.clear();
+            w.log.app_event_index.clear();
         });
     }
 

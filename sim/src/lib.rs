@@ -38,6 +38,7 @@
 //! [`SimError`]. A webhook that cannot be delivered is retried, failed over, then abandoned and logged as an
 //! anomaly; it never blocks other calls.
 
+pub mod app_events;
 mod call_timeline;
 pub mod config;
 mod control;

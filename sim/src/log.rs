@@ -155,6 +155,8 @@ pub struct Logs {
     pub anomalies: Vec<Anomaly>,
     pub pushes: Vec<PushRecord>,
     pub app_events: Vec<ReceivedEvent>,
+    /// `webhook-id` → index in `app_events`.
+    pub app_event_index: std::collections::HashMap<String, usize>,
     pub next_seq: u64,
 }
 

@@ -177,6 +177,9 @@ pub enum Fault {
     RecordingError { count: u32 },
     /// Recording downloads answer `status`.
     RecordingDownload { status: u16, count: u32 },
+    /// The app-event receiver (`POST /sim/events`) answers `status` to correctly signed deliveries,
+    /// without recording them (the fleet must retry).
+    AppEventError { status: u16, count: u32 },
 }
 
 /// Operation names used by [`Fault`] matching and in the request log.

@@ -90,6 +90,9 @@ async fn info(State(h): S) -> Response {
         "seed": h.config().seed,
         "webhook_url": h.config().webhook_url,
         "failover_url": h.config().failover_url,
+        "events_url": h.events_url(),
+        "events_secret": h.events_secret(),
+        "api_latency_ms": h.api_latency().as_millis() as u64,
     }))
     .into_response()
 }

@@ -103,6 +103,8 @@ fn schemas() -> Value {
                 { "type": "object", "required": ["kind", "count"], "properties": {
                     "kind": { "enum": ["recording_error"] }, "count": { "type": "integer" } } },
                 { "type": "object", "required": ["kind", "status", "count"], "properties": {
+                    "kind": { "enum": ["app_event_error"] }, "status": { "type": "integer" }, "count": { "type": "integer" } } },
+                { "type": "object", "required": ["kind", "status", "count"], "properties": {
                     "kind": { "enum": ["recording_download"] }, "status": { "type": "integer" }, "count": { "type": "integer" } } }
             ]
         },
@@ -195,6 +197,20 @@ fn race_paths() -> Value {
         "/sim/timeline/{call_session_id}": { "get": { "operationId": "timelinePage", "parameters": [session.clone()],
             "responses": { "200": { "description": "One call's timeline as an HTML page.", "content": { "text/html": { "schema": { "type": "string" } } } },
                            "404": { "description": "Unknown call session (HTML).", "content": { "text/html": { "schema": { "type": "string" } } } } } } },
+        "/sim/events": {
+            "post": { "operationId": "receiveAppEvent",
+                "description": "The application backend's stand-in: receives the fleet's app events, signed per Standard Webhooks (webhook-id, webhook-timestamp within 5 minutes, webhook-signature v1,<base64 HMAC-SHA256 of id.timestamp.body> under events_secret from /sim/info). Records each webhook-id once; redeliveries count as duplicates.",
+                "parameters": [
+                    { "name": "webhook-id", "in": "header", "required": true, "schema": { "type": "string" } },
+                    { "name": "webhook-timestamp", "in": "header", "required": true, "schema": { "type": "integer" } },
+                    { "name": "webhook-signature", "in": "header", "required": true, "schema": { "type": "string" } }],
+                "requestBody": body(json!({ "type": "object", "required": ["type", "timestamp", "data"],
+                    "properties": { "type": { "type": "string" }, "timestamp": { "type": "string" },
+                                    "data": { "type": "object", "properties": { "call_session_id": { "type": "string" } } } } })),
+                "responses": { "204": empty("Recorded (or a duplicate, counted)."), "400": errors(), "401": errors(),
+                               "500": errors(), "503": errors() } },
+            "get": { "operationId": "appEvents", "parameters": since_param(),
+                "responses": { "200": ok("Verified app events, once per webhook-id, in arrival order.", json!({ "type": "array", "items": r("ReceivedEvent") })) } } },
         "/sim/pushes": { "get": { "operationId": "pushes", "parameters": since_param(),
             "responses": { "200": ok("Pushes delivered to the call model, in order.", json!({ "type": "array", "items": r("PushRecord") })) } } },
         "/sim/api-latency": {
@@ -237,6 +253,13 @@ fn race_schemas() -> Value {
             "properties": { "call_session_id": { "type": "string" },
                             "legs": { "type": "array", "items": r("CallView") },
                             "entries": { "type": "array", "items": r("TimelineEntry") } }
+        },
+        "ReceivedEvent": {
+            "type": "object", "required": ["seq", "at_ms", "webhook_id", "webhook_timestamp", "body", "duplicates"],
+            "properties": { "seq": { "type": "integer" }, "at_ms": { "type": "integer" },
+                            "webhook_id": { "type": "string" }, "webhook_timestamp": { "type": "integer" },
+                            "event_type": { "type": ["string", "null"] }, "call_session_id": { "type": ["string", "null"] },
+                            "body": {}, "duplicates": { "type": "integer", "description": "Later deliveries of the same webhook-id." } }
         },
         "PushRecord": {
             "type": "object", "required": ["seq", "at_ms", "platform", "token", "data"],

@@ -24,10 +24,23 @@ pub(super) fn routes() -> Router<SimHandle> {
         .route("/sim/devices/{id}/behaviour", put(device_behaviour))
         .route("/sim/calls/{id}/devices/{device}/behaviour", put(call_device_behaviour))
         .route("/sim/pushes", get(pushes))
+        .route("/sim/events", get(app_events).post(receive_app_event))
         .route("/sim/sessions", get(sessions))
         .route("/sim/calls/{id}/timeline", get(timeline))
         .route("/sim/timeline", get(timeline_index_page))
         .route("/sim/timeline/{id}", get(timeline_page))
+}
+
+async fn app_events(State(h): S, Query(s): Query<Since>) -> Response {
+    let v: Vec<_> = h.app_events().into_iter().filter(|e| e.seq > s.since).collect();
+    Json(v).into_response()
+}
+
+async fn receive_app_event(State(h): S, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Response {
+    match h.receive_app_event(&headers, &body) {
+        (status, None) => status.into_response(),
+        (status, Some(why)) => super::err(status, why),
+    }
 }
 
 async fn sessions(State(h): S) -> Response {

@@ -483,3 +483,83 @@ async fn the_timeline_pages_are_html_a_person_can_read() {
     assert!(missing.contains("&lt;script&gt;") && !missing.contains("<script>"));
     assert_eq!(control(&env, reqwest::Method::GET, "/sim/timeline", None).await.0, 200);
 }
+
+// ---- the app-event receiver ----
+
+async fn send_event(env: &Env, id: &str, ts: i64, sig: Option<String>, body: &str) -> u16 {
+    let mut req = env
+        .http
+        .post(env.sim.events_url())
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .body(body.to_owned());
+    if let Some(s) = sig {
+        req = req.header("webhook-signature", s);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+fn sign(env: &Env, id: &str, ts: i64, body: &str) -> Option<String> {
+    Some(fleet_sim::app_events::signature(env.sim.events_secret(), id, ts, body.as_bytes()).unwrap())
+}
+
+#[tokio::test]
+async fn app_events_are_verified_deduplicated_listed_and_put_on_the_calls_timeline() {
+    let env = Env::start(|_| {}).await;
+    let (call, _) = sim_ring(&env, &[1, 2], &["b", "c"]).await;
+    let s = call.call_session_id.clone();
+    let now = chrono::Utc::now().timestamp();
+    let body = json!({"type": "call.answered", "timestamp": "2026-01-01T00:00:01Z",
+                      "data": {"call_session_id": s, "device_id": "a"}})
+    .to_string();
+
+    env.sim.inject(fleet_sim::Fault::AppEventError { status: 503, count: 1 });
+    assert_eq!(send_event(&env, "msg_1", now, sign(&env, "msg_1", now, &body), &body).await, 503);
+    assert!(env.sim.app_events().is_empty(), "a refused delivery is not recorded");
+    for _ in 0..3 {
+        assert_eq!(send_event(&env, "msg_1", now, sign(&env, "msg_1", now, &body), &body).await, 204);
+    }
+    let events = env.sim.app_events();
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].duplicates, events[0].event_type.as_deref()), (2, Some("call.answered")));
+    assert_eq!(events[0].call_session_id.as_deref(), Some(s.as_str()));
+
+    // Bad deliveries: 401, nothing recorded, each an anomaly.
+    let forged = fleet_sim::app_events::signature("whsec_c2VjcmV0", "msg_2", now, body.as_bytes()).unwrap();
+    assert_eq!(send_event(&env, "msg_2", now, Some(forged), &body).await, 401);
+    assert_eq!(send_event(&env, "msg_3", now, None, &body).await, 401);
+    let stale = now - 301;
+    assert_eq!(send_event(&env, "msg_4", stale, sign(&env, "msg_4", stale, &body), &body).await, 401);
+    let tampered = body.replace("\"a\"", "\"b\"");
+    assert_eq!(send_event(&env, "msg_5", now, sign(&env, "msg_5", now, &body), &tampered).await, 401);
+    assert_eq!(send_event(&env, "msg_6", now, sign(&env, "msg_6", now, "nope"), "nope").await, 400);
+    let rejected = env.sim.anomalies().into_iter().filter(|a| a.kind == "app_event_rejected").count();
+    assert_eq!(rejected, 4);
+
+    let (status, listed) = control(&env, reqwest::Method::GET, "/sim/events", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["webhook_id"], "msg_1");
+    let (_, info) = control(&env, reqwest::Method::GET, "/sim/info", None).await;
+    assert_eq!(info["events_secret"], env.sim.events_secret());
+    assert!(env.sim.events_secret().starts_with("whsec_"));
+    let t = env.sim.call_timeline(&s).unwrap();
+    let last = t.entries.last().unwrap();
+    assert_eq!(last.kind, fleet_sim::EntryKind::AppEvent);
+    assert_eq!(last.summary, "app event call.answered (+2 duplicates)");
+}
+
+#[tokio::test]
+async fn a_configured_events_secret_is_used_and_a_bad_one_refuses_to_start() {
+    let env = Env::start(|c| c.events_secret = Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into())).await;
+    assert_eq!(env.sim.events_secret(), "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let (now, body) = (chrono::Utc::now().timestamp(), r#"{"type":"call.missed","data":{}}"#);
+    assert_eq!(send_event(&env, "m", now, sign(&env, "m", now, body), body).await, 204);
+
+    let mut config = fleet_sim::SimConfig::new("http://127.0.0.1:9/webhooks/telnyx");
+    config.events_secret = Some("whsec_not base64!".into());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let started = fleet_sim::Simulator::start(config, listener, tokio_util::sync::CancellationToken::new()).await;
+    assert!(matches!(started, Err(fleet_sim::SimError::InvalidConfig(_))));
+}
