@@ -71,16 +71,18 @@ impl Verifier {
         let id = header("webhook-id")?;
         let ts_text = header("webhook-timestamp")?;
         let signatures = header("webhook-signature")?;
-        let ts: i64 = ts_text.trim().parse().map_err(|_| Rejected("webhook-timestamp is not an integer".into()))?;
+        let ts: i64 =
+            ts_text.trim().parse().map_err(|_| Rejected("webhook-timestamp is not an integer".into()))?;
         if self.tolerance_secs.is_some_and(|tol| (now_unix - ts).abs() > tol) {
             return Err(Rejected(format!("webhook-timestamp {ts} is too far from now ({now_unix})")));
         }
         let mut mac = HmacSha256::new_from_slice(&self.key).map_err(|e| Rejected(e.to_string()))?;
         mac.update(format!("{id}.{ts_text}.").as_bytes());
         mac.update(body);
-        let ok = signatures.split(' ').filter_map(|s| s.strip_prefix("v1,")).any(|sig| {
-            STANDARD.decode(sig).is_ok_and(|raw| mac.clone().verify_slice(&raw).is_ok())
-        });
+        let ok = signatures
+            .split(' ')
+            .filter_map(|s| s.strip_prefix("v1,"))
+            .any(|sig| STANDARD.decode(sig).is_ok_and(|raw| mac.clone().verify_slice(&raw).is_ok()));
         if ok { Ok((id.to_owned(), ts)) } else { Err(Rejected("no valid v1 signature".into())) }
     }
 }

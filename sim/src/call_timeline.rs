@@ -105,7 +105,8 @@ impl World {
         for w in self.log.webhooks.iter().filter(|w| w.call_session_id.as_deref() == Some(session)) {
             let to = if w.failover { " (failover)" } else { "" };
             let summary = format!("{} attempt {}{to} → {}", w.event_type, w.attempt, outcome(&w.outcome));
-            let detail = json!({"event_id": w.event_id, "url": w.url, "payload": w.payload(), "outcome": w.outcome});
+            let detail =
+                json!({"event_id": w.event_id, "url": w.url, "payload": w.payload(), "outcome": w.outcome});
             add(w.seq, w.at_ms, EntryKind::Webhook, w.call_control_id.clone(), summary, detail);
         }
         for r in &self.log.requests {
@@ -140,13 +141,21 @@ impl World {
             add(p.seq, p.at_ms, EntryKind::Push, None, summary, p.data.clone());
         }
         for e in self.log.app_events.iter().filter(|e| e.call_session_id.as_deref() == Some(session)) {
-            let dup = if e.duplicates > 0 { format!(" (+{} duplicates)", e.duplicates) } else { String::new() };
+            let dup =
+                if e.duplicates > 0 { format!(" (+{} duplicates)", e.duplicates) } else { String::new() };
             let summary = format!("app event {}{dup}", e.event_type.as_deref().unwrap_or("?"));
             add(e.seq, e.at_ms, EntryKind::AppEvent, None, summary, e.body.clone());
         }
         for a in self.log.anomalies.iter().filter(|a| a.call_session_id.as_deref() == Some(session)) {
             let summary = format!("ANOMALY {}: {}", a.kind, a.detail);
-            add(a.seq, a.at_ms, EntryKind::Anomaly, a.call_control_id.clone(), summary, json!({"kind": a.kind}));
+            add(
+                a.seq,
+                a.at_ms,
+                EntryKind::Anomaly,
+                a.call_control_id.clone(),
+                summary,
+                json!({"kind": a.kind}),
+            );
         }
         entries.sort_by_key(|e| e.seq);
         Some(CallTimeline { call_session_id: session.to_owned(), legs, entries })
@@ -170,7 +179,12 @@ impl World {
                     to: first.to.clone(),
                     legs: legs.len(),
                     live_legs: legs.iter().filter(|l| l.alive()).count(),
-                    anomalies: self.log.anomalies.iter().filter(|a| a.call_session_id.as_deref() == Some(s)).count(),
+                    anomalies: self
+                        .log
+                        .anomalies
+                        .iter()
+                        .filter(|a| a.call_session_id.as_deref() == Some(s))
+                        .count(),
                 }
             })
             .collect();

@@ -61,7 +61,7 @@ pub struct SimArgs {
     /// Constant Telnyx API latency in ms: every /v2 answer is held this long.
     #[arg(long, default_value_t = 0)]
     pub api_latency_ms: u64,
-    /// Secret (whsec_<base64>) the fleet's app events to POST /sim/events are signed with (default: one
+    /// Secret (`whsec_<base64>`) the fleet's app events to POST /sim/events are signed with (default: one
     /// derived from the seed, printed at start).
     #[arg(long)]
     pub events_secret: Option<String>,

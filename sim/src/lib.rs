@@ -27,6 +27,18 @@
 //! elsewhere can be reported with [`SimHandle::push_delivered`] or `POST /sim/push-delivered`. See
 //! [`observer`] for the full contract.
 //!
+//! # What the call races need
+//! - A constant Telnyx API latency ([`SimConfig::api_latency`], `--api-latency-ms`, `PUT /sim/api-latency`).
+//! - One delivery lane per leg ([`LaneScope`]): two legs' `call.answered` can reach the fleet together.
+//! - Device behaviours per device or per call ([`DeviceBehaviour`], [`RingBehaviour`]: answer, decline,
+//!   busy, never, answer-then-drop, ignore the hangup, unregister mid-ring, register late).
+//! - Race anomalies `leg_still_ringing` and `device_not_dismissed` (see `world/rings.rs`) next to the
+//!   others in [`SimHandle::anomalies`] / `GET /sim/anomalies`.
+//! - A merged per-call timeline ([`SimHandle::call_timeline`], `GET /sim/calls/{session}/timeline`) and
+//!   its pages for people (`GET /sim/timeline`, `GET /sim/timeline/{session}`).
+//! - The app-event receiver (`POST /sim/events`, [`app_events`]): Standard Webhooks signatures under
+//!   [`SimHandle::events_secret`], deduplicated by `webhook-id`, listed by [`SimHandle::app_events`].
+//!
 //! # Tests
 //! `cargo nextest run -p fleet-sim`: unit tests next to the code, and `tests/sim/` (one binary): call
 //! flows, credentials, delivery knobs, determinism, the control API, the CLI, a 500 × 10 load run, and the
@@ -61,11 +73,11 @@ mod world;
 mod api;
 mod cli;
 
+pub use crate::call_timeline::{CallSummary, CallTimeline, EntryKind, TimelineEntry};
 pub use crate::cli::{SimArgs, run_cli};
 pub use crate::config::{ClockMode, DeliveryKnobs, DialLimit, LaneScope, SimConfig, TimestampSource};
 pub use crate::error::SimError;
 pub use crate::handle::{SimHandle, Simulator};
-pub use crate::call_timeline::{CallSummary, CallTimeline, EntryKind, TimelineEntry};
 pub use crate::log::{Anomaly, DeliveryOutcome, PushRecord, ReceivedEvent, RecordedRequest, SentWebhook};
 pub use crate::observer::{DeliveredPush, NoopPushObserver, PushObserver, PushPlatform};
 pub use crate::scenario::{

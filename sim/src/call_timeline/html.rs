@@ -50,8 +50,10 @@ fn kind_name(k: EntryKind) -> &'static str {
 
 /// The index of calls.
 pub fn index(calls: &[CallSummary]) -> String {
-    let mut b = String::from("<h1>Calls</h1><table><tr><th>started (ms)</th><th>call_session_id</th>\
-        <th>from</th><th>to</th><th>legs</th><th>live</th><th>anomalies</th></tr>");
+    let mut b = String::from(
+        "<h1>Calls</h1><table><tr><th>started (ms)</th><th>call_session_id</th>\
+        <th>from</th><th>to</th><th>legs</th><th>live</th><th>anomalies</th></tr>",
+    );
     for c in calls {
         let id = escape(&c.call_session_id);
         let _ = write!(
@@ -107,8 +109,10 @@ pub fn call(t: &CallTimeline) -> String {
             ms(l.ended_ms)
         );
     }
-    b.push_str("</table><h2>Timeline</h2><table><tr><th>sim ms</th><th>+ms</th><th>time</th><th>kind</th>\
-        <th>leg</th><th>what</th></tr>");
+    b.push_str(
+        "</table><h2>Timeline</h2><table><tr><th>sim ms</th><th>+ms</th><th>time</th><th>kind</th>\
+        <th>leg</th><th>what</th></tr>",
+    );
     let t0 = t.entries.first().map_or(0, |e| e.at_ms);
     for e in &t.entries {
         let k = kind_name(e.kind);

@@ -1,6 +1,7 @@
 //! The control API under `/sim`: scenarios, clock, faults, delivery knobs and the logs, over HTTP, for the
 //! standalone `callfleet sim` (the library exposes the same operations on `SimHandle`). Documented by the
-//! OpenAPI document served at `/sim/openapi.json` (see `openapi.rs`).
+//! OpenAPI document served at `/sim/openapi.json` (see `openapi.rs`). The routes the call races need
+//! (API latency, device behaviours, pushes, timeline, app events) are in `races.rs`.
 //!
 //! Errors are `{"error": "<message>"}` with 400 (bad body), 404 (unknown device/call/number), 409 (duplicate
 //! device, wrong clock mode, invalid step). No authentication: the simulator is a local test tool.
@@ -244,7 +245,6 @@ struct Since {
     #[serde(default)]
     since: u64,
 }
-
 
 async fn requests(State(h): S, Query(s): Query<Since>) -> Response {
     let v: Vec<_> = h.requests().into_iter().filter(|r| r.seq > s.since).collect();

@@ -175,8 +175,10 @@ fn schemas() -> Value {
 
 /// The routes of `control/races.rs` (issue 10, item 5), merged into [`document`].
 fn race_paths() -> Value {
-    let session = json!({ "name": "call_session_id", "in": "path", "required": true, "schema": { "type": "string" } });
-    let device = json!({ "name": "device_id", "in": "path", "required": true, "schema": { "type": "string" } });
+    let session =
+        json!({ "name": "call_session_id", "in": "path", "required": true, "schema": { "type": "string" } });
+    let device =
+        json!({ "name": "device_id", "in": "path", "required": true, "schema": { "type": "string" } });
     json!({
         "/sim/devices/{id}/behaviour": { "put": { "operationId": "setDeviceBehaviour", "parameters": id_param(),
             "description": "Changes a scripted device's behaviour for every later call.",

@@ -62,7 +62,10 @@ async fn timeline_page(State(h): S, Path(id): Path<String>) -> Response {
     match h.call_timeline(&id) {
         Some(t) => Html(html::call(&t)).into_response(),
         None => {
-            let body = format!("<!doctype html><p>No call session <code>{}</code>. <a href=\"/sim/timeline\">All calls</a></p>", html::escape(&id));
+            let body = format!(
+                "<!doctype html><p>No call session <code>{}</code>. <a href=\"/sim/timeline\">All calls</a></p>",
+                html::escape(&id)
+            );
             (StatusCode::NOT_FOUND, Html(body)).into_response()
         }
     }

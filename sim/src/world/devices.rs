@@ -175,7 +175,9 @@ impl World {
             }
             match behaviour {
                 RingBehaviour::Answer { after } => self.schedule(now + ms(after), remote(RemoteAct::Answer)),
-                RingBehaviour::Decline { after } => self.schedule(now + ms(after), remote(RemoteAct::Decline)),
+                RingBehaviour::Decline { after } => {
+                    self.schedule(now + ms(after), remote(RemoteAct::Decline))
+                }
                 RingBehaviour::Busy { after } => self.schedule(now + ms(after), remote(RemoteAct::Busy)),
                 RingBehaviour::Never | RingBehaviour::IgnoreHangup => {}
                 RingBehaviour::AnswerThenDrop { after, drop_after } => {

@@ -111,7 +111,11 @@ impl World {
     }
 
     /// Changes a device's behaviour for every later call.
-    pub(crate) fn set_device_behaviour(&mut self, id: &str, b: DeviceBehaviour) -> Result<(), crate::SimError> {
+    pub(crate) fn set_device_behaviour(
+        &mut self,
+        id: &str,
+        b: DeviceBehaviour,
+    ) -> Result<(), crate::SimError> {
         let i = self.device_index(id)?;
         let d = &mut self.devices.list[i];
         if let Some(r) = b.on_ring {
@@ -149,11 +153,7 @@ impl World {
         let (session, outgoing) = (leg.session_id.clone(), leg.direction == Direction::Outgoing);
         let facts = self.rings.calls.entry(session).or_default();
         facts.legs.push(ccid.to_owned());
-        let decided = if facts.ended {
-            Some("ended")
-        } else {
-            facts.callee_answered.then_some("answered")
-        };
+        let decided = if facts.ended { Some("ended") } else { facts.callee_answered.then_some("answered") };
         if let (true, Some(why)) = (outgoing, decided) {
             let due = self.now + self.rings.grace;
             self.schedule(due, Action::RingCheck { ccid: ccid.to_owned(), why });
@@ -247,7 +247,8 @@ impl World {
         let ringing = self.legs.get(ccid).is_some_and(|l| l.state == LegState::Ringing);
         if ringing && self.rings.flagged.insert(ccid.to_owned()) {
             let to = self.legs.get(ccid).map(|l| l.to.clone()).unwrap_or_default();
-            let detail = format!("{ccid} to {to} still rings {} ms after its call was {why}", self.rings.grace);
+            let detail =
+                format!("{ccid} to {to} still rings {} ms after its call was {why}", self.rings.grace);
             self.anomaly("leg_still_ringing", Some(ccid), detail);
         }
     }

@@ -8,3 +8,4 @@ mod load;
 mod races;
 mod scenarios;
 mod support;
+mod timeline_events;
