@@ -2,7 +2,8 @@
 //! calls [`run_cli`].
 //!
 //! On start it prints, on stdout, `TELNYX_PUBLIC_KEY=<base64>` (first line) then `TELNYX_API_BASE=<url>` and
-//! `SIM_CONTROL_API=<url>/sim/openapi.json`, and flushes, so a parent process can read them. It serves until
+//! `SIM_CONTROL_API=<url>/sim/openapi.json`, `CALLFLEET_EVENTS_URL=<url>/sim/events`,
+//! `CALLFLEET_EVENTS_SECRET=whsec_…` and `SIM_TIMELINE=<url>/sim/timeline`, and flushes, so a parent process can read them. It serves until
 //! `shutdown` is cancelled. Fails if the address cannot be bound or the configuration is invalid.
 
 use std::io::Write;
@@ -57,6 +58,13 @@ pub struct SimArgs {
     /// Probability of losing a delivery attempt (it is retried).
     #[arg(long, default_value_t = 0.0)]
     pub drop_rate: f64,
+    /// Constant Telnyx API latency in ms: every /v2 answer is held this long.
+    #[arg(long, default_value_t = 0)]
+    pub api_latency_ms: u64,
+    /// Secret (`whsec_<base64>`) the fleet's app events to POST /sim/events are signed with (default: one
+    /// derived from the seed, printed at start).
+    #[arg(long)]
+    pub events_secret: Option<String>,
     /// Disable the 30 dials/s (150 per 5 s) limit.
     #[arg(long)]
     pub no_dial_limit: bool,
@@ -79,6 +87,8 @@ impl SimArgs {
         c.delivery.duplicate_rate = self.duplicate_rate;
         c.delivery.reorder_rate = self.reorder_rate;
         c.delivery.drop_rate = self.drop_rate;
+        c.api_latency = Duration::from_millis(self.api_latency_ms);
+        c.events_secret = self.events_secret.clone();
         if self.no_dial_limit {
             c.dial_limit = None;
         }
@@ -95,6 +105,9 @@ pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> Result<(), S
         writeln!(out, "TELNYX_PUBLIC_KEY={}", handle.public_key_base64())?;
         writeln!(out, "TELNYX_API_BASE={}", handle.telnyx_api_base())?;
         writeln!(out, "SIM_CONTROL_API={}/sim/openapi.json", handle.base_url())?;
+        writeln!(out, "CALLFLEET_EVENTS_URL={}", handle.events_url())?;
+        writeln!(out, "CALLFLEET_EVENTS_SECRET={}", handle.events_secret())?;
+        writeln!(out, "SIM_TIMELINE={}/sim/timeline", handle.base_url())?;
         out.flush()?;
     }
     tracing::info!(base_url = handle.base_url(), "carrier simulator listening");

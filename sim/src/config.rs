@@ -67,9 +67,23 @@ pub struct DeliveryKnobs {
     /// HTTP timeout of one attempt (wall time). Default 10 s.
     #[serde(with = "ms")]
     pub http_timeout: Duration,
-    /// Parallel delivery lanes. Events of one call session always use the same lane, so they are sent in
-    /// order unless reordered on purpose. Default 64.
+    /// Most delivery attempts in flight at once, across all lanes (fixed at start). Default 64.
     pub lanes: usize,
+    /// What one delivery lane carries: one leg's events (default) or one call session's. A lane sends one
+    /// attempt at a time, in order (unless reordered on purpose); lanes run in parallel, so with
+    /// [`LaneScope::Leg`] two legs' `call.answered` can reach the receiver at the same instant.
+    pub lane_scope: LaneScope,
+}
+
+/// The unit of ordering of webhook deliveries (see [`DeliveryKnobs::lane_scope`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneScope {
+    /// One lane per `call_control_id`: a leg's events in order, legs in parallel.
+    #[default]
+    Leg,
+    /// One lane per `call_session_id`: all legs of a call one after the other.
+    Session,
 }
 
 impl Default for DeliveryKnobs {
@@ -87,6 +101,7 @@ impl Default for DeliveryKnobs {
             failover_attempts: 2,
             http_timeout: Duration::from_secs(10),
             lanes: 64,
+            lane_scope: LaneScope::Leg,
         }
     }
 }
@@ -138,6 +153,19 @@ pub struct SimConfig {
     pub timestamp_source: TimestampSource,
     /// Webhook delivery behaviour.
     pub delivery: DeliveryKnobs,
+    /// Constant latency of the Telnyx API: every `/v2` answer is held this long (wall/tokio time) after
+    /// the request was applied. Default 0; benchmarks use 50 ms. Changeable at run time
+    /// ([`crate::SimHandle::set_api_latency`], `PUT /sim/api-latency`).
+    pub api_latency: Duration,
+    /// How long after a call was answered or ended a leg may still ring, and a device may still be
+    /// undismissed, before it is an anomaly (sim time). Default 2 s.
+    pub anomaly_grace: Duration,
+    /// Secret (`whsec_<base64>`) the fleet signs its app events with (`CALLFLEET_EVENTS_SECRET`); `None`:
+    /// one derived from the seed ([`crate::SimHandle::events_secret`]).
+    pub events_secret: Option<String>,
+    /// Largest accepted distance between an app event's `webhook-timestamp` and the wall clock; `None`
+    /// accepts any. Default 5 minutes (the Standard Webhooks recommendation).
+    pub events_tolerance: Option<Duration>,
 }
 
 impl SimConfig {
@@ -158,6 +186,10 @@ impl SimConfig {
             unreachable_delay: Duration::from_millis(100),
             timestamp_source: TimestampSource::Wall,
             delivery: DeliveryKnobs::default(),
+            api_latency: Duration::ZERO,
+            anomaly_grace: Duration::from_secs(2),
+            events_secret: None,
+            events_tolerance: Some(Duration::from_secs(300)),
         }
     }
 }

@@ -8,10 +8,13 @@
 //! Waiting: `pending` counts attempts handed to lanes and not finished; `idle` is notified whenever one
 //! finishes. [`Core::settle`] returns once nothing is due and nothing is in flight.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
@@ -32,6 +35,11 @@ pub(crate) struct Core {
     idle: Notify,
     wake: Notify,
     pub http: reqwest::Client,
+    /// Constant `/v2` answer latency in ms (see [`SimConfig::api_latency`]).
+    api_latency_ms: AtomicU64,
+    /// The app-event secret and its verifier.
+    pub events_secret: String,
+    pub events: crate::app_events::Verifier,
 }
 
 impl Core {
@@ -40,17 +48,32 @@ impl Core {
         world: World,
         pending: Arc<AtomicUsize>,
         http: reqwest::Client,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, SimError> {
+        let events_secret =
+            config.events_secret.clone().unwrap_or_else(|| crate::app_events::secret_for_seed(config.seed));
+        let events = crate::app_events::Verifier::new(&events_secret, config.events_tolerance)?;
+        Ok(Self {
+            events_secret,
+            events,
             signer: Signer::from_seed(config.seed),
-            config,
             world: Mutex::new(world),
             start: Instant::now(),
             pending,
             idle: Notify::new(),
             wake: Notify::new(),
+            api_latency_ms: AtomicU64::new(u64::try_from(config.api_latency.as_millis()).unwrap_or(u64::MAX)),
+            config,
             http,
-        }
+        })
+    }
+
+    pub fn api_latency(&self) -> Duration {
+        Duration::from_millis(self.api_latency_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn set_api_latency(&self, latency: Duration) {
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.api_latency_ms.store(ms, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, World> {
@@ -166,17 +189,57 @@ impl Core {
         }
     }
 
-    /// One delivery lane: sends its attempts one after the other.
-    pub async fn lane(self: Arc<Self>, mut rx: UnboundedReceiver<Outgoing>, cancel: CancellationToken) {
+    /// The delivery lanes: every attempt the world dispatches arrives here, keyed by its lane (a leg, or a
+    /// call session). A lane has at most one attempt in flight and sends the rest in arrival order; lanes
+    /// are independent, so attempts of different legs dispatched at the same sim time are on the wire at
+    /// the same moment. At most `max_in_flight` attempts are in flight overall (first come, first served).
+    pub async fn lanes(
+        self: Arc<Self>,
+        mut rx: UnboundedReceiver<Outgoing>,
+        max_in_flight: usize,
+        cancel: CancellationToken,
+    ) {
+        // Busy lanes (one attempt in flight or ready), with the attempts waiting behind it.
+        let mut busy: HashMap<Arc<str>, VecDeque<Outgoing>> = HashMap::new();
+        // Attempts whose lane is free, waiting for an in-flight slot.
+        let mut ready: VecDeque<Outgoing> = VecDeque::new();
+        let mut in_flight = FuturesUnordered::new();
         loop {
-            let out = tokio::select! {
+            while in_flight.len() < max_in_flight {
+                let Some(out) = ready.pop_front() else { break };
+                in_flight.push(self.clone().attempt(out));
+            }
+            tokio::select! {
                 () = cancel.cancelled() => return,
-                out = rx.recv() => match out { Some(o) => o, None => return },
-            };
-            let outcome = delivery::send(&self.http, &self.signer, &out).await;
-            self.update(|w| w.delivery_finished(out, outcome));
-            self.pending.fetch_sub(1, Ordering::SeqCst);
-            self.idle.notify_waiters();
+                out = rx.recv() => match out {
+                    None => return,
+                    Some(out) => match busy.get_mut(&out.delivery.lane) {
+                        Some(waiting) => waiting.push_back(out),
+                        None => {
+                            busy.insert(out.delivery.lane.clone(), VecDeque::new());
+                            ready.push_back(out);
+                        }
+                    },
+                },
+                Some(lane) = in_flight.next(), if !in_flight.is_empty() => {
+                    match busy.get_mut(&lane).and_then(VecDeque::pop_front) {
+                        Some(next) => ready.push_back(next),
+                        None => {
+                            busy.remove(&lane);
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    /// Sends one attempt and records its outcome; returns its lane.
+    async fn attempt(self: Arc<Self>, out: Outgoing) -> Arc<str> {
+        let lane = out.delivery.lane.clone();
+        let outcome = delivery::send(&self.http, &self.signer, &out).await;
+        self.update(|w| w.delivery_finished(out, outcome));
+        self.pending.fetch_sub(1, Ordering::SeqCst);
+        self.idle.notify_waiters();
+        lane
     }
 }

@@ -1,7 +1,7 @@
 //! The library entry point: [`Simulator::start`] and the [`SimHandle`] tests drive it with.
 //!
 //! Start-up binds nothing itself (the caller passes a bound `TcpListener`, so tests use port 0) and spawns:
-//! the HTTP server (Telnyx `/v2`, control `/sim`, recordings, push), one task per delivery lane, and in
+//! the HTTP server (Telnyx `/v2`, control `/sim`, recordings, push), the delivery lanes' dispatcher, and in
 //! real-clock mode the clock driver. All stop when the `CancellationToken` is cancelled; in-flight webhook
 //! attempts are then abandoned.
 
@@ -22,6 +22,8 @@ use crate::observer::{DeliveredPush, PushObserver};
 use crate::push::PushSim;
 use crate::scenario::{CallerScript, DeviceScript, Fault, PlacedCall, RingBehaviour};
 use crate::world::{CallView, Credential, World};
+
+mod races;
 
 /// Starts simulators.
 pub struct Simulator;
@@ -44,16 +46,14 @@ impl Simulator {
         let base_url = format!("http://{addr}");
         let public_base = config.public_base_url.clone().unwrap_or_else(|| base_url.clone());
         let epoch = config.epoch.unwrap_or_else(Utc::now);
-        let lanes = config.delivery.lanes.clamp(1, 4096);
-        let (txs, rxs): (Vec<_>, Vec<_>) = (0..lanes).map(|_| tokio::sync::mpsc::unbounded_channel()).unzip();
+        let max_in_flight = config.delivery.lanes.clamp(1, 4096);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let pending = Arc::new(AtomicUsize::new(0));
         let config = Arc::new(config);
-        let world = World::new(config.clone(), epoch, public_base, txs, pending.clone());
+        let world = World::new(config.clone(), epoch, public_base, tx, pending.clone());
         let http = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(64).build()?;
-        let core = Arc::new(Core::new(config.clone(), world, pending, http));
-        for rx in rxs {
-            tokio::spawn(core.clone().lane(rx, shutdown.clone()));
-        }
+        let core = Arc::new(Core::new(config.clone(), world, pending, http)?);
+        tokio::spawn(core.clone().lanes(rx, max_in_flight, shutdown.clone()));
         if config.clock == ClockMode::Real {
             tokio::spawn(core.clone().drive(shutdown.clone()));
         }
@@ -245,12 +245,15 @@ impl SimHandle {
         self.core.read(|w| w.log.anomalies.clone())
     }
 
-    /// Empties the three logs.
+    /// Empties the logs (requests, webhooks, anomalies, pushes, app events).
     pub fn clear_logs(&self) {
         self.core.with(|w| {
             w.log.requests.clear();
             w.log.webhooks.clear();
             w.log.anomalies.clear();
+            w.log.pushes.clear();
+            w.log.app_events.clear();
+            w.log.app_event_index.clear();
         });
     }
 
@@ -286,7 +289,7 @@ impl SimHandle {
         self.core.read(|w| w.faults.list())
     }
 
-    /// Replaces the delivery knobs (the lane count is fixed at start).
+    /// Replaces the delivery knobs (`lanes`, the in-flight limit, is fixed at start).
     pub fn set_delivery(&self, knobs: DeliveryKnobs) {
         self.core.with(|w| w.knobs = knobs);
     }

@@ -15,7 +15,7 @@
 //! One synchronous world (the call model) behind a short `std::sync::Mutex`, never held across `.await`;
 //! time-based behaviour is a timeline of actions in (sim time, insertion order); every random choice comes
 //! from RNGs seeded by [`SimConfig::seed`], so the same seed and request sequence replay the same ids and
-//! event order. Webhooks leave through per-call-session lanes (in order within a call, parallel across
+//! event order. Webhooks leave through per-leg lanes (in order within a leg, parallel across legs and
 //! calls), signed with an Ed25519 key derived from the seed (see [`delivery::signing`]).
 //!
 //! # Push simulator seam
@@ -26,6 +26,18 @@
 //! whose `push_token` matches and that has `register_after_push` set registers that long after. Pushes from
 //! elsewhere can be reported with [`SimHandle::push_delivered`] or `POST /sim/push-delivered`. See
 //! [`observer`] for the full contract.
+//!
+//! # What the call races need
+//! - A constant Telnyx API latency ([`SimConfig::api_latency`], `--api-latency-ms`, `PUT /sim/api-latency`).
+//! - One delivery lane per leg ([`LaneScope`]): two legs' `call.answered` can reach the fleet together.
+//! - Device behaviours per device or per call ([`DeviceBehaviour`], [`RingBehaviour`]: answer, decline,
+//!   busy, never, answer-then-drop, ignore the hangup, unregister mid-ring, register late).
+//! - Race anomalies `leg_still_ringing` and `device_not_dismissed` (see `world/rings.rs`) next to the
+//!   others in [`SimHandle::anomalies`] / `GET /sim/anomalies`.
+//! - A merged per-call timeline ([`SimHandle::call_timeline`], `GET /sim/calls/{session}/timeline`) and
+//!   its pages for people (`GET /sim/timeline`, `GET /sim/timeline/{session}`).
+//! - The app-event receiver (`POST /sim/events`, [`app_events`]): Standard Webhooks signatures under
+//!   [`SimHandle::events_secret`], deduplicated by `webhook-id`, listed by [`SimHandle::app_events`].
 //!
 //! # Tests
 //! `cargo nextest run -p fleet-sim`: unit tests next to the code, and `tests/sim/` (one binary): call
@@ -38,6 +50,8 @@
 //! [`SimError`]. A webhook that cannot be delivered is retried, failed over, then abandoned and logged as an
 //! anomaly; it never blocks other calls.
 
+pub mod app_events;
+mod call_timeline;
 pub mod config;
 mod control;
 mod core;
@@ -59,14 +73,16 @@ mod world;
 mod api;
 mod cli;
 
+pub use crate::call_timeline::{CallSummary, CallTimeline, EntryKind, TimelineEntry};
 pub use crate::cli::{SimArgs, run_cli};
-pub use crate::config::{ClockMode, DeliveryKnobs, DialLimit, SimConfig, TimestampSource};
+pub use crate::config::{ClockMode, DeliveryKnobs, DialLimit, LaneScope, SimConfig, TimestampSource};
 pub use crate::error::SimError;
 pub use crate::handle::{SimHandle, Simulator};
-pub use crate::log::{Anomaly, DeliveryOutcome, RecordedRequest, SentWebhook};
+pub use crate::log::{Anomaly, DeliveryOutcome, PushRecord, ReceivedEvent, RecordedRequest, SentWebhook};
 pub use crate::observer::{DeliveredPush, NoopPushObserver, PushObserver, PushPlatform};
 pub use crate::scenario::{
-    Caller, CallerScript, CredentialRef, DevicePlatform, DeviceScript, Fault, PlacedCall, RingBehaviour,
+    Caller, CallerScript, CredentialRef, DeviceBehaviour, DevicePlatform, DeviceScript, Fault, PlacedCall,
+    RingBehaviour,
 };
 pub use crate::world::{CallView, Credential, LegDirection, LegState};
 

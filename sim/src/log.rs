@@ -90,22 +90,73 @@ fn bytes_as_json<S: serde::Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Erro
 }
 
 /// Something the fleet did that real Telnyx would allow but that the product's guarantees forbid.
+///
+/// Race kinds (see `world/rings.rs`): `leg_still_ringing` (an outgoing leg still ringing the grace
+/// period after its call was answered or its first leg ended) and `device_not_dismissed` (a device that
+/// got an `incoming_call` push or a ringing SIP leg of a call, and neither a hangup it heeded of such a
+/// leg nor a `call_ended` push, by the grace period after the call ended).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Anomaly {
+    /// Position among all logged effects (requests, webhooks, pushes, app events, anomalies).
+    pub seq: u64,
     pub at_ms: u64,
     /// `double_bridge`, `expired_credential_dialed`, `deleted_credential_dialed`, `unknown_number_called`,
     /// `recording_fetched_with_authorization`, …
     pub kind: String,
     pub call_control_id: Option<String>,
+    /// The call the anomaly belongs to (the leg's session), when known.
+    pub call_session_id: Option<String>,
     pub detail: String,
 }
 
-/// The three logs.
+/// A push the push simulator (or [`crate::SimHandle::push_delivered`]) reported as delivered, as the
+/// call model understood it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PushRecord {
+    pub seq: u64,
+    pub at_ms: u64,
+    pub platform: crate::observer::PushPlatform,
+    pub token: String,
+    /// The scripted device owning the token, if any.
+    pub device_id: Option<String>,
+    /// The push's `type` (`incoming_call`, `call_ended`, …), if it has one.
+    pub push_type: Option<String>,
+    /// The push's `call_session_id`, if it has one.
+    pub call_session_id: Option<String>,
+    pub data: serde_json::Value,
+}
+
+/// An app event the fleet sent to `POST /sim/events` with a valid Standard Webhooks signature, once per
+/// `webhook-id` (later deliveries of the same id only count as `duplicates`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReceivedEvent {
+    pub seq: u64,
+    /// Sim time of the first delivery.
+    pub at_ms: u64,
+    /// The `webhook-id` header.
+    pub webhook_id: String,
+    /// The `webhook-timestamp` header (Unix seconds).
+    pub webhook_timestamp: i64,
+    /// The body's `type`.
+    pub event_type: Option<String>,
+    /// The body's `data.call_session_id`.
+    pub call_session_id: Option<String>,
+    /// The body as received (JSON).
+    pub body: serde_json::Value,
+    /// Further deliveries with the same `webhook-id`.
+    pub duplicates: u32,
+}
+
+/// The logs.
 #[derive(Default)]
 pub struct Logs {
     pub requests: Vec<RecordedRequest>,
     pub webhooks: Vec<SentWebhook>,
     pub anomalies: Vec<Anomaly>,
+    pub pushes: Vec<PushRecord>,
+    pub app_events: Vec<ReceivedEvent>,
+    /// `webhook-id` → index in `app_events`.
+    pub app_event_index: std::collections::HashMap<String, usize>,
     pub next_seq: u64,
 }
 

@@ -38,6 +38,31 @@ pub enum RingBehaviour {
         #[serde(with = "ms", rename = "drop_after_ms")]
         drop_after: Duration,
     },
+    /// Never answers, and ignores the hangup: when its leg is hung up or cancelled the leg ends at Telnyx,
+    /// but the device keeps ringing (a lost SIP CANCEL), so only a `call_ended` push for the call
+    /// dismisses it; otherwise the call ends with a `device_not_dismissed` anomaly.
+    IgnoreHangup,
+    /// Unregisters `after` the leg starts ringing it (the app was killed): the leg fails like an
+    /// unregistered user (`unspecified`, SIP 480) and the device stays unregistered until it registers
+    /// again (`register_after_push`, or `set_device_online`).
+    UnregisterAfter {
+        #[serde(with = "ms", rename = "after_ms")]
+        after: Duration,
+    },
+}
+
+/// A change of a scripted device's behaviour: for every later call ([`crate::SimHandle::set_device_behaviour`])
+/// or for one call only ([`crate::SimHandle::set_call_device_behaviour`]). Absent fields change nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceBehaviour {
+    /// What it does when a leg rings it.
+    #[serde(default)]
+    pub on_ring: Option<RingBehaviour>,
+    /// Registers late: it is unregistered now and registers this long after a push for its token arrives
+    /// (for a per-call behaviour: a push whose data carries that `call_session_id`). Until then every
+    /// leg to it fails like an unregistered user.
+    #[serde(default, with = "opt_ms", rename = "register_after_push_ms")]
+    pub register_after_push: Option<Duration>,
 }
 
 /// Kind of client a device is; only informative (pushes are matched by token).
@@ -152,6 +177,9 @@ pub enum Fault {
     RecordingError { count: u32 },
     /// Recording downloads answer `status`.
     RecordingDownload { status: u16, count: u32 },
+    /// The app-event receiver (`POST /sim/events`) answers `status` to correctly signed deliveries,
+    /// without recording them (the fleet must retry).
+    AppEventError { status: u16, count: u32 },
 }
 
 /// Operation names used by [`Fault`] matching and in the request log.

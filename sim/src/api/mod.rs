@@ -2,8 +2,8 @@
 //!
 //! Every `/v2` request goes through [`execute`]: bearer check (401 `10009`), injected faults, JSON parsing
 //! (400 `10015` for a body that is not JSON), the world operation, the request log, then the Telnyx-shaped
-//! answer. Handlers read the body as raw bytes so malformed input gets Telnyx's error shape rather than
-//! axum's. Unknown `/v2` paths answer 404 `10005`.
+//! answer, held for the constant API latency ([`crate::SimConfig::api_latency`]) if one is set. Handlers
+//! read the body as raw bytes so malformed input gets Telnyx's error shape rather than axum's. Unknown `/v2` paths answer 404 `10005`.
 
 pub mod errors;
 mod routes;
@@ -120,8 +120,11 @@ pub(crate) async fn execute(
         });
         (status, content_type, body)
     });
-    if let Some(d) = delay {
-        tokio::time::sleep(d).await;
+    // The constant API latency comes on top of an injected late answer; the effect is already applied
+    // (and logged at its arrival time), only the answer is held.
+    let wait = delay.unwrap_or_default() + core.api_latency();
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
     }
     respond(status, content_type, &body)
 }

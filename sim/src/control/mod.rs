@@ -1,11 +1,13 @@
 //! The control API under `/sim`: scenarios, clock, faults, delivery knobs and the logs, over HTTP, for the
 //! standalone `callfleet sim` (the library exposes the same operations on `SimHandle`). Documented by the
-//! OpenAPI document served at `/sim/openapi.json` (see `openapi.rs`).
+//! OpenAPI document served at `/sim/openapi.json` (see `openapi.rs`). The routes the call races need
+//! (API latency, device behaviours, pushes, timeline, app events) are in `races.rs`.
 //!
 //! Errors are `{"error": "<message>"}` with 400 (bad body), 404 (unknown device/call/number), 409 (duplicate
 //! device, wrong clock mode, invalid step). No authentication: the simulator is a local test tool.
 
 mod openapi;
+mod races;
 
 use std::time::Duration;
 
@@ -49,6 +51,7 @@ pub(crate) fn router(handle: SimHandle) -> Router {
         .route("/sim/webhooks", get(webhooks))
         .route("/sim/anomalies", get(anomalies))
         .route("/sim/logs", axum::routing::delete(clear_logs))
+        .merge(races::routes())
         .with_state(handle)
 }
 
@@ -88,6 +91,9 @@ async fn info(State(h): S) -> Response {
         "seed": h.config().seed,
         "webhook_url": h.config().webhook_url,
         "failover_url": h.config().failover_url,
+        "events_url": h.events_url(),
+        "events_secret": h.events_secret(),
+        "api_latency_ms": h.api_latency().as_millis() as u64,
     }))
     .into_response()
 }

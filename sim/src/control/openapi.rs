@@ -45,7 +45,10 @@ fn schemas() -> Value {
             "oneOf": [
                 { "type": "object", "required": ["kind", "after_ms"], "properties": {
                     "kind": { "enum": ["answer", "decline", "busy"] }, "after_ms": ms("Delay after ringing starts.") } },
-                { "type": "object", "required": ["kind"], "properties": { "kind": { "enum": ["never"] } } },
+                { "type": "object", "required": ["kind"], "properties": { "kind": { "enum": ["never", "ignore_hangup"] } },
+                  "description": "never: rings until the dial's timeout. ignore_hangup: never answers, and keeps ringing when its leg is hung up (only a call_ended push dismisses it)." },
+                { "type": "object", "required": ["kind", "after_ms"], "properties": {
+                    "kind": { "enum": ["unregister_after"] }, "after_ms": ms("Unregisters this long into ringing (the leg fails 480).") } },
                 { "type": "object", "required": ["kind", "after_ms", "drop_after_ms"], "properties": {
                     "kind": { "enum": ["answer_then_drop"] }, "after_ms": ms("Answer delay."),
                     "drop_after_ms": ms("Hangup delay after the answer.") } }
@@ -99,6 +102,8 @@ fn schemas() -> Value {
                     "kind": { "enum": ["webhook_drop"] }, "event_type": { "type": ["string", "null"] }, "count": { "type": "integer" } } },
                 { "type": "object", "required": ["kind", "count"], "properties": {
                     "kind": { "enum": ["recording_error"] }, "count": { "type": "integer" } } },
+                { "type": "object", "required": ["kind", "status", "count"], "properties": {
+                    "kind": { "enum": ["app_event_error"] }, "status": { "type": "integer" }, "count": { "type": "integer" } } },
                 { "type": "object", "required": ["kind", "status", "count"], "properties": {
                     "kind": { "enum": ["recording_download"] }, "status": { "type": "integer" }, "count": { "type": "integer" } } }
             ]
@@ -156,8 +161,10 @@ fn schemas() -> Value {
         },
         "Anomaly": {
             "type": "object",
-            "properties": { "at_ms": { "type": "integer" }, "kind": { "type": "string" },
-                            "call_control_id": { "type": ["string", "null"] }, "detail": { "type": "string" } }
+            "description": "Race kinds: leg_still_ringing (an outgoing leg still ringing the grace period after its call was answered or ended), device_not_dismissed (a device that got an incoming_call push or a ringing SIP leg, and neither a hangup it heeded nor a call_ended push, by the grace period after the call ended).",
+            "properties": { "seq": { "type": "integer" }, "at_ms": { "type": "integer" }, "kind": { "type": "string" },
+                            "call_control_id": { "type": ["string", "null"] },
+                            "call_session_id": { "type": ["string", "null"] }, "detail": { "type": "string" } }
         },
         "DeliveredPush": {
             "type": "object", "required": ["platform", "token", "data"],
@@ -166,8 +173,121 @@ fn schemas() -> Value {
     })
 }
 
+/// The routes of `control/races.rs` (issue 10, item 5), merged into [`document`].
+fn race_paths() -> Value {
+    let session =
+        json!({ "name": "call_session_id", "in": "path", "required": true, "schema": { "type": "string" } });
+    let device =
+        json!({ "name": "device_id", "in": "path", "required": true, "schema": { "type": "string" } });
+    json!({
+        "/sim/devices/{id}/behaviour": { "put": { "operationId": "setDeviceBehaviour", "parameters": id_param(),
+            "description": "Changes a scripted device's behaviour for every later call.",
+            "requestBody": body(r("DeviceBehaviour")),
+            "responses": { "204": empty("Set."), "400": errors(), "404": errors() } } },
+        "/sim/calls/{call_session_id}/devices/{device_id}/behaviour": { "put": { "operationId": "setCallDeviceBehaviour",
+            "parameters": [session, device],
+            "description": "Changes a scripted device's behaviour for the legs of one call (legs dialed with link_to share the linked leg's call_session_id).",
+            "requestBody": body(r("DeviceBehaviour")),
+            "responses": { "204": empty("Set."), "400": errors(), "404": errors() } } },
+        "/sim/sessions": { "get": { "operationId": "callSessions",
+            "responses": { "200": ok("Every call session with legs, oldest first.", json!({ "type": "array", "items": r("CallSummary") })) } } },
+        "/sim/calls/{call_session_id}/timeline": { "get": { "operationId": "callTimeline", "parameters": [session.clone()],
+            "description": "The merged timeline of one call: webhooks sent, commands received, pushes delivered, app events received and anomalies, in the order they happened.",
+            "responses": { "200": ok("The call's legs and timeline.", r("CallTimeline")), "404": errors() } } },
+        "/sim/timeline": { "get": { "operationId": "timelineIndexPage",
+            "responses": { "200": { "description": "HTML index of calls, linking to each call's page.", "content": { "text/html": { "schema": { "type": "string" } } } } } } },
+        "/sim/timeline/{call_session_id}": { "get": { "operationId": "timelinePage", "parameters": [session.clone()],
+            "responses": { "200": { "description": "One call's timeline as an HTML page.", "content": { "text/html": { "schema": { "type": "string" } } } },
+                           "404": { "description": "Unknown call session (HTML).", "content": { "text/html": { "schema": { "type": "string" } } } } } } },
+        "/sim/events": {
+            "post": { "operationId": "receiveAppEvent",
+                "description": "The application backend's stand-in: receives the fleet's app events, signed per Standard Webhooks (webhook-id, webhook-timestamp within 5 minutes, webhook-signature v1,<base64 HMAC-SHA256 of id.timestamp.body> under events_secret from /sim/info). Records each webhook-id once; redeliveries count as duplicates.",
+                "parameters": [
+                    { "name": "webhook-id", "in": "header", "required": true, "schema": { "type": "string" } },
+                    { "name": "webhook-timestamp", "in": "header", "required": true, "schema": { "type": "integer" } },
+                    { "name": "webhook-signature", "in": "header", "required": true, "schema": { "type": "string" } }],
+                "requestBody": body(json!({ "type": "object", "required": ["type", "timestamp", "data"],
+                    "properties": { "type": { "type": "string" }, "timestamp": { "type": "string" },
+                                    "data": { "type": "object", "properties": { "call_session_id": { "type": "string" } } } } })),
+                "responses": { "204": empty("Recorded (or a duplicate, counted)."), "400": errors(), "401": errors(),
+                               "500": errors(), "503": errors() } },
+            "get": { "operationId": "appEvents", "parameters": since_param(),
+                "responses": { "200": ok("Verified app events, once per webhook-id, in arrival order.", json!({ "type": "array", "items": r("ReceivedEvent") })) } } },
+        "/sim/pushes": { "get": { "operationId": "pushes", "parameters": since_param(),
+            "responses": { "200": ok("Pushes delivered to the call model, in order.", json!({ "type": "array", "items": r("PushRecord") })) } } },
+        "/sim/api-latency": {
+            "get": { "operationId": "getApiLatency",
+                     "responses": { "200": ok("The constant /v2 answer latency.", r("ApiLatency")) } },
+            "put": { "operationId": "setApiLatency",
+                     "description": "Every /v2 answer is held this long after the request was applied (applies to requests arriving from now on).",
+                     "requestBody": body(r("ApiLatency")), "responses": { "204": empty("Set."), "400": errors() } } }
+    })
+}
+
+fn race_schemas() -> Value {
+    json!({
+        "ApiLatency": { "type": "object", "required": ["ms"], "properties": { "ms": ms("Milliseconds.") } },
+        "DeviceBehaviour": {
+            "type": "object", "description": "Absent fields change nothing.",
+            "properties": {
+                "on_ring": r("RingBehaviour"),
+                "register_after_push_ms": { "type": ["integer", "null"], "minimum": 0,
+                    "description": "Registers late: unregistered now, registers this long after a push for its token (per call: carrying that call_session_id)." }
+            }
+        },
+        "CallSummary": {
+            "type": "object", "required": ["call_session_id", "start_ms", "from", "to", "legs", "live_legs", "anomalies"],
+            "properties": { "call_session_id": { "type": "string" }, "start_ms": { "type": "integer" },
+                            "from": { "type": "string" }, "to": { "type": "string" }, "legs": { "type": "integer" },
+                            "live_legs": { "type": "integer" }, "anomalies": { "type": "integer" } }
+        },
+        "TimelineEntry": {
+            "type": "object", "required": ["seq", "at_ms", "at", "kind", "summary", "detail"],
+            "properties": { "seq": { "type": "integer", "description": "Order of effects across all kinds." },
+                            "at_ms": { "type": "integer", "description": "Sim time." },
+                            "at": { "type": "string", "description": "Wall-clock equivalent (epoch + sim time)." },
+                            "kind": { "enum": ["webhook", "command", "push", "app_event", "anomaly"] },
+                            "call_control_id": { "type": ["string", "null"] },
+                            "summary": { "type": "string" }, "detail": {} }
+        },
+        "CallTimeline": {
+            "type": "object", "required": ["call_session_id", "legs", "entries"],
+            "properties": { "call_session_id": { "type": "string" },
+                            "legs": { "type": "array", "items": r("CallView") },
+                            "entries": { "type": "array", "items": r("TimelineEntry") } }
+        },
+        "ReceivedEvent": {
+            "type": "object", "required": ["seq", "at_ms", "webhook_id", "webhook_timestamp", "body", "duplicates"],
+            "properties": { "seq": { "type": "integer" }, "at_ms": { "type": "integer" },
+                            "webhook_id": { "type": "string" }, "webhook_timestamp": { "type": "integer" },
+                            "event_type": { "type": ["string", "null"] }, "call_session_id": { "type": ["string", "null"] },
+                            "body": {}, "duplicates": { "type": "integer", "description": "Later deliveries of the same webhook-id." } }
+        },
+        "PushRecord": {
+            "type": "object", "required": ["seq", "at_ms", "platform", "token", "data"],
+            "properties": { "seq": { "type": "integer" }, "at_ms": { "type": "integer" },
+                            "platform": { "enum": ["fcm", "apns"] }, "token": { "type": "string" },
+                            "device_id": { "type": ["string", "null"] }, "push_type": { "type": ["string", "null"] },
+                            "call_session_id": { "type": ["string", "null"] }, "data": {} }
+        }
+    })
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Some(a), Value::Object(b)) = (into.as_object_mut(), from) {
+        a.extend(b);
+    }
+}
+
 /// The document.
 pub(crate) fn document() -> Value {
+    let mut doc = base_document();
+    merge(&mut doc["paths"], race_paths());
+    merge(&mut doc["components"]["schemas"], race_schemas());
+    doc
+}
+
+fn base_document() -> Value {
     let arr = |name: &str| json!({ "type": "array", "items": r(name) });
     let now = json!({ "type": "object", "properties": { "now_ms": { "type": "integer" } } });
     json!({

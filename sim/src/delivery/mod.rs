@@ -2,7 +2,7 @@
 //!
 //! Design: an event is scheduled on the timeline (`Action::Deliver`). When due, [`World::dispatch`] builds the
 //! envelope for that attempt (`meta.attempt`, `meta.delivered_to`), logs it, and hands it to the lane of its
-//! call session: one tokio task per lane sends one request at a time, so a session's events leave in order
+//! leg (or call session, [`crate::LaneScope`]): a lane sends one request at a time, so a leg's events leave in order
 //! while sessions proceed in parallel. The HTTP exchange happens outside the world lock; its result comes
 //! back through [`World::delivery_finished`].
 //!
@@ -41,7 +41,8 @@ pub(crate) struct EventData {
 pub(crate) struct Delivery {
     pub event: Arc<EventData>,
     pub primary: Arc<str>,
-    pub lane: usize,
+    /// Lane key: the `call_control_id` (or `call_session_id`, per [`crate::LaneScope`]); `""` for none.
+    pub lane: Arc<str>,
     /// Number of the next attempt (1-based).
     pub attempt: u32,
     pub primary_failures: u32,
@@ -53,7 +54,7 @@ pub(crate) struct Delivery {
 }
 
 impl Delivery {
-    pub fn first(event: Arc<EventData>, primary: Arc<str>, lane: usize) -> Self {
+    pub fn first(event: Arc<EventData>, primary: Arc<str>, lane: Arc<str>) -> Self {
         Self {
             event,
             primary,
@@ -129,14 +130,11 @@ impl World {
             crate::config::TimestampSource::Sim => Some(self.now_utc().timestamp()),
             crate::config::TimestampSource::Wall => None,
         };
-        let lane = d.lane.min(self.lanes.len().saturating_sub(1));
         let out = Outgoing { log_index, url, body, timestamp, timeout: self.knobs.http_timeout, delivery: d };
-        if let Some(tx) = self.lanes.get(lane) {
-            self.pending.fetch_add(1, Ordering::SeqCst);
-            if tx.send(out).is_err() {
-                // The lane is gone: the simulator is shutting down.
-                self.pending.fetch_sub(1, Ordering::SeqCst);
-            }
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        if self.lanes.send(out).is_err() {
+            // The dispatcher is gone: the simulator is shutting down.
+            self.pending.fetch_sub(1, Ordering::SeqCst);
         }
     }
 

@@ -34,10 +34,17 @@ pub(crate) struct Devices {
     pub dirty: bool,
 }
 
-/// What ringing a target leads to.
+/// What ringing a target leads to: its behaviour, and the scripted device it rings (if any).
 enum Reach {
-    Rings(RingBehaviour),
+    Rings(RingBehaviour, Option<usize>),
     Fails(RemoteAct),
+}
+
+impl Devices {
+    /// Index of the device with this id.
+    pub(crate) fn index_of(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
 }
 
 impl World {
@@ -95,7 +102,9 @@ impl World {
 
     /// The push observer's entry point: wakes the device owning `push.token`.
     pub(crate) fn push_delivered(&mut self, push: &DeliveredPush) {
-        let Some(&i) = self.devices.by_token.get(&push.token) else { return };
+        let device = self.devices.by_token.get(&push.token).copied();
+        self.rings_push(push, device);
+        let Some(i) = device else { return };
         let d = &mut self.devices.list[i];
         let Some(after) = d.script.register_after_push else { return };
         if d.registered || d.registering {
@@ -132,8 +141,8 @@ impl World {
             return Reach::Fails(RemoteAct::Unregistered);
         }
         self.refresh_devices();
-        match self.devices.by_user.get(user).map(|&i| &self.devices.list[i]) {
-            Some(d) if d.registered => Reach::Rings(d.script.on_ring.clone()),
+        match self.devices.by_user.get(user).copied() {
+            Some(i) if self.devices.list[i].registered => Reach::Rings(self.ring_behaviour(ccid, i), Some(i)),
             _ => Reach::Fails(RemoteAct::Unregistered),
         }
     }
@@ -147,28 +156,39 @@ impl World {
             let reach = match kind {
                 TargetKind::Pstn(n) => Reach::Rings(
                     self.pstn.get(&n).cloned().unwrap_or_else(|| self.config.default_pstn.clone()),
+                    None,
                 ),
-                TargetKind::External => Reach::Rings(self.config.default_pstn.clone()),
+                TargetKind::External => Reach::Rings(self.config.default_pstn.clone(), None),
                 TargetKind::Credential(user) => self.reach_credential(ccid, &user),
             };
             let remote = |act| Action::Remote { ccid: ccid.to_owned(), target: i, act };
             let ms = |d: std::time::Duration| d.as_millis() as u64;
-            match reach {
-                Reach::Fails(act) => self.schedule(now + ms(self.config.unreachable_delay), remote(act)),
-                Reach::Rings(RingBehaviour::Answer { after }) => {
-                    self.schedule(now + ms(after), remote(RemoteAct::Answer))
+            let (behaviour, device) = match reach {
+                Reach::Fails(act) => {
+                    self.schedule(now + ms(self.config.unreachable_delay), remote(act));
+                    continue;
                 }
-                Reach::Rings(RingBehaviour::Decline { after }) => {
+                Reach::Rings(b, device) => (b, device),
+            };
+            if let Some(d) = device {
+                self.rings_device_rang(ccid, i, d, &behaviour);
+            }
+            match behaviour {
+                RingBehaviour::Answer { after } => self.schedule(now + ms(after), remote(RemoteAct::Answer)),
+                RingBehaviour::Decline { after } => {
                     self.schedule(now + ms(after), remote(RemoteAct::Decline))
                 }
-                Reach::Rings(RingBehaviour::Busy { after }) => {
-                    self.schedule(now + ms(after), remote(RemoteAct::Busy))
-                }
-                Reach::Rings(RingBehaviour::Never) => {}
-                Reach::Rings(RingBehaviour::AnswerThenDrop { after, drop_after }) => {
+                RingBehaviour::Busy { after } => self.schedule(now + ms(after), remote(RemoteAct::Busy)),
+                RingBehaviour::Never | RingBehaviour::IgnoreHangup => {}
+                RingBehaviour::AnswerThenDrop { after, drop_after } => {
                     self.schedule(now + ms(after), remote(RemoteAct::Answer));
                     self.schedule(now + ms(after) + ms(drop_after), remote(RemoteAct::Hangup));
                 }
+                // Scripted devices unregister through `rings_device_rang`; a PSTN callee just fails.
+                RingBehaviour::UnregisterAfter { after } if device.is_none() => {
+                    self.schedule(now + ms(after), remote(RemoteAct::Unregistered))
+                }
+                RingBehaviour::UnregisterAfter { .. } => {}
             }
         }
     }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::legs::{Direction, Leg};
 use super::{Action, World};
+use crate::config::LaneScope;
 use crate::delivery::{Delivery, EventData};
 use crate::ids;
 
@@ -146,8 +147,12 @@ impl World {
     ) {
         let id = ids::uuid(&mut self.rng);
         let occurred_at = ids::micros(self.now_utc());
-        let lanes = self.lanes.len().max(1);
-        let lane = session.as_deref().map_or(0, |s| (ids::fnv1a(s) % lanes as u64) as usize);
+        let lane: Arc<str> = match self.knobs.lane_scope {
+            LaneScope::Leg => ccid.as_deref().or(session.as_deref()),
+            LaneScope::Session => session.as_deref().or(ccid.as_deref()),
+        }
+        .unwrap_or_default()
+        .into();
         let k = &self.knobs;
         let mut delay = k.latency.as_millis() as u64;
         let jitter = k.jitter.as_millis() as u64;

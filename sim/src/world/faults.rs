@@ -24,7 +24,8 @@ impl Faults {
             | Fault::ApiTimeout { count, .. }
             | Fault::WebhookDrop { count, .. }
             | Fault::RecordingError { count }
-            | Fault::RecordingDownload { count, .. } => *count,
+            | Fault::RecordingDownload { count, .. }
+            | Fault::AppEventError { count, .. } => *count,
         };
         if count > 0 {
             self.active.push((self.next_id, fault, count));
@@ -74,6 +75,13 @@ impl Faults {
 
     pub fn take_recording_error(&mut self) -> bool {
         self.take(|f| matches!(f, Fault::RecordingError { .. })).is_some()
+    }
+
+    pub fn take_app_event_error(&mut self) -> Option<u16> {
+        match self.take(|f| matches!(f, Fault::AppEventError { .. }))? {
+            Fault::AppEventError { status, .. } => Some(status),
+            _ => None,
+        }
     }
 
     pub fn take_recording_download(&mut self) -> Option<u16> {

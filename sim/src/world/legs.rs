@@ -251,6 +251,7 @@ impl World {
         leg.start = self.now;
         let ccid = leg.ccid.clone();
         self.legs.insert(ccid.clone(), leg);
+        self.rings_leg_started(&ccid);
         self.emit_initiated(&ccid);
         if let Some(after) = p.hangup_after {
             self.schedule(self.now + after, Action::Remote { ccid, target: 0, act: RemoteAct::Hangup });
@@ -261,6 +262,7 @@ impl World {
     pub(super) fn start_outgoing(&mut self, leg: Leg, timeout_ms: SimMs, time_limit_ms: SimMs) {
         let ccid = leg.ccid.clone();
         self.legs.insert(ccid.clone(), leg);
+        self.rings_leg_started(&ccid);
         self.emit_initiated(&ccid);
         self.schedule(self.now + timeout_ms, Action::RingTimeout(ccid.clone()));
         self.schedule(self.now + time_limit_ms, Action::TimeLimit(ccid.clone()));
@@ -298,7 +300,10 @@ impl World {
                 if let Some(t) = leg.targets.get_mut(target) {
                     t.failed.get_or_insert(h);
                 }
-                if leg.targets.iter().all(|t| t.failed.is_some()) {
+                let all_failed = leg.targets.iter().all(|t| t.failed.is_some());
+                // The device itself declined, was busy or went away: it is done with this call.
+                self.rings_dismiss(ccid, Some(target), false);
+                if all_failed {
                     self.end_leg(ccid, h);
                 }
             }
@@ -330,6 +335,8 @@ impl World {
         leg.state = LegState::Answered;
         leg.answered_at = Some(now);
         let record = leg.record_on_answer.take();
+        self.rings_leg_answered(ccid);
+        let Some(leg) = self.legs.get_mut(ccid) else { return };
         let partner = match (&leg.transfer_of, &leg.link_to) {
             (Some(a), _) => Some((a.clone(), false)),
             (None, Some(a)) if leg.bridge_on_answer => Some((a.clone(), leg.prevent_double_bridge)),
@@ -403,6 +410,7 @@ impl World {
         let children = std::mem::take(&mut leg.children);
         self.speaks_interrupted(ccid);
         self.emit_hangup(ccid);
+        self.rings_leg_ended(ccid);
         if self.legs.get(ccid).is_some_and(|l| l.recording.is_some()) {
             self.save_recording(ccid);
         }

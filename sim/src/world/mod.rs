@@ -17,6 +17,7 @@ mod faults;
 mod legs;
 mod params;
 mod recording;
+mod rings;
 mod speak;
 
 use std::collections::{HashMap, VecDeque};
@@ -66,6 +67,19 @@ pub(crate) enum Action {
     },
     /// A device completes its SIP registration.
     Register(String),
+    /// A device (index) unregisters while target `target` of leg `ccid` rings it.
+    Unregister {
+        ccid: String,
+        target: usize,
+        device: usize,
+    },
+    /// Race check: is this leg still ringing (its call was answered or ended a grace period ago)?
+    RingCheck {
+        ccid: String,
+        why: &'static str,
+    },
+    /// Race check: was every device that rang for this call session dismissed?
+    DismissCheck(String),
 }
 
 /// All mutable state.
@@ -87,6 +101,8 @@ pub(crate) struct World {
     pub pstn: HashMap<String, RingBehaviour>,
     pub creds: credentials::Credentials,
     pub devices: Devices,
+    /// Per-call device behaviours and what each device saw of each call (race anomalies).
+    pub rings: rings::Rings,
     pub recordings: HashMap<String, recording::StoredRecording>,
     pub faults: Faults,
     pub dedupe: commands::Dedupe,
@@ -101,7 +117,8 @@ pub(crate) struct World {
     pub jwt_key: [u8; 32],
     /// Account user id shown on credentials.
     pub user_id: String,
-    pub lanes: Vec<UnboundedSender<Outgoing>>,
+    /// The delivery lanes' dispatcher (see `Core::lanes`).
+    pub lanes: UnboundedSender<Outgoing>,
     pub pending: Arc<AtomicUsize>,
 }
 
@@ -110,7 +127,7 @@ impl World {
         config: Arc<SimConfig>,
         epoch: DateTime<Utc>,
         public_base: String,
-        lanes: Vec<UnboundedSender<Outgoing>>,
+        lanes: UnboundedSender<Outgoing>,
         pending: Arc<AtomicUsize>,
     ) -> Self {
         let mut rng = StdRng::seed_from_u64(config.seed);
@@ -127,6 +144,7 @@ impl World {
             pstn: HashMap::new(),
             creds: credentials::Credentials::default(),
             devices: Devices::default(),
+            rings: rings::Rings::new(config.anomaly_grace),
             recordings: HashMap::new(),
             faults: Faults::default(),
             dedupe: commands::Dedupe::default(),
@@ -197,16 +215,34 @@ impl World {
             Action::SpeakStart { ccid, speak_id } => self.speak_start(&ccid, &speak_id),
             Action::SpeakEnd { ccid, speak_id } => self.speak_end(&ccid, &speak_id),
             Action::Register(device) => self.register_device(&device),
+            Action::Unregister { ccid, target, device } => self.unregister_mid_ring(&ccid, target, device),
+            Action::RingCheck { ccid, why } => self.ring_check(&ccid, why),
+            Action::DismissCheck(session) => self.dismiss_check(&session),
         }
     }
 
     /// Records an anomaly.
     pub fn anomaly(&mut self, kind: &str, ccid: Option<&str>, detail: impl Into<String>) {
+        let session = ccid.and_then(|c| self.legs.get(c)).map(|l| l.session_id.clone());
+        self.anomaly_in(kind, ccid, session, detail);
+    }
+
+    /// Records an anomaly of a call.
+    pub fn anomaly_in(
+        &mut self,
+        kind: &str,
+        ccid: Option<&str>,
+        call_session_id: Option<String>,
+        detail: impl Into<String>,
+    ) {
         let at_ms = self.now;
+        let seq = self.log.next_seq();
         self.log.anomalies.push(crate::log::Anomaly {
+            seq,
             at_ms,
             kind: kind.to_owned(),
             call_control_id: ccid.map(str::to_owned),
+            call_session_id,
             detail: detail.into(),
         });
     }

@@ -5,5 +5,7 @@ mod conformance;
 mod credentials;
 mod delivery;
 mod load;
+mod races;
 mod scenarios;
 mod support;
+mod timeline_events;
