@@ -13,6 +13,7 @@ mod pool;
 
 use std::time::Duration;
 
+use fleet_domain::call::{CallInput, Effect, Timer};
 use fleet_domain::push::PushMessage;
 use fleet_domain::retry::RetryPolicy;
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,36 @@ pub enum Job {
     /// latency metric counts from it, across retries.
     #[serde(rename = "send_push.v1")]
     SendPushV1 { device_id: String, message: PushMessage, requested_at_ms: i64 },
+    /// Perform one Telnyx effect of a call transition (dial, answer, bridge, hangup, reject, speak,
+    /// record, transfer, status query). The effect's key is the source of the Telnyx `command_id`,
+    /// so a retried attempt sends the same command and Telnyx ignores the repeat.
+    #[serde(rename = "call_command.v1")]
+    CallCommandV1 { call_session_id: String, effect: Effect },
+    /// A timer a call scheduled for itself (ring timeout, redial, reconcile), due at `due_at_ms`.
+    #[serde(rename = "call_timer.v1")]
+    CallTimerV1 { call_session_id: String, timer: Timer, due_at_ms: i64 },
+    /// Feed one input to a call's state machine: feedback from another pool (a delivered push)
+    /// or the compensation of a call command that died.
+    #[serde(rename = "call_input.v1")]
+    CallInputV1 { call_session_id: String, input: CallInput },
+    /// Deliver one signed event to the app backend (Standard Webhooks, `CALLFLEET_EVENTS_URL`).
+    #[serde(rename = "emit_event.v1")]
+    EmitEventV1 { event: AppEventMessage },
+}
+
+/// One event to the app backend, fixed when its call decision committed: retries send the same
+/// id, timestamp and body, so the receiver can dedupe on `webhook-id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppEventMessage {
+    /// `webhook-id`: stable across retries (derived from the call effect's key).
+    pub id: String,
+    /// `call.incoming`, `call.answered`, `call.ended`, `call.missed`, `voicemail.started`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Unix milliseconds of the decision (the payload's `timestamp`).
+    pub occurred_at_ms: i64,
+    /// The payload's `data`: always carries `call_session_id` and `org_id`.
+    pub data: serde_json::Value,
 }
 
 impl Job {
@@ -67,6 +98,10 @@ impl Job {
             | Self::DeleteCredentialV1 { .. }
             | Self::RotateCredentialV1 { .. } => Pool::Credentials,
             Self::SendPushV1 { .. } => Pool::Push,
+            Self::CallCommandV1 { .. } => Pool::Legs,
+            Self::CallTimerV1 { .. } => Pool::SimringRetries,
+            Self::CallInputV1 { .. } => Pool::Webhooks,
+            Self::EmitEventV1 { .. } => Pool::Events,
             Self::PurgeWebhookEventsV1 { .. }
             | Self::CleanupExpiredCredentialsV1 { .. }
             | Self::SweepOrphanCredentialsV1 { .. }
@@ -88,6 +123,10 @@ impl Job {
             Self::SweepDepartedCredentialsV1 { .. } => "sweep_departed_credentials",
             Self::RotateExpiringCredentialsV1 { .. } => "rotate_expiring_credentials",
             Self::SendPushV1 { .. } => "send_push",
+            Self::CallCommandV1 { .. } => "call_command",
+            Self::CallTimerV1 { .. } => "call_timer",
+            Self::CallInputV1 { .. } => "call_input",
+            Self::EmitEventV1 { .. } => "emit_event",
         }
     }
 
@@ -114,6 +153,17 @@ impl Job {
             // Pushes are about a call happening now: short backoff, small budget. An
             // `incoming_call` is also bounded by its ring deadline (see `deadline`).
             Self::SendPushV1 { .. } => RetryPolicy::new(5, Duration::from_secs(1), Duration::from_secs(30)),
+            // Live-call commands: a budget of seconds, not minutes (a caller is waiting). When it is
+            // spent the command's compensation runs (see `compensation`).
+            Self::CallCommandV1 { .. } => {
+                RetryPolicy::new(5, Duration::from_millis(200), Duration::from_secs(2))
+            }
+            Self::CallTimerV1 { .. } | Self::CallInputV1 { .. } => {
+                RetryPolicy::new(8, Duration::from_millis(200), Duration::from_secs(5))
+            }
+            Self::EmitEventV1 { .. } => {
+                RetryPolicy::new(12, Duration::from_secs(1), Duration::from_secs(300))
+            }
         }
     }
 
@@ -124,6 +174,19 @@ impl Job {
             Self::SendPushV1 { message, .. } => message.deadline(),
             _ => None,
         }
+    }
+
+    /// What must happen when this job dies (its budget spent or a permanent failure): the input
+    /// that tells its call the command failed for good, so the call is ended or rerouted cleanly
+    /// instead of leaving a caller in silence. `None` for work without a compensation.
+    pub fn compensation(&self) -> Option<Job> {
+        let Self::CallCommandV1 { call_session_id, effect } = self else { return None };
+        let input = match &effect.command {
+            fleet_domain::call::Command::Dial { leg, .. } => CallInput::DialFailed { leg: leg.clone() },
+            fleet_domain::call::Command::Bridge { .. } => CallInput::BridgeFailed,
+            _ => return None,
+        };
+        Some(Self::CallInputV1 { call_session_id: call_session_id.clone(), input })
     }
 }
 

@@ -28,5 +28,11 @@ pub(crate) async fn run(runtime: &Runtime, envelope: &Envelope) -> Result<(), Jo
         Job::SendPushV1 { device_id, message, requested_at_ms } => {
             push::send(runtime, device_id, message, *requested_at_ms).await
         }
+        Job::CallCommandV1 { .. }
+        | Job::CallTimerV1 { .. }
+        | Job::CallInputV1 { .. }
+        | Job::EmitEventV1 { .. } => {
+            Err(JobError::permanent(format!("{} has no handler in this build", envelope.job.kind())))
+        }
     }
 }
