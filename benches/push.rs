@@ -182,8 +182,18 @@ async fn fleet(
     let db = fleet_store::Db::open(url).await.unwrap();
     db.migrate().await.unwrap();
     let store = db.store();
-    store.upsert_organization(&Organization { id: "org-1".into(), name: Some("Acme".into()) }).await.unwrap();
-    store.upsert_user(&User { id: "u1".into(), org_id: "org-1".into(), name: None }).await.unwrap();
+    store
+        .upsert_organization(&Organization {
+            id: "org-1".into(),
+            name: Some("Acme".into()),
+            ..Organization::default()
+        })
+        .await
+        .unwrap();
+    store
+        .upsert_user(&User { id: "u1".into(), org_id: "org-1".into(), name: None, ..User::default() })
+        .await
+        .unwrap();
     let tag = format!("c{concurrency}{}", if url.starts_with("sqlite") { "s" } else { "p" });
     let devices: Vec<DeviceRegistration> = (0..DEVICES).map(|i| device(i, &tag)).collect();
     for d in &devices {

@@ -34,6 +34,14 @@ impl Db {
         }
     }
 
+    /// The same database with record times and delayed-job due times read from `clock`.
+    pub fn with_clock(self, clock: crate::sql::Clock) -> Self {
+        match self {
+            Self::Postgres(s) => Self::Postgres(s.with_clock(clock)),
+            Self::Sqlite(s) => Self::Sqlite(s.with_clock(clock)),
+        }
+    }
+
     pub fn store(&self) -> Arc<dyn Store> {
         match self {
             Self::Postgres(s) => Arc::new(s.clone()),

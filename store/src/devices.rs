@@ -10,25 +10,61 @@
 use chrono::{DateTime, Utc};
 use fleet_domain::credentials::CredentialStatus;
 use fleet_jobs::{Envelope, Job};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use crate::NewJob;
 use crate::sql::{OptTs, Ts};
 
 /// An organization (tenant).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Organization {
     pub id: String,
     pub name: Option<String>,
+    #[serde(flatten)]
+    pub settings: OrgSettings,
 }
 
-/// A user, member of one organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What an organization's calls do when nobody answers (stored as one JSON document; `None`
+/// means the product default: see `fleet_domain::call::VoicemailSettings`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgSettings {
+    pub voicemail_greeting: Option<String>,
+    pub voicemail_voice: Option<String>,
+    pub voicemail_language: Option<String>,
+    pub voicemail_max_secs: Option<u32>,
+    pub ai_agent_sip_uri: Option<String>,
+}
+
+/// A user: a member of one or more organizations (`org_id` is the first of `org_ids`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct User {
     pub id: String,
     pub org_id: String,
+    /// Every organization the user belongs to, `org_id` included (empty means `[org_id]`).
+    pub org_ids: Vec<String>,
     pub name: Option<String>,
+    /// Do not disturb: inbound calls go to voicemail.
+    pub dnd: bool,
+}
+
+impl User {
+    /// Every organization of the user, the primary one first, without repeats.
+    pub fn memberships(&self) -> Vec<String> {
+        let mut orgs = vec![self.org_id.clone()];
+        orgs.extend(self.org_ids.iter().filter(|o| **o != self.org_id).cloned());
+        orgs.dedup();
+        orgs
+    }
+}
+
+/// A device that an inbound call to its user rings, in any of the user's organizations.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct RingTarget {
+    #[sqlx(flatten)]
+    pub device: DeviceRegistration,
+    /// The SIP username of its active, unexpired credential, if it has one (dialable now).
+    pub sip_username: Option<String>,
 }
 
 /// What the app sends when a device registers.

@@ -26,11 +26,11 @@ pub mod webhook_jobs;
 
 pub use db::Db;
 pub use devices::{
-    Device, DeviceCredential, DeviceRegistration, DialableCredential, OrgCredential, Organization,
-    ProvisionedCredential, Registered, User,
+    Device, DeviceCredential, DeviceRegistration, DialableCredential, OrgCredential, OrgSettings,
+    Organization, ProvisionedCredential, Registered, RingTarget, User,
 };
 pub use error::StoreError;
-pub use port::{DirectoryStore, PushStore, QueueStore, Store, WebhookStore};
+pub use port::{CallStore, DirectoryStore, PushStore, QueueStore, RoutingStore, Store, WebhookStore};
 pub use queue_rows::APALIS_MAX_ATTEMPTS;
 pub(crate) use queue_rows::{dead_job, queue_rows, restart_from_dead};
 pub use types::*;

@@ -7,19 +7,28 @@ use chrono::{DateTime, Utc};
 use fleet_domain::push::Provider;
 use fleet_jobs::Pool;
 
+use fleet_domain::call::Call;
+use fleet_domain::routing::NumberConfig;
+
 use crate::{
     Accepted, CallLeg, DeadJob, Device, DeviceCredential, DeviceRegistration, DialableCredential, Engine,
     LegUpdate, NewJob, NewWebhook, OrgCredential, Organization, ProvisionedCredential, QueueStats,
-    Registered, ReplaySelector, ReplayTarget, StoreError, StoredWebhook, User,
+    Registered, ReplaySelector, ReplayTarget, RingTarget, StoreError, StoredWebhook, User,
 };
 
 /// The storage port. Every method is one short transaction (or none); none holds a connection
 /// across a call to anything outside the database. It is the sum of one trait per area, so each
 /// area's implementation sits beside its SQL (see `sql/`); `dyn Store` offers all of them.
 #[async_trait]
-pub trait Store: WebhookStore + QueueStore + DirectoryStore + PushStore + Send + Sync + 'static {
+pub trait Store:
+    WebhookStore + QueueStore + DirectoryStore + RoutingStore + CallStore + PushStore + Send + Sync + 'static
+{
     /// Which engine this is.
     fn engine(&self) -> Engine;
+
+    /// The store's clock: the time it writes on records and compares delayed jobs with. Workers
+    /// read the same clock, so a test that moves it moves the whole fleet's timers.
+    fn now(&self) -> DateTime<Utc>;
 
     /// Round-trips to the database (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
@@ -64,6 +73,14 @@ pub trait QueueStore: Send + Sync {
     /// Enqueues jobs. A job whose `unique_key` was already pushed is skipped (`false`).
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError>;
 
+    /// Moves up to `limit` delayed jobs of `pools` that are due (by the store's clock) into their
+    /// queues, in one transaction, and wakes this process's workers; returns how many. Safe to
+    /// run from any number of processes at once: each job is promoted once.
+    async fn promote_due_jobs(&self, pools: &[Pool], limit: u32) -> Result<usize, StoreError>;
+
+    /// When the next delayed job of `pools` falls due, if any is waiting.
+    async fn next_due_at(&self, pools: &[Pool]) -> Result<Option<DateTime<Utc>>, StoreError>;
+
     /// Depth and age per pool.
     async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError>;
 
@@ -89,8 +106,19 @@ pub trait DirectoryStore: Send + Sync {
     /// Creates or updates an organization; `true` if it was created.
     async fn upsert_organization(&self, org: &Organization) -> Result<bool, StoreError>;
 
-    /// Creates or updates a user (`Invalid` if the organization does not exist); `true` if created.
+    /// Creates or updates a user and replaces its memberships (`Invalid` if one of its
+    /// organizations does not exist); `true` if created.
     async fn upsert_user(&self, user: &User) -> Result<bool, StoreError>;
+
+    /// One organization with its settings.
+    async fn organization(&self, id: &str) -> Result<Option<Organization>, StoreError>;
+
+    /// One user with its memberships.
+    async fn user(&self, id: &str) -> Result<Option<User>, StoreError>;
+
+    /// Every registered device of a user in any organization the user belongs to (a call to any
+    /// of them rings all), each with its dialable SIP username at `now` (active, unexpired), by id.
+    async fn ring_targets(&self, user_id: &str, now: DateTime<Utc>) -> Result<Vec<RingTarget>, StoreError>;
 
     /// Registers a device: stores it and, at most once per (user, org, device), a credential row in
     /// `provisioning` plus its job, in one transaction. A `failed` row goes back to `provisioning`
@@ -176,6 +204,52 @@ pub trait DirectoryStore: Send + Sync {
 
     /// Deletes org-level credential rows.
     async fn delete_org_credentials(&self, ids: &[String]) -> Result<u64, StoreError>;
+}
+
+/// The numbers calls arrive on, and each organization's blocked callers.
+#[async_trait]
+pub trait RoutingStore: Send + Sync {
+    /// Creates or replaces a number's routing (`Invalid` if its organization does not exist, or
+    /// its user is not a member of it); `true` if created.
+    async fn put_number(&self, e164: &str, config: &NumberConfig) -> Result<bool, StoreError>;
+
+    async fn number(&self, e164: &str) -> Result<Option<NumberConfig>, StoreError>;
+
+    /// `false` if there was no such number (idempotent).
+    async fn delete_number(&self, e164: &str) -> Result<bool, StoreError>;
+
+    /// Blocks a caller for an organization (`Invalid` if the organization does not exist);
+    /// `true` if newly blocked.
+    async fn block_number(&self, org_id: &str, e164: &str) -> Result<bool, StoreError>;
+
+    /// `false` if it was not blocked (idempotent).
+    async fn unblock_number(&self, org_id: &str, e164: &str) -> Result<bool, StoreError>;
+
+    async fn is_blocked(&self, org_id: &str, e164: &str) -> Result<bool, StoreError>;
+}
+
+/// Calls: one row per call session, changed only by compare-and-set transitions that commit
+/// together with the jobs they cause (a transactional outbox).
+#[async_trait]
+pub trait CallStore: Send + Sync {
+    async fn call(&self, call_session_id: &str) -> Result<Option<Call>, StoreError>;
+
+    /// Stores a new call and enqueues `jobs`, in one transaction. `false` (nothing written, no
+    /// job enqueued) if the session already has a call: the first `call.initiated` wins.
+    async fn create_call(&self, call: &Call, jobs: &[NewJob]) -> Result<bool, StoreError>;
+
+    /// Replaces the call stored at version `expected_version` by `next` and enqueues `jobs`, in
+    /// one transaction. `false` (nothing written, nothing enqueued) if the stored version is
+    /// another: a concurrent transition won, and the caller reloads and decides again.
+    async fn transition_call(
+        &self,
+        expected_version: u64,
+        next: &Call,
+        jobs: &[NewJob],
+    ) -> Result<bool, StoreError>;
+
+    /// The user's newest call that has not ended (ringing, answered, voicemail, AI agent).
+    async fn live_call_of_user(&self, user_id: &str) -> Result<Option<Call>, StoreError>;
 }
 
 /// Push fan-out, delivery records and token pruning.

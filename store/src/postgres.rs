@@ -69,6 +69,7 @@ impl Affected for sqlx::postgres::PgQueryResult {
 impl Dialect for Postgres {
     const ENGINE: Engine = Engine::Postgres;
     const PING: &'static str = "SELECT 1 FROM apalis.jobs LIMIT 1";
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
 
     fn in_json_ids(column: &str, n: usize) -> String {
@@ -83,10 +84,9 @@ impl Dialect for Postgres {
         let inserted: Vec<String> = sqlx::query_scalar(
             "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority,
                                       idempotency_key)
-             SELECT id, job_type, job, 'Pending', 0, max_attempts,
-                    CASE WHEN delay_secs = 0 THEN now() ELSE now() + make_interval(secs => delay_secs) END, 0, key
-               FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[], $5::bigint[], $6::text[])
-                    AS t(id, job_type, job, max_attempts, delay_secs, key)
+             SELECT id, job_type, job, 'Pending', 0, max_attempts, now(), 0, key
+               FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[], $5::text[])
+                    AS t(id, job_type, job, max_attempts, key)
              ON CONFLICT (job_type, idempotency_key) DO NOTHING
              RETURNING id",
         )
@@ -94,7 +94,6 @@ impl Dialect for Postgres {
         .bind(rows.queues)
         .bind(rows.payloads)
         .bind(rows.max_attempts)
-        .bind(rows.delays)
         .bind(rows.keys)
         .fetch_all(&mut **tx)
         .await?;

@@ -16,7 +16,6 @@ pub(crate) struct QueueRows {
     pub queues: Vec<String>,
     pub payloads: Vec<Vec<u8>>,
     pub max_attempts: Vec<i32>,
-    pub delays: Vec<i64>,
     pub keys: Vec<Option<String>>,
 }
 
@@ -26,7 +25,6 @@ pub(crate) fn queue_rows(jobs: &[NewJob]) -> Result<QueueRows, StoreError> {
         queues: Vec::with_capacity(jobs.len()),
         payloads: Vec::with_capacity(jobs.len()),
         max_attempts: Vec::with_capacity(jobs.len()),
-        delays: Vec::with_capacity(jobs.len()),
         keys: Vec::with_capacity(jobs.len()),
     };
     for job in jobs {
@@ -35,9 +33,6 @@ pub(crate) fn queue_rows(jobs: &[NewJob]) -> Result<QueueRows, StoreError> {
         rows.payloads
             .push(serde_json::to_vec(&job.envelope).map_err(|e| StoreError::corrupt("job envelope", e))?);
         rows.max_attempts.push(APALIS_MAX_ATTEMPTS);
-        // apalis schedules in whole seconds; round a sub-second delay up so it is never early.
-        let millis = job.delay.as_millis() as i64;
-        rows.delays.push((millis + 999) / 1000);
         rows.keys.push(job.unique_key.clone());
     }
     Ok(rows)

@@ -92,22 +92,17 @@ impl Affected for sqlx::sqlite::SqliteQueryResult {
 impl Dialect for Sqlite {
     const ENGINE: Engine = Engine::Sqlite;
     const PING: &'static str = "SELECT 1 FROM Jobs LIMIT 1";
+    const SKIP_LOCKED: &'static str = "";
     const FOR_UPDATE: &'static str = "";
 
     fn in_json_ids(column: &str, n: usize) -> String {
         format!("{column} IN (SELECT value FROM json_each(${n}))")
     }
 
-    /// A multi-row statement per chunk. `run_at` is whole seconds: a due time is rounded up, so a
-    /// delayed job never runs early (a provider's Retry-After is a floor), and an immediate one
-    /// stays at the current second.
+    /// A multi-row statement per chunk, due at the current second.
     async fn push_jobs(tx: &mut Transaction<'_, Self>, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
         let rows = queue_rows(jobs)?;
-        let now_ms = Utc::now().timestamp_millis();
-        let run_at = |delay_secs: i64| match delay_secs {
-            0 => now_ms.div_euclid(1000),
-            d => (now_ms + d * 1000 + 999).div_euclid(1000),
-        };
+        let now = Utc::now().timestamp();
         let mut inserted = HashSet::with_capacity(jobs.len());
         for start in (0..rows.ids.len()).step_by(CHUNK) {
             let end = (start + CHUNK).min(rows.ids.len());
@@ -123,7 +118,7 @@ impl Dialect for Sqlite {
                     .bind(&rows.ids[i])
                     .bind(&rows.queues[i])
                     .bind(rows.max_attempts[i])
-                    .bind(run_at(rows.delays[i]))
+                    .bind(now)
                     .bind(&rows.keys[i]);
             }
             inserted.extend(query.fetch_all(&mut **tx).await?);

@@ -3,17 +3,18 @@
 //! An idle apalis worker only looks for new jobs when something wakes it (Postgres: LISTEN/NOTIFY
 //! on insert; SQLite: nothing) or at its next heartbeat. The store calls [`QueueWaker::pushed`]
 //! after every commit that enqueued jobs, which wakes this process's workers of those pools at
-//! once — and again when a delayed job falls due, because NOTIFY never fires for those. Workers in
-//! other processes still have NOTIFY (Postgres) and their heartbeat as the backstop.
+//! once. A delayed job waits in `scheduled_jobs`; committing one wakes this process's promoter
+//! ([`QueueWaker::scheduled`]), which recomputes when to look next, and the promotion that moves
+//! it into its queue wakes the workers like any enqueue. Workers in other processes have NOTIFY
+//! (Postgres) and their heartbeat as the backstop; promoters in other processes poll.
 
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use fleet_jobs::Pool;
 use futures::Stream;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 use crate::NewJob;
 
@@ -21,12 +22,13 @@ use crate::NewJob;
 #[derive(Clone)]
 pub struct QueueWaker {
     channels: Arc<HashMap<Pool, broadcast::Sender<()>>>,
+    scheduled: Arc<Notify>,
 }
 
 impl Default for QueueWaker {
     fn default() -> Self {
         let channels = Pool::ALL.iter().map(|p| (*p, broadcast::channel(16).0)).collect();
-        Self { channels: Arc::new(channels) }
+        Self { channels: Arc::new(channels), scheduled: Arc::new(Notify::new()) }
     }
 }
 
@@ -52,21 +54,18 @@ impl QueueWaker {
     }
 
     fn wake_for(&self, job: &NewJob) {
-        let pool = job.envelope.pool();
         if job.delay.is_zero() {
-            self.notify(pool);
-        } else if tokio::runtime::Handle::try_current().is_ok() {
-            // Run times are whole seconds: wake just after the due second, and once more a
-            // second later in case the database rounded the other way.
-            let waker = self.clone();
-            let due = Duration::from_secs(job.delay.as_millis().div_ceil(1000) as u64);
-            tokio::spawn(async move {
-                for extra in [Duration::from_millis(50), Duration::from_millis(1050)] {
-                    tokio::time::sleep(due + extra).await;
-                    waker.notify(pool);
-                }
-            });
+            self.notify(job.envelope.pool());
+        } else {
+            // Stores a permit if the promoter is busy, so the wake-up is never lost.
+            self.scheduled.notify_one();
         }
+    }
+
+    /// Resolves when a delayed job was committed by this process since the last call (the
+    /// promoter's cue to look again before its planned time).
+    pub async fn scheduled(&self) {
+        self.scheduled.notified().await;
     }
 
     /// A stream that yields each time `pool` is woken.

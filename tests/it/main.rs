@@ -14,5 +14,6 @@ mod operations;
 mod push;
 mod rate_limit;
 mod scheduler_replicas;
+mod store_calls;
 mod store_conformance;
 mod workers;

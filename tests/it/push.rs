@@ -64,8 +64,12 @@ impl PushEnv {
         let fleet = Fleet::start_on(test_db, &vars).await;
         for (org, user) in [("org-1", "u1"), ("org-2", "u2")] {
             let name = Some(format!("{org} name"));
-            fleet.store.upsert_organization(&Organization { id: org.into(), name }).await.unwrap();
-            let user = User { id: user.into(), org_id: org.into(), name: None };
+            fleet
+                .store
+                .upsert_organization(&Organization { id: org.into(), name, ..Organization::default() })
+                .await
+                .unwrap();
+            let user = User { id: user.into(), org_id: org.into(), name: None, ..User::default() };
             fleet.store.upsert_user(&user).await.unwrap();
         }
         Self { fleet, sim, cancel }

@@ -175,14 +175,33 @@ async fn credential_rows_follow_their_lifecycle(engine: Engine) {
 
     let db = TestDb::new(engine).await;
     let store = db.open().await.store();
-    assert!(store.upsert_organization(&Organization { id: "o".into(), name: None }).await.unwrap());
     assert!(
-        !store.upsert_organization(&Organization { id: "o".into(), name: Some("O".into()) }).await.unwrap()
+        store
+            .upsert_organization(&Organization { id: "o".into(), name: None, ..Organization::default() })
+            .await
+            .unwrap()
     );
-    let missing_org = store.upsert_user(&User { id: "u".into(), org_id: "nope".into(), name: None }).await;
+    assert!(
+        !store
+            .upsert_organization(&Organization {
+                id: "o".into(),
+                name: Some("O".into()),
+                ..Organization::default()
+            })
+            .await
+            .unwrap()
+    );
+    let missing_org = store
+        .upsert_user(&User { id: "u".into(), org_id: "nope".into(), name: None, ..User::default() })
+        .await;
     assert!(matches!(missing_org, Err(StoreError::Invalid(_))));
     assert_eq!(db.count("SELECT count(*) FROM users").await, 0, "nothing changed");
-    assert!(store.upsert_user(&User { id: "u".into(), org_id: "o".into(), name: None }).await.unwrap());
+    assert!(
+        store
+            .upsert_user(&User { id: "u".into(), org_id: "o".into(), name: None, ..User::default() })
+            .await
+            .unwrap()
+    );
     let reg = |device: &str| DeviceRegistration {
         id: device.into(),
         user_id: "u".into(),
@@ -286,8 +305,14 @@ async fn credential_rows_follow_their_lifecycle(engine: Engine) {
     let departed: Vec<String> =
         store.departed_org_credentials(10).await.unwrap().into_iter().map(|c| c.id).collect();
     assert_eq!(departed, vec!["w2"]);
-    store.upsert_organization(&Organization { id: "o2".into(), name: None }).await.unwrap();
-    store.upsert_user(&User { id: "u".into(), org_id: "o2".into(), name: None }).await.unwrap();
+    store
+        .upsert_organization(&Organization { id: "o2".into(), name: None, ..Organization::default() })
+        .await
+        .unwrap();
+    store
+        .upsert_user(&User { id: "u".into(), org_id: "o2".into(), name: None, ..User::default() })
+        .await
+        .unwrap();
     assert_eq!(store.departed_org_credentials(10).await.unwrap().len(), 2, "u left o");
     assert_eq!(store.delete_org_credentials(&["w1".into(), "w2".into()]).await.unwrap(), 2);
     assert_eq!(store.organization_ids().await.unwrap(), vec!["o", "o2"]);
@@ -309,9 +334,15 @@ async fn push_rows_and_the_rest_of_the_port(engine: Engine) {
     assert_eq!(store.engine(), engine);
     store.ping().await.unwrap();
     for org in ["o", "o2"] {
-        store.upsert_organization(&Organization { id: org.into(), name: None }).await.unwrap();
+        store
+            .upsert_organization(&Organization { id: org.into(), name: None, ..Organization::default() })
+            .await
+            .unwrap();
     }
-    store.upsert_user(&User { id: "u".into(), org_id: "o".into(), name: None }).await.unwrap();
+    store
+        .upsert_user(&User { id: "u".into(), org_id: "o".into(), name: None, ..User::default() })
+        .await
+        .unwrap();
     let reg = |device: &str, platform: &str| DeviceRegistration {
         id: device.into(),
         user_id: "u".into(),

@@ -17,6 +17,7 @@
 mod execute;
 mod jobs;
 mod monitor;
+pub mod promoter;
 mod runtime;
 
 pub use execute::JobError;

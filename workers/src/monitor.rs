@@ -53,6 +53,7 @@ pub async fn run(
         monitor = register(monitor, db, pool, runtime.clone(), settings);
         tracing::info!(pool = pool.as_str(), concurrency = settings.concurrency, "Worker pool started.");
     }
+    tokio::spawn(crate::promoter::run(db.store(), db.waker().clone(), pools.to_vec(), shutdown.clone()));
     let stopping = shutdown.clone();
     monitor
         .should_restart(move |ctx, error| {

@@ -36,7 +36,7 @@ pub(super) async fn put_org(
 ) -> Result<(StatusCode, Json<Organization>), Rejection> {
     check_id("organization id", &id)?;
     let body: OrgBody = parse_body(&body)?;
-    let org = Organization { id, name: body.name };
+    let org = Organization { id, name: body.name, ..Organization::default() };
     let created = state.store.upsert_organization(&org).await.map_err(store_rejection)?;
     Ok((status(created), Json(org)))
 }
@@ -49,7 +49,7 @@ pub(super) async fn put_user(
     check_id("user id", &id)?;
     let body: UserBody = parse_body(&body)?;
     check_id("org_id", &body.org_id)?;
-    let user = User { id, org_id: body.org_id, name: body.name };
+    let user = User { id, org_id: body.org_id, name: body.name, ..User::default() };
     let created = state.store.upsert_user(&user).await.map_err(store_rejection)?;
     Ok((status(created), Json(user)))
 }

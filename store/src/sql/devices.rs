@@ -10,13 +10,13 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Transaction, Type};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, Transaction, Type};
 
 use super::{Affected, Dialect, OptTs, SqlStore, Ts, json_ids};
 use crate::devices::{delete_job, provision_job};
 use crate::{
     Device, DeviceCredential, DeviceRegistration, DialableCredential, DirectoryStore, NewJob, OrgCredential,
-    Organization, ProvisionedCredential, Registered, StoreError, User,
+    Organization, ProvisionedCredential, Registered, RingTarget, StoreError, User,
 };
 
 const CRED_COLS: &str = "id, device_id, user_id, org_id, status, generation, telnyx_id, sip_username, \
@@ -30,11 +30,12 @@ impl<DB> DirectoryStore for SqlStore<DB>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
     for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<String>: Encode<'r, DB>,
     for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<Ts>: Encode<'r, DB>,
     for<'r> OptTs: Decode<'r, DB> + Type<DB>,
@@ -42,22 +43,26 @@ where
 {
     async fn upsert_organization(&self, org: &Organization) -> Result<bool, StoreError> {
         let now = self.now();
+        let settings =
+            serde_json::to_string(&org.settings).map_err(|e| StoreError::corrupt("org settings", e))?;
         let mut tx = self.pool.begin().await?;
         let created = sqlx::query(
-            "INSERT INTO organizations (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)
+            "INSERT INTO organizations (id, name, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&org.id)
         .bind(&org.name)
+        .bind(&settings)
         .bind(now)
         .execute(&mut *tx)
         .await?
         .affected()
             == 1;
         if !created {
-            sqlx::query("UPDATE organizations SET name = $2, updated_at = $3 WHERE id = $1")
+            sqlx::query("UPDATE organizations SET name = $2, settings = $3, updated_at = $4 WHERE id = $1")
                 .bind(&org.id)
                 .bind(&org.name)
+                .bind(&settings)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -66,40 +71,94 @@ where
         Ok(created)
     }
 
-    /// Writes first, then checks the organization (an unknown one rolls the write back).
+    /// Writes first, then checks the organizations (an unknown one rolls the writes back).
     async fn upsert_user(&self, user: &User) -> Result<bool, StoreError> {
         let now = self.now();
+        let orgs = user.memberships();
         let mut tx = self.pool.begin().await?;
         let created = sqlx::query(
-            "INSERT INTO users (id, org_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+            "INSERT INTO users (id, org_id, name, dnd, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&user.id)
         .bind(&user.org_id)
         .bind(&user.name)
+        .bind(user.dnd)
         .bind(now)
         .execute(&mut *tx)
         .await?
         .affected()
             == 1;
-        let org: Option<String> = sqlx::query_scalar("SELECT id FROM organizations WHERE id = $1")
-            .bind(&user.org_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if org.is_none() {
-            return Err(StoreError::Invalid(format!("organization {:?} does not exist", user.org_id)));
-        }
         if !created {
-            sqlx::query("UPDATE users SET org_id = $2, name = $3, updated_at = $4 WHERE id = $1")
+            sqlx::query("UPDATE users SET org_id = $2, name = $3, dnd = $4, updated_at = $5 WHERE id = $1")
                 .bind(&user.id)
                 .bind(&user.org_id)
                 .bind(&user.name)
+                .bind(user.dnd)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
         }
+        let known = format!("SELECT count(*) FROM organizations WHERE {}", DB::in_json_ids("id", 1));
+        let found: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(known)).bind(json_ids(&orgs)).fetch_one(&mut *tx).await?;
+        if found != orgs.len() as i64 {
+            return Err(StoreError::Invalid(format!("one of the organizations {orgs:?} does not exist")));
+        }
+        sqlx::query("DELETE FROM user_orgs WHERE user_id = $1").bind(&user.id).execute(&mut *tx).await?;
+        let join = format!(
+            "INSERT INTO user_orgs (user_id, org_id) SELECT $1, id FROM organizations WHERE {}",
+            DB::in_json_ids("id", 2)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(join)).bind(&user.id).bind(json_ids(&orgs)).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(created)
+    }
+
+    async fn organization(&self, id: &str) -> Result<Option<Organization>, StoreError> {
+        let row: Option<(String, Option<String>, String)> =
+            sqlx::query_as("SELECT id, name, settings FROM organizations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(id, name, settings)| {
+            let settings =
+                serde_json::from_str(&settings).map_err(|e| StoreError::corrupt("org settings", e))?;
+            Ok(Organization { id, name, settings })
+        })
+        .transpose()
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let row: Option<(String, String, Option<String>, bool)> =
+            sqlx::query_as("SELECT id, org_id, name, dnd FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((id, org_id, name, dnd)) = row else { return Ok(None) };
+        let org_ids: Vec<String> =
+            sqlx::query_scalar("SELECT org_id FROM user_orgs WHERE user_id = $1 ORDER BY org_id")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(Some(User { id, org_id, org_ids, name, dnd }))
+    }
+
+    async fn ring_targets(&self, user_id: &str, now: DateTime<Utc>) -> Result<Vec<RingTarget>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT d.id, d.user_id, d.org_id, d.platform, d.push_token, d.voip_token, d.app_version, d.name,
+                    (SELECT c.sip_username FROM device_credentials c
+                      WHERE c.device_id = d.id AND c.user_id = d.user_id AND c.org_id = d.org_id
+                        AND c.status = 'active' AND c.sip_username IS NOT NULL
+                        AND (c.expires_at IS NULL OR c.expires_at > $2)
+                      ORDER BY c.expires_at DESC LIMIT 1) AS sip_username
+               FROM devices d JOIN user_orgs m ON m.user_id = d.user_id AND m.org_id = d.org_id
+              WHERE d.user_id = $1 ORDER BY d.id",
+        )
+        .bind(user_id)
+        .bind(Ts(now))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn register_device(&self, reg: &DeviceRegistration) -> Result<Registered, StoreError> {
@@ -119,19 +178,20 @@ where
         .await?
         .affected()
             == 1;
-        let member: Option<String> = sqlx::query_scalar("SELECT org_id FROM users WHERE id = $1")
-            .bind(&reg.user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        match member {
-            None => return Err(StoreError::Invalid(format!("user {:?} does not exist", reg.user_id))),
-            Some(org) if org != reg.org_id => {
-                return Err(StoreError::Invalid(format!(
-                    "user {:?} is not in organization {:?}",
-                    reg.user_id, reg.org_id
-                )));
-            }
-            Some(_) => {}
+        let memberships: Vec<String> = sqlx::query_scalar(
+            "SELECT m.org_id FROM users u JOIN user_orgs m ON m.user_id = u.id WHERE u.id = $1",
+        )
+        .bind(&reg.user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        if memberships.is_empty() {
+            return Err(StoreError::Invalid(format!("user {:?} does not exist", reg.user_id)));
+        }
+        if !memberships.contains(&reg.org_id) {
+            return Err(StoreError::Invalid(format!(
+                "user {:?} is not in organization {:?}",
+                reg.user_id, reg.org_id
+            )));
         }
         let lock = format!("SELECT user_id, org_id FROM devices WHERE id = $1{}", DB::FOR_UPDATE);
         let (old_user, old_org): (String, String) =
@@ -191,7 +251,7 @@ where
         if credential.status == fleet_domain::credentials::CredentialStatus::Provisioning {
             jobs.push(provision_job(&credential.id, credential.generation));
         }
-        let pushed = DB::push_jobs(&mut tx, &jobs).await?;
+        let pushed = self.push(&mut tx, &jobs).await?;
         tx.commit().await?;
         self.waker.pushed(&jobs, &pushed);
         Ok(Registered { created, credential })
@@ -235,7 +295,7 @@ where
                 jobs.push(delete_job(&p));
             }
         }
-        let pushed = DB::push_jobs(&mut tx, &jobs).await?;
+        let pushed = self.push(&mut tx, &jobs).await?;
         tx.commit().await?;
         self.waker.pushed(&jobs, &pushed);
         Ok(existed)
@@ -426,7 +486,7 @@ where
     async fn departed_org_credentials(&self, limit: u32) -> Result<Vec<OrgCredential>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT c.id, c.user_id, c.org_id, c.telnyx_id, c.sip_username, c.expires_at FROM org_credentials c
-              WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = c.user_id AND u.org_id = c.org_id)
+              WHERE NOT EXISTS (SELECT 1 FROM user_orgs m WHERE m.user_id = c.user_id AND m.org_id = c.org_id)
               ORDER BY c.id LIMIT $1",
         )
         .bind(i64::from(limit))
@@ -443,11 +503,12 @@ impl<DB> SqlStore<DB>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
     for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<String>: Encode<'r, DB>,
     for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<Ts>: Encode<'r, DB>,
     for<'r> OptTs: Decode<'r, DB> + Type<DB>,

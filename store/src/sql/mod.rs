@@ -34,8 +34,10 @@
 //! the bounds), a one-line delegation in `impl Store`, and a conformance case. Only SQL that
 //! really differs goes through a new [`Dialect`] item.
 
+mod calls;
 mod devices;
 mod push;
+mod routing;
 pub mod time;
 mod webhooks;
 
@@ -89,6 +91,7 @@ impl<DB: Database> SqlStore<DB> {
         &self.pool
     }
 
+    /// The store clock's current time, as bound into SQL.
     pub(crate) fn now(&self) -> Ts {
         Ts((self.clock)())
     }
@@ -100,7 +103,7 @@ pub trait Affected {
 }
 
 /// What each engine does its own way. Implemented for `sqlx::Postgres` and `sqlx::Sqlite`.
-pub trait Dialect: Database<QueryResult: Affected> {
+pub trait Dialect: Database<QueryResult: Affected, Arguments: IntoArguments<Self>> {
     const ENGINE: Engine;
 
     /// A cheap statement that fails unless the store and its queue table answer.
@@ -109,11 +112,14 @@ pub trait Dialect: Database<QueryResult: Affected> {
     /// Appended to a `SELECT` that locks the rows it reads inside a write transaction.
     const FOR_UPDATE: &'static str;
 
+    /// Appended to a `SELECT` of rows to claim, so concurrent claimers take different rows.
+    const SKIP_LOCKED: &'static str;
+
     /// A condition true when `column` is one of the strings of the JSON array bound as `$n`.
     fn in_json_ids(column: &str, n: usize) -> String;
 
-    /// Inserts job rows inside `tx`; per job, whether it was inserted (`false`: its unique key
-    /// was pushed before). Run times are the queue's own clock plus each job's delay.
+    /// Inserts job rows that are due now inside `tx`; per job, whether it was inserted (`false`:
+    /// its unique key was pushed before). Delayed jobs never come here (see `SqlStore::push`).
     fn push_jobs(
         tx: &mut Transaction<'_, Self>,
         jobs: &[NewJob],
@@ -158,16 +164,74 @@ pub(crate) fn inserted_only(jobs: Vec<NewJob>, pushed: Vec<bool>) -> Vec<NewJob>
     jobs.into_iter().zip(pushed).filter(|(_, p)| *p).map(|(j, _)| j).collect()
 }
 
+/// The most delayed jobs one promotion moves (the promoter loops while it finds this many).
+const PROMOTE_BATCH: u32 = 500;
+
+impl<DB> SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Encode<'r, DB>,
+    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Option<Ts>: Encode<'r, DB>,
+    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    /// Enqueues `jobs` inside `tx`: those due now into their queue, delayed ones into
+    /// `scheduled_jobs` with a due time in milliseconds by the store's clock (the promoter moves
+    /// them into the queue when they fall due). Per job, whether it was newly enqueued. A unique
+    /// key dedupes within each table; a delayed job whose key already reached the queue is
+    /// dropped when it is promoted.
+    pub(crate) async fn push(
+        &self,
+        tx: &mut Transaction<'_, DB>,
+        jobs: &[NewJob],
+    ) -> Result<Vec<bool>, StoreError> {
+        let (due, later): (Vec<_>, Vec<_>) = jobs.iter().enumerate().partition(|(_, j)| j.delay.is_zero());
+        let due_jobs: Vec<NewJob> = due.iter().map(|(_, j)| (*j).clone()).collect();
+        let mut pushed = vec![false; jobs.len()];
+        for ((i, _), ok) in due.iter().zip(DB::push_jobs(tx, &due_jobs).await?) {
+            pushed[*i] = ok;
+        }
+        let now = self.now().0;
+        for (i, job) in later {
+            let payload =
+                serde_json::to_vec(&job.envelope).map_err(|e| StoreError::corrupt("job envelope", e))?;
+            let due_at = now + chrono::Duration::from_std(job.delay).unwrap_or(chrono::Duration::MAX);
+            pushed[i] = sqlx::query(
+                "INSERT INTO scheduled_jobs (id, queue, job, unique_key, due_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(ulid::Ulid::generate().to_string())
+            .bind(job.envelope.pool().as_str())
+            .bind(payload)
+            .bind(&job.unique_key)
+            .bind(Ts(due_at))
+            .execute(&mut **tx)
+            .await?
+            .affected()
+                == 1;
+        }
+        Ok(pushed)
+    }
+}
+
 #[async_trait]
 impl<DB> QueueStore for SqlStore<DB>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
     for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<String>: Encode<'r, DB>,
     for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<Ts>: Encode<'r, DB>,
     for<'r> OptTs: Decode<'r, DB> + Type<DB>,
@@ -175,14 +239,65 @@ where
 {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let pushed = DB::push_jobs(&mut tx, jobs).await?;
+        let pushed = self.push(&mut tx, jobs).await?;
         tx.commit().await?;
         self.waker.pushed(jobs, &pushed);
         Ok(pushed)
     }
 
+    async fn promote_due_jobs(&self, pools: &[JobPool], limit: u32) -> Result<usize, StoreError> {
+        let queues: Vec<String> = pools.iter().map(|p| p.as_str().to_owned()).collect();
+        let mut tx = self.pool.begin().await?;
+        let claim = format!(
+            "DELETE FROM scheduled_jobs WHERE id IN (
+                 SELECT id FROM scheduled_jobs WHERE {} AND due_at <= $2 ORDER BY due_at LIMIT $3{})
+             RETURNING job, unique_key",
+            DB::in_json_ids("queue", 1),
+            DB::SKIP_LOCKED
+        );
+        let rows: Vec<(Vec<u8>, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(claim))
+            .bind(json_ids(&queues))
+            .bind(self.now())
+            .bind(i64::from(limit.min(PROMOTE_BATCH)))
+            .fetch_all(&mut *tx)
+            .await?;
+        let jobs = rows
+            .into_iter()
+            .map(|(payload, unique_key)| {
+                let envelope =
+                    serde_json::from_slice(&payload).map_err(|e| StoreError::corrupt("scheduled job", e))?;
+                Ok(NewJob { envelope, delay: std::time::Duration::ZERO, unique_key })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let pushed = DB::push_jobs(&mut tx, &jobs).await?;
+        tx.commit().await?;
+        self.waker.pushed(&jobs, &pushed);
+        Ok(jobs.len())
+    }
+
+    async fn next_due_at(&self, pools: &[JobPool]) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let queues: Vec<String> = pools.iter().map(|p| p.as_str().to_owned()).collect();
+        let sql = format!("SELECT min(due_at) FROM scheduled_jobs WHERE {}", DB::in_json_ids("queue", 1));
+        let next: OptTs = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(json_ids(&queues))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(next.0)
+    }
+
+    /// The queue's own counts, plus the delayed jobs waiting in `scheduled_jobs` as `scheduled`.
     async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
-        DB::queue_stats(&self.pool).await
+        let mut stats = DB::queue_stats(&self.pool).await?;
+        let waiting: Vec<(String, i64)> =
+            sqlx::query_as("SELECT queue, count(*) FROM scheduled_jobs GROUP BY queue")
+                .fetch_all(&self.pool)
+                .await?;
+        for (queue, n) in waiting {
+            if let Some(s) = stats.iter_mut().find(|s| s.pool == queue) {
+                s.scheduled += n.max(0) as u64;
+            }
+        }
+        Ok(stats)
     }
 
     async fn dead_jobs(&self, pool: Option<JobPool>, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
@@ -213,7 +328,7 @@ where
         .affected()
             == 1;
         let job = std::slice::from_ref(job);
-        let pushed = if claimed { DB::push_jobs(&mut tx, job).await? } else { Vec::new() };
+        let pushed = if claimed { self.push(&mut tx, job).await? } else { Vec::new() };
         tx.commit().await?;
         self.waker.pushed(job, &pushed);
         Ok(claimed)
@@ -225,11 +340,12 @@ impl<DB> Store for SqlStore<DB>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
     for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<String>: Encode<'r, DB>,
     for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<Ts>: Encode<'r, DB>,
     for<'r> OptTs: Decode<'r, DB> + Type<DB>,
@@ -237,6 +353,10 @@ where
 {
     fn engine(&self) -> Engine {
         DB::ENGINE
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

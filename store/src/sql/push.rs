@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fleet_domain::push::Provider;
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, Type};
 
 use super::devices::DEVICE_COLS;
 use super::{Affected, Dialect, OptTs, SqlStore, Ts};
@@ -14,11 +14,12 @@ impl<DB> PushStore for SqlStore<DB>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
     for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<String>: Encode<'r, DB>,
     for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<Ts>: Encode<'r, DB>,
     for<'r> OptTs: Decode<'r, DB> + Type<DB>,

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, Type};
 
 use super::{Affected, Dialect, OptTs, SqlStore, Ts, json_ids, opt};
 use crate::{
@@ -19,11 +19,12 @@ impl<DB> WebhookStore for SqlStore<DB>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
     for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<String>: Encode<'r, DB>,
     for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<Ts>: Encode<'r, DB>,
     for<'r> OptTs: Decode<'r, DB> + Type<DB>,
@@ -125,11 +126,12 @@ impl<DB> SqlStore<DB>
 where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
     for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
     for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<String>: Encode<'r, DB>,
     for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<Ts>: Encode<'r, DB>,
     for<'r> OptTs: Decode<'r, DB> + Type<DB>,
