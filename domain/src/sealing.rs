@@ -67,6 +67,13 @@ impl Keyring {
         Ok(Self { keys })
     }
 
+    /// The raw bytes of the oldest key, from which long-lived per-purpose keys are derived (the
+    /// `client_state` MAC of live calls): rotation adds keys in front, so the oldest one changes
+    /// only when an operator retires it, days after the calls it signed have ended.
+    pub fn oldest_key_bytes(&self) -> &[u8] {
+        self.keys.last().map(|(_, k)| k.as_slice()).unwrap_or_default()
+    }
+
     pub fn key_ids(&self) -> Vec<&str> {
         self.keys.iter().map(|(k, _)| k.as_str()).collect()
     }

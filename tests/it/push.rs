@@ -130,17 +130,7 @@ impl PushEnv {
     }
 
     async fn make_due(&self) {
-        let sql = match self.fleet.test_db.engine {
-            Engine::Postgres => {
-                "UPDATE apalis.jobs SET run_at = now() WHERE job_type = 'push' AND status = 'Pending' AND run_at > now()"
-            }
-            Engine::Sqlite => {
-                "UPDATE Jobs SET run_at = strftime('%s', 'now') WHERE job_type = 'push' AND status = 'Pending'
-                   AND run_at > strftime('%s', 'now')"
-            }
-        };
-        self.fleet.test_db.exec(sql).await;
-        self.fleet.db.waker().notify(Pool::Push);
+        self.fleet.test_db.make_scheduled_due(Pool::Push.as_str()).await;
     }
 
     pub async fn token_of(&self, device: &str) -> (Option<String>, Option<String>) {

@@ -136,6 +136,8 @@ fn call(id: &str, user: &str) -> Call {
             parent_call_control_id: format!("v3:parent-{id}"),
             from: "+15551110000".into(),
             to: "+15552220000".into(),
+            caller_name: None,
+            org_name: None,
             voicemail: VoicemailSettings::default(),
         },
         Utc::now(),

@@ -14,6 +14,7 @@
 //! (`orphan_after`, default 12 s), so the running jobs of a SIGKILLed worker return to the queue
 //! and run elsewhere within ~15 s.
 
+pub mod calls;
 mod execute;
 mod jobs;
 mod monitor;

@@ -8,7 +8,9 @@ use fleet_domain::sealing::Keyring;
 use fleet_platform::Config;
 use fleet_push::PushGateway;
 use fleet_store::Store;
+use fleet_domain::client_state::ClientStateKey;
 use fleet_telnyx::TelnyxClient;
+use fleet_telnyx::call_control::CallControl;
 
 use crate::JobError;
 
@@ -18,6 +20,13 @@ pub struct Runtime {
     pub store: Arc<dyn Store>,
     /// Telnyx API client (`None` without `TELNYX_API_KEY`: credential jobs fail permanently).
     pub telnyx: Option<TelnyxClient>,
+    /// Telnyx Call Control, with its own rate budget ahead of credential housekeeping (`None`
+    /// without `TELNYX_API_KEY`: call commands fail permanently, into the dead set).
+    pub call_control: Option<CallControl>,
+    /// `TELNYX_CONNECTION_ID`: the Call Control app the ring legs are dialed on.
+    pub call_connection_id: Option<String>,
+    /// Authenticates our `client_state` (see [`client_state_key`]).
+    pub client_state_key: ClientStateKey,
     /// FCM and APNs behind their rate limits and breakers (a provider without configuration
     /// fails its pushes permanently, into the dead set).
     pub push: Arc<PushGateway>,
@@ -47,9 +56,14 @@ impl Runtime {
     pub fn from_config(config: &Config, store: Arc<dyn Store>) -> Result<Self, RuntimeError> {
         let keyring = config.secret_key.as_ref().map(|k| Keyring::parse(k.expose())).transpose()?;
         let secs = |d: std::time::Duration| Duration::seconds(d.as_secs() as i64);
+        let telnyx_settings = fleet_telnyx::TelnyxSettings::from_env(config)
+            .map_err(|e| RuntimeError::Telnyx(fleet_telnyx::TelnyxError::Permanent { status: 0, message: e.to_string() }))?;
         Ok(Self {
             store,
-            telnyx: fleet_telnyx::client_from_config(config)?,
+            telnyx: fleet_telnyx::client_with_settings(config, &telnyx_settings)?,
+            call_control: fleet_telnyx::call_control_from_config(config, &telnyx_settings)?,
+            call_connection_id: config.telnyx_connection_id.clone(),
+            client_state_key: client_state_key(config, keyring.as_ref()),
             push: Arc::new(PushGateway::from_config(config)?),
             keyring,
             credential_connection_id: config.telnyx_credential_connection_id.clone(),
@@ -62,7 +76,27 @@ impl Runtime {
         })
     }
 
+    pub(crate) fn call_control(&self) -> Result<&CallControl, JobError> {
+        self.call_control.as_ref().ok_or_else(|| JobError::permanent("TELNYX_API_KEY is not configured"))
+    }
+
     pub(crate) fn telnyx(&self) -> Result<&TelnyxClient, JobError> {
         self.telnyx.as_ref().ok_or_else(|| JobError::permanent("TELNYX_API_KEY is not configured"))
     }
+}
+
+/// The `client_state` MAC key, the same in every process of a fleet: derived from the oldest key
+/// of `CALLFLEET_SECRET_KEY` (rotation adds keys in front, so live calls keep verifying), else from
+/// `TELNYX_API_KEY` (a secret every process of the fleet shares). With neither — the simulator
+/// demo in one process — a random key of this process, and a warning: other processes could not
+/// verify its legs.
+fn client_state_key(config: &Config, keyring: Option<&Keyring>) -> ClientStateKey {
+    if let Some(ring) = keyring {
+        return ClientStateKey::derive(ring.oldest_key_bytes());
+    }
+    if let Some(api_key) = &config.telnyx_api_key {
+        return ClientStateKey::derive(api_key.expose().as_bytes());
+    }
+    tracing::warn!("Neither CALLFLEET_SECRET_KEY nor TELNYX_API_KEY is set: client_state is signed with a key of this process only.");
+    ClientStateKey::derive(&rand::random::<[u8; 32]>())
 }

@@ -250,6 +250,10 @@ pub struct CallSetup {
     pub parent_call_control_id: String,
     pub from: String,
     pub to: String,
+    /// The caller's name as Telnyx reported it, shown on the phones.
+    pub caller_name: Option<String>,
+    /// The call's organization's name, shown on the phones beside the caller.
+    pub org_name: Option<String>,
     pub voicemail: VoicemailSettings,
 }
 
@@ -262,6 +266,10 @@ pub struct Call {
     pub parent_call_control_id: String,
     pub from: String,
     pub to: String,
+    #[serde(default)]
+    pub caller_name: Option<String>,
+    #[serde(default)]
+    pub org_name: Option<String>,
     pub state: CallState,
     /// Set once, when the outcome is known (ring ended, routing decided, call ended).
     pub end_reason: Option<EndReason>,
@@ -298,6 +306,8 @@ impl Call {
             parent_call_control_id: setup.parent_call_control_id,
             from: setup.from,
             to: setup.to,
+            caller_name: setup.caller_name,
+            org_name: setup.org_name,
             state: CallState::Routing,
             end_reason: None,
             version: 0,

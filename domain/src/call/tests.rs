@@ -17,6 +17,8 @@ pub(super) fn new_call() -> Call {
         parent_call_control_id: "v3:parent".into(),
         from: "+13125550101".into(),
         to: "+13125550199".into(),
+        caller_name: None,
+        org_name: None,
         voicemail: VoicemailSettings::default(),
     };
     Call::new(setup, t0())

@@ -104,6 +104,21 @@ impl TestDb {
         }
     }
 
+    /// Makes every delayed job of `queue` due now and waits until the promoter moved them into
+    /// the queue (tests honour the order of a persisted backoff without waiting it out).
+    pub async fn make_scheduled_due(&self, queue: &str) {
+        let epoch = match self.engine {
+            Engine::Postgres => "to_timestamp(0)",
+            Engine::Sqlite => "0",
+        };
+        self.exec(&format!("UPDATE scheduled_jobs SET due_at = {epoch} WHERE queue = '{queue}'")).await;
+        let waiting = format!("SELECT count(*) FROM scheduled_jobs WHERE queue = '{queue}' AND due_at = {epoch}");
+        super::eventually(10, "the due jobs to be promoted", || async {
+            (self.count(&waiting).await == 0).then_some(())
+        })
+        .await;
+    }
+
     /// The first column of every row of a query, as strings.
     pub async fn strings(&self, sql: &str) -> Vec<String> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());

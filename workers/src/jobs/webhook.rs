@@ -1,9 +1,12 @@
 //! `webhooks` pool: turn one stored Telnyx event into its effects.
 //!
 //! The event is read back from the store by id (the queue carries only the id), decoded once
-//! into a typed [`CallEvent`], and applied. Today's effect is the leg lifecycle record
-//! (`call_legs`), whose updates converge whatever the order or repetition of events; call
-//! routing builds on the same entry point. Unknown event types are marked `ignored`.
+//! into a typed [`CallEvent`] with our `client_state` authenticated, and applied: first to its
+//! call (routing a new inbound call, or an input of an existing one: `crate::calls::webhook`),
+//! then to the leg lifecycle record (`call_legs`, whose updates converge whatever the order or
+//! repetition of events), committed together with the event's `processed` mark. A crash between
+//! the two re-runs the job, and the call's transition is idempotent. Unknown event types and
+//! events of no call of ours are marked `ignored`.
 
 use fleet_domain::event::{CallEvent, EventKind};
 use fleet_store::LegUpdate;
@@ -16,13 +19,14 @@ pub(super) async fn process(runtime: &Runtime, event_id: &str) -> Result<(), Job
         tracing::warn!(event_id, "Webhook event not found; skipping.");
         return Ok(());
     };
-    let event = CallEvent::decode(stored.body.as_bytes())
+    let event = CallEvent::decode_with(stored.body.as_bytes(), &runtime.client_state_key)
         .map_err(|e| JobError::permanent(format!("stored event {event_id} does not decode: {e}")))?;
     if let Some(session) = event.call_session_id() {
         tracing::Span::current().record("call_session_id", session);
     }
+    let ours = crate::calls::webhook::handle(runtime, &event).await?;
     let update = leg_update(&event);
-    let outcome = if update.is_some() { "processed" } else { "ignored" };
+    let outcome = if ours || update.is_some() { "processed" } else { "ignored" };
     // The leg fact and the "processed" mark commit together: one commit per event.
     runtime.store.finish_webhook(event_id, outcome, update.as_ref()).await?;
     tracing::debug!(event_type = ?event.kind, outcome, "Webhook processed.");

@@ -1,0 +1,109 @@
+//! A new inbound call: gather the routing facts, decide (pure, `fleet_domain::routing::route`),
+//! and store the call with the jobs of its first decision in one transaction.
+//!
+//! Facts, always in the org of the dialed number (never an ambient one): the number's
+//! configuration, whether the caller is on that org's block list, the receiving user's
+//! do-not-disturb flag, and every device of the user in any organization the user belongs to,
+//! each with its dialable credential (active, not expired; the org-level web credential is never
+//! among them). The ring session is stored **before** any dial: the dials are jobs of the same
+//! commit. A second `call.initiated` for the same session (a retry, the failover URL, a replay)
+//! finds the call stored and does nothing.
+
+use fleet_domain::call::{Call, CallInput, CallSetup, Platform, RingDevice, VoicemailSettings, step};
+use fleet_domain::event::CallEvent;
+use fleet_domain::routing::{RoutingFacts, route};
+use fleet_store::{OrgSettings, RingTarget};
+
+use crate::calls::outbox;
+use crate::{JobError, Runtime};
+
+/// The SIP URI a device's credential is dialed at.
+pub fn sip_target(sip_username: &str) -> String {
+    format!("sip:{sip_username}@sip.telnyx.com")
+}
+
+/// A ring target as the state machine sees it.
+pub fn ring_device(target: &RingTarget) -> RingDevice {
+    let device = &target.device;
+    let platform = match device.platform.as_str() {
+        "ios" => Platform::Ios,
+        "android" => Platform::Android,
+        _ => Platform::Web,
+    };
+    let push = match platform {
+        Platform::Ios => device.voip_token.is_some(),
+        Platform::Android => device.push_token.is_some(),
+        Platform::Web => false,
+    };
+    RingDevice {
+        device_id: device.id.clone(),
+        platform,
+        push,
+        sip_target: target.sip_username.as_deref().map(sip_target),
+    }
+}
+
+fn voicemail(settings: &OrgSettings) -> VoicemailSettings {
+    let defaults = VoicemailSettings::default();
+    VoicemailSettings {
+        greeting: settings.voicemail_greeting.clone().unwrap_or(defaults.greeting),
+        voice: settings.voicemail_voice.clone(),
+        language: settings.voicemail_language.clone(),
+        max_secs: settings.voicemail_max_secs.unwrap_or(defaults.max_secs),
+    }
+}
+
+/// Routes an inbound `call.initiated` on the parent leg `parent`.
+pub(super) async fn route_inbound(runtime: &Runtime, event: &CallEvent, session: &str, parent: &str) -> Result<(), JobError> {
+    let store = &runtime.store;
+    if store.call(session).await?.is_some() {
+        tracing::debug!("Call already routed; duplicate call.initiated ignored.");
+        return Ok(());
+    }
+    let p = &event.payload;
+    let (from, to) = (p.from.clone().unwrap_or_default(), p.to.clone().unwrap_or_default());
+    let Some(number) = store.number(&to).await? else {
+        tracing::warn!(to = %to, "Inbound call to a number callfleet does not know; rejecting it.");
+        return super::commands::reject_unknown(runtime, session, parent).await;
+    };
+    let org = store.organization(&number.org_id).await?.unwrap_or_default();
+    let user = match &number.user_id {
+        Some(id) => store.user(id).await?,
+        None => None,
+    };
+    let now = store.now();
+    let devices = match &user {
+        Some(u) => store.ring_targets(&u.id, now).await?.iter().map(ring_device).collect(),
+        None => Vec::new(),
+    };
+    let facts = RoutingFacts {
+        number: &number,
+        ai_agent_sip_uri: org.settings.ai_agent_sip_uri.as_deref(),
+        caller_blocked: store.is_blocked(&number.org_id, &from).await?,
+        user_dnd: user.as_ref().is_some_and(|u| u.dnd),
+        devices,
+    };
+    let decided = route(&facts, now);
+    let call = Call::new(
+        CallSetup {
+            id: session.to_owned(),
+            org_id: number.org_id.clone(),
+            user_id: user.as_ref().map(|u| u.id.clone()),
+            parent_call_control_id: parent.to_owned(),
+            from,
+            to,
+            caller_name: p.caller_id_name.clone(),
+            org_name: org.name.clone(),
+            voicemail: voicemail(&org.settings),
+        },
+        event.occurred_at.unwrap_or(now),
+    );
+    let decision = step(&call, &CallInput::Routed(decided), now);
+    let next = decision.next.unwrap_or(call);
+    let jobs = outbox::jobs_for(&next, &decision.effects, now);
+    if store.create_call(&next, &jobs).await? {
+        tracing::info!(org_id = %next.org_id, state = next.state.as_str(), "Inbound call routed.");
+        metrics::counter!("callfleet_calls_routed_total", "state" => next.state.as_str()).increment(1);
+    }
+    Ok(())
+}
