@@ -14,11 +14,13 @@
 //! (`orphan_after`, default 12 s), so the running jobs of a SIGKILLed worker return to the queue
 //! and run elsewhere within ~15 s.
 
+mod events;
 mod execute;
 mod jobs;
 mod monitor;
 mod runtime;
 
+pub use events::{EventsClient, EventsConfigError};
 pub use execute::JobError;
 pub use monitor::{WorkerError, run};
 pub use runtime::{Runtime, RuntimeError};

@@ -1,6 +1,7 @@
 //! What job handlers can reach: the store and the outbound clients, built once per process.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use chrono::Duration;
 use fleet_domain::credentials::CredentialPolicy;
@@ -10,7 +11,7 @@ use fleet_push::PushGateway;
 use fleet_store::Store;
 use fleet_telnyx::TelnyxClient;
 
-use crate::JobError;
+use crate::{EventsClient, JobError};
 
 /// Shared by every job of a process; cheap to clone.
 #[derive(Clone)]
@@ -29,6 +30,10 @@ pub struct Runtime {
     /// How long one attempt of a long maintenance job works before handing the rest to a
     /// continuation job (`None`: 40 s, under the 60 s attempt timeout). Benchmarks raise it.
     pub attempt_budget: Option<std::time::Duration>,
+    /// Signed app events to `CALLFLEET_EVENTS_URL` (`None` without it: event jobs are skipped).
+    pub events: Option<EventsClient>,
+    /// Whether "app events are off" was logged (once per process).
+    pub(crate) events_off_logged: Arc<AtomicBool>,
 }
 
 /// The configuration cannot build a runtime.
@@ -40,10 +45,13 @@ pub enum RuntimeError {
     Telnyx(#[from] fleet_telnyx::TelnyxError),
     #[error("push providers: {0}")]
     Push(#[from] fleet_push::PushConfigError),
+    #[error("app events: {0}")]
+    Events(#[from] crate::EventsConfigError),
 }
 
 impl Runtime {
-    /// Builds the runtime from configuration; invalid secret keys stop the start.
+    /// Builds the runtime from configuration; invalid secret keys stop the start (as does
+    /// `CALLFLEET_EVENTS_URL` without a valid `CALLFLEET_EVENTS_SECRET`).
     pub fn from_config(config: &Config, store: Arc<dyn Store>) -> Result<Self, RuntimeError> {
         let keyring = config.secret_key.as_ref().map(|k| Keyring::parse(k.expose())).transpose()?;
         let secs = |d: std::time::Duration| Duration::seconds(d.as_secs() as i64);
@@ -59,6 +67,8 @@ impl Runtime {
                 ..CredentialPolicy::default()
             },
             attempt_budget: None,
+            events: EventsClient::from_config(config)?,
+            events_off_logged: Arc::default(),
         })
     }
 

@@ -2,6 +2,7 @@
 //! operator retries may run it again with the same input.
 
 mod credentials;
+mod events;
 mod maintenance;
 mod push;
 mod sweeps;
@@ -28,10 +29,8 @@ pub(crate) async fn run(runtime: &Runtime, envelope: &Envelope) -> Result<(), Jo
         Job::SendPushV1 { device_id, message, requested_at_ms } => {
             push::send(runtime, device_id, message, *requested_at_ms).await
         }
-        Job::CallCommandV1 { .. }
-        | Job::CallTimerV1 { .. }
-        | Job::CallInputV1 { .. }
-        | Job::EmitEventV1 { .. } => {
+        Job::EmitEventV1 { event } => events::emit(runtime, event).await,
+        Job::CallCommandV1 { .. } | Job::CallTimerV1 { .. } | Job::CallInputV1 { .. } => {
             Err(JobError::permanent(format!("{} has no handler in this build", envelope.job.kind())))
         }
     }
