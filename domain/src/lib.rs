@@ -6,10 +6,12 @@
 //! machine ([`call`]), inbound routing and its validators ([`routing`]), push messages and what a
 //! provider's answer means ([`push`]), the retry policy that every job kind uses ([`retry`]), the
 //! circuit breaker kept per outside provider ([`breaker`]), device-credential decisions
-//! ([`credentials`]), sealing secrets at rest ([`sealing`]) and rate-limit arithmetic ([`rate`]).
+//! ([`credentials`]), sealing secrets at rest ([`sealing`]), rate-limit arithmetic ([`rate`]) and
+//! the Standard Webhooks payload, signature and answer table of app events ([`app_events`]).
 //! Adapters (store, HTTP, queues) live in other crates and call into this one; nothing in here
 //! knows about tokio, sqlx, axum, Redis or apalis.
 
+pub mod app_events;
 pub mod breaker;
 pub mod call;
 pub mod client_state;

@@ -206,6 +206,16 @@ pub fn push_envelope(device_id: &str, message: PushMessage, requested_at_ms: i64
         .with_call_session(Some(session))
 }
 
+/// The delivery of one app event, first attempt: what the call engine enqueues (in the same
+/// transaction as the decision that caused it) as `NewJob::once(event_envelope(event))`. Its work
+/// id is `event:<event id>`, so enqueueing the same event twice (a replayed webhook, a retried
+/// handler) enqueues it once; the span carries the event's `data.call_session_id`.
+pub fn event_envelope(event: AppEventMessage) -> Envelope {
+    let work_id = format!("event:{}", event.id);
+    let session = event.data.get("call_session_id").and_then(|v| v.as_str()).map(str::to_owned);
+    Envelope::new(Job::EmitEventV1 { event }, work_id).with_call_session(session)
+}
+
 /// What is stored in the queue: a job plus the facts that outlive one attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {

@@ -90,3 +90,19 @@ fn push_jobs_are_keyed_per_call_device_and_kind() {
     let again = push_envelope("d1", ended(CallEndedReason::Completed), 2_000);
     assert_eq!(again.attempt_key(), env.attempt_key());
 }
+
+#[test]
+fn event_jobs_are_keyed_by_event_id_and_carry_the_call() {
+    let event = AppEventMessage {
+        id: "evt_s1_answered".into(),
+        event_type: "call.answered".into(),
+        occurred_at_ms: 1_700_000_000_000,
+        data: serde_json::json!({"call_session_id": "s1", "org_id": "org-1"}),
+    };
+    let env = event_envelope(event.clone());
+    assert_eq!(env.work_id, "event:evt_s1_answered");
+    assert_eq!(env.attempt_key(), "event:evt_s1_answered#1");
+    assert_eq!(env.call_session_id.as_deref(), Some("s1"));
+    assert_eq!(env.pool(), Pool::Events);
+    assert_eq!(event_envelope(event), env, "the same event is the same work");
+}

@@ -9,6 +9,7 @@ mod support;
 
 mod crash;
 mod credentials;
+mod events;
 mod ingress;
 mod operations;
 mod push;

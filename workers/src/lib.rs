@@ -15,12 +15,14 @@
 //! and run elsewhere within ~15 s.
 
 pub mod calls;
+mod events;
 mod execute;
 mod jobs;
 mod monitor;
 pub mod promoter;
 mod runtime;
 
+pub use events::{EventsClient, EventsConfigError};
 pub use execute::JobError;
 pub use monitor::{WorkerError, run};
 pub use runtime::{Runtime, RuntimeError};

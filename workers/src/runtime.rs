@@ -1,18 +1,19 @@
 //! What job handlers can reach: the store and the outbound clients, built once per process.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use chrono::Duration;
+use fleet_domain::client_state::ClientStateKey;
 use fleet_domain::credentials::CredentialPolicy;
 use fleet_domain::sealing::Keyring;
 use fleet_platform::Config;
 use fleet_push::PushGateway;
 use fleet_store::Store;
-use fleet_domain::client_state::ClientStateKey;
 use fleet_telnyx::TelnyxClient;
 use fleet_telnyx::call_control::CallControl;
 
-use crate::JobError;
+use crate::{EventsClient, JobError};
 
 /// Shared by every job of a process; cheap to clone.
 #[derive(Clone)]
@@ -38,6 +39,10 @@ pub struct Runtime {
     /// How long one attempt of a long maintenance job works before handing the rest to a
     /// continuation job (`None`: 40 s, under the 60 s attempt timeout). Benchmarks raise it.
     pub attempt_budget: Option<std::time::Duration>,
+    /// Signed app events to `CALLFLEET_EVENTS_URL` (`None` without it: event jobs are skipped).
+    pub events: Option<EventsClient>,
+    /// Whether "app events are off" was logged (once per process).
+    pub(crate) events_off_logged: Arc<AtomicBool>,
 }
 
 /// The configuration cannot build a runtime.
@@ -49,15 +54,19 @@ pub enum RuntimeError {
     Telnyx(#[from] fleet_telnyx::TelnyxError),
     #[error("push providers: {0}")]
     Push(#[from] fleet_push::PushConfigError),
+    #[error("app events: {0}")]
+    Events(#[from] crate::EventsConfigError),
 }
 
 impl Runtime {
-    /// Builds the runtime from configuration; invalid secret keys stop the start.
+    /// Builds the runtime from configuration; invalid secret keys stop the start (as does
+    /// `CALLFLEET_EVENTS_URL` without a valid `CALLFLEET_EVENTS_SECRET`).
     pub fn from_config(config: &Config, store: Arc<dyn Store>) -> Result<Self, RuntimeError> {
         let keyring = config.secret_key.as_ref().map(|k| Keyring::parse(k.expose())).transpose()?;
         let secs = |d: std::time::Duration| Duration::seconds(d.as_secs() as i64);
-        let telnyx_settings = fleet_telnyx::TelnyxSettings::from_env(config)
-            .map_err(|e| RuntimeError::Telnyx(fleet_telnyx::TelnyxError::Permanent { status: 0, message: e.to_string() }))?;
+        let telnyx_settings = fleet_telnyx::TelnyxSettings::from_env(config).map_err(|e| {
+            RuntimeError::Telnyx(fleet_telnyx::TelnyxError::Permanent { status: 0, message: e.to_string() })
+        })?;
         Ok(Self {
             store,
             telnyx: fleet_telnyx::client_with_settings(config, &telnyx_settings)?,
@@ -73,6 +82,8 @@ impl Runtime {
                 ..CredentialPolicy::default()
             },
             attempt_budget: None,
+            events: EventsClient::from_config(config)?,
+            events_off_logged: Arc::default(),
         })
     }
 
@@ -97,6 +108,8 @@ fn client_state_key(config: &Config, keyring: Option<&Keyring>) -> ClientStateKe
     if let Some(api_key) = &config.telnyx_api_key {
         return ClientStateKey::derive(api_key.expose().as_bytes());
     }
-    tracing::warn!("Neither CALLFLEET_SECRET_KEY nor TELNYX_API_KEY is set: client_state is signed with a key of this process only.");
+    tracing::warn!(
+        "Neither CALLFLEET_SECRET_KEY nor TELNYX_API_KEY is set: client_state is signed with a key of this process only."
+    );
     ClientStateKey::derive(&rand::random::<[u8; 32]>())
 }

@@ -112,7 +112,8 @@ impl TestDb {
             Engine::Sqlite => "0",
         };
         self.exec(&format!("UPDATE scheduled_jobs SET due_at = {epoch} WHERE queue = '{queue}'")).await;
-        let waiting = format!("SELECT count(*) FROM scheduled_jobs WHERE queue = '{queue}' AND due_at = {epoch}");
+        let waiting =
+            format!("SELECT count(*) FROM scheduled_jobs WHERE queue = '{queue}' AND due_at = {epoch}");
         super::eventually(10, "the due jobs to be promoted", || async {
             (self.count(&waiting).await == 0).then_some(())
         })

@@ -17,8 +17,8 @@ use fleet_domain::call::{Call, CallInput, Command, Effect, HangupTarget};
 use fleet_domain::client_state::{ClientState, LegKind};
 use fleet_domain::retry::Failure;
 use fleet_telnyx::call_control::{
-    Answer, Bridge, CallControl, CallControlError, CommandId, CustomHeader, Dial, DialTo, Hangup, Outcome, RecordChannels,
-    RecordFormat, RecordStart, Reject, RejectCause, Speak, Transfer,
+    Answer, Bridge, CallControl, CallControlError, CommandId, CustomHeader, Dial, DialTo, Hangup, Outcome,
+    RecordChannels, RecordFormat, RecordStart, Reject, RejectCause, Speak, Transfer,
 };
 
 use super::apply;
@@ -39,7 +39,9 @@ pub async fn run(runtime: &Runtime, session: &str, effect: &Effect) -> Result<()
     let id = CommandId::derive(&effect.key);
     let parent = call.parent_call_control_id.as_str();
     let sent = match &effect.command {
-        Command::Dial { leg, to, timeout_secs } => return dial(runtime, telnyx, &call, effect, leg, to, *timeout_secs).await,
+        Command::Dial { leg, to, timeout_secs } => {
+            return dial(runtime, telnyx, &call, effect, leg, to, *timeout_secs).await;
+        }
         Command::QueryStatus => return reconcile(runtime, telnyx, &call).await,
         Command::AnswerParent => telnyx.answer(parent, &Answer::new(id)).await,
         Command::Bridge { call_control_id, .. } => {
@@ -50,7 +52,9 @@ pub async fn run(runtime: &Runtime, session: &str, effect: &Effect) -> Result<()
         Command::Hangup { target, reason } => {
             let target = match target {
                 HangupTarget::Parent => parent,
-                HangupTarget::Leg { call_control_id, .. } | HangupTarget::Stray { call_control_id } => call_control_id,
+                HangupTarget::Leg { call_control_id, .. } | HangupTarget::Stray { call_control_id } => {
+                    call_control_id
+                }
             };
             let mut hangup = Hangup::new(id);
             hangup.custom_headers.push(CustomHeader::new(REASON_HEADER, reason.as_str()));
@@ -58,7 +62,8 @@ pub async fn run(runtime: &Runtime, session: &str, effect: &Effect) -> Result<()
         }
         Command::Reject { .. } => telnyx.reject(parent, &Reject::new(RejectCause::CallRejected, id)).await,
         Command::SpeakGreeting { text, voice, language } => {
-            let mut speak = Speak::new(text.clone(), voice.clone().unwrap_or_else(|| DEFAULT_VOICE.into()), id);
+            let mut speak =
+                Speak::new(text.clone(), voice.clone().unwrap_or_else(|| DEFAULT_VOICE.into()), id);
             speak.language = language.clone();
             telnyx.speak(parent, &speak).await
         }
@@ -119,7 +124,8 @@ async fn dial(
     let state = ClientState::new(LegKind::Ring, call.id.clone(), Some(leg.to_string()))
         .with_org(call.org_id.clone())
         .with_device(leg.device_id.clone());
-    let mut dial = Dial::new(DialTo::One(to.to_owned()), call.from.clone(), connection, CommandId::derive(&effect.key));
+    let mut dial =
+        Dial::new(DialTo::One(to.to_owned()), call.from.clone(), connection, CommandId::derive(&effect.key));
     dial.link_to = Some(call.parent_call_control_id.clone());
     dial.client_state = Some(state.seal(&runtime.client_state_key));
     dial.timeout_secs = Some(timeout_secs);
@@ -137,7 +143,8 @@ async fn dial(
     };
     metrics::histogram!("callfleet_leg_dial_seconds").record(started.elapsed().as_secs_f64());
     // The leg's id comes from the dial response, never from waiting for its webhooks.
-    let input = CallInput::DialAccepted { leg: leg.clone(), call_control_id: dialed.leg().call_control_id.clone() };
+    let input =
+        CallInput::DialAccepted { leg: leg.clone(), call_control_id: dialed.leg().call_control_id.clone() };
     apply(runtime, &call.id, &input).await?;
     Ok(())
 }

@@ -32,7 +32,11 @@ const MAX_CONFLICTS: usize = 32;
 /// Feeds `input` to the call `call_session_id` and commits the result with its jobs. A call
 /// that does not exist (never routed here, or not ours) is left alone. Returns the state after
 /// the input, if the call exists.
-pub async fn apply(runtime: &Runtime, call_session_id: &str, input: &CallInput) -> Result<Option<Call>, JobError> {
+pub async fn apply(
+    runtime: &Runtime,
+    call_session_id: &str,
+    input: &CallInput,
+) -> Result<Option<Call>, JobError> {
     for _ in 0..MAX_CONFLICTS {
         let Some(call) = runtime.store.call(call_session_id).await? else {
             tracing::info!(?input, "No such call; input ignored.");
@@ -46,7 +50,8 @@ pub async fn apply(runtime: &Runtime, call_session_id: &str, input: &CallInput) 
         };
         let jobs = outbox::jobs_for(&next, &decision.effects, now);
         if runtime.store.transition_call(call.version, &next, &jobs).await? {
-            metrics::counter!("callfleet_call_transitions_total", "state" => next.state.as_str()).increment(1);
+            metrics::counter!("callfleet_call_transitions_total", "state" => next.state.as_str())
+                .increment(1);
             tracing::info!(
                 state = next.state.as_str(),
                 version = next.version,
@@ -57,5 +62,7 @@ pub async fn apply(runtime: &Runtime, call_session_id: &str, input: &CallInput) 
         }
         metrics::counter!("callfleet_call_transition_conflicts_total").increment(1);
     }
-    Err(JobError::retryable(format!("{MAX_CONFLICTS} concurrent transitions of call {call_session_id} won in a row")))
+    Err(JobError::retryable(format!(
+        "{MAX_CONFLICTS} concurrent transitions of call {call_session_id} won in a row"
+    )))
 }

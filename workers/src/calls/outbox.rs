@@ -17,7 +17,7 @@
 use chrono::{DateTime, Utc};
 use fleet_domain::call::{AppEvent, Call, Command, Effect, Push};
 use fleet_domain::push::PushMessage;
-use fleet_jobs::{AppEventMessage, Envelope, Job, push_envelope};
+use fleet_jobs::{AppEventMessage, Envelope, Job, event_envelope, push_envelope};
 use fleet_store::NewJob;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -31,12 +31,13 @@ fn job_for(call: &Call, effect: &Effect, now: DateTime<Utc>) -> Option<NewJob> {
     let session = Some(call.id.clone());
     let envelope = match &effect.command {
         Command::Push { device_id, push } => {
-            return Some(NewJob::once(push_envelope(device_id, push_message(call, push), now.timestamp_millis())));
+            return Some(NewJob::once(push_envelope(
+                device_id,
+                push_message(call, push),
+                now.timestamp_millis(),
+            )));
         }
-        Command::Emit(event) => Envelope::new(
-            Job::EmitEventV1 { event: app_event(call, &effect.key, event, now) },
-            format!("event:{}", effect.key),
-        ),
+        Command::Emit(event) => event_envelope(app_event(call, &effect.key, event, now)),
         Command::Schedule { timer, at } => {
             let job = Job::CallTimerV1 {
                 call_session_id: call.id.clone(),
@@ -77,9 +78,11 @@ pub fn push_message(call: &Call, push: &Push) -> PushMessage {
             channel_number: call.to.clone(),
             ring_ends_at: ring_ends_at.timestamp(),
         },
-        Push::CallEnded { reason } => {
-            PushMessage::CallEnded { call_session_id: call.id.clone(), org_id: call.org_id.clone(), reason: *reason }
-        }
+        Push::CallEnded { reason } => PushMessage::CallEnded {
+            call_session_id: call.id.clone(),
+            org_id: call.org_id.clone(),
+            reason: *reason,
+        },
     }
 }
 
@@ -103,13 +106,17 @@ fn app_event(call: &Call, key: &str, event: &AppEvent, now: DateTime<Utc>) -> Ap
     });
     let extra = match event {
         AppEvent::Incoming => json!({}),
-        AppEvent::Answered { device_id } => json!({ "device_id": device_id, "answered_by_device_id": device_id }),
+        AppEvent::Answered { device_id } => {
+            json!({ "device_id": device_id, "answered_by_device_id": device_id })
+        }
         AppEvent::Ended { reason, duration_secs } => json!({
             "reason": reason.as_str(),
             "duration_secs": duration_secs,
             "answered_by_device_id": call.answered_by_device_id(),
         }),
-        AppEvent::Missed { reason } | AppEvent::VoicemailStarted { reason } => json!({ "reason": reason.as_str() }),
+        AppEvent::Missed { reason } | AppEvent::VoicemailStarted { reason } => {
+            json!({ "reason": reason.as_str() })
+        }
     };
     if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
         data.extend(extra);
@@ -156,7 +163,10 @@ mod tests {
         let now = Utc::now();
         let leg = LegId::new("d1", 1);
         let effects = [
-            effect("s1:leg:d1/1:dial", Command::Dial { leg: leg.clone(), to: "sip:u@sip.telnyx.com".into(), timeout_secs: 30 }),
+            effect(
+                "s1:leg:d1/1:dial",
+                Command::Dial { leg: leg.clone(), to: "sip:u@sip.telnyx.com".into(), timeout_secs: 30 },
+            ),
             effect(
                 "s1:leg:d1/1:hangup",
                 Command::Hangup {
@@ -164,12 +174,18 @@ mod tests {
                     reason: EndReason::AnsweredElsewhere,
                 },
             ),
-            effect("s1:push:d2:call_ended", Command::Push {
-                device_id: "d2".into(),
-                push: Push::CallEnded { reason: CallEndedReason::AnsweredElsewhere },
-            }),
+            effect(
+                "s1:push:d2:call_ended",
+                Command::Push {
+                    device_id: "d2".into(),
+                    push: Push::CallEnded { reason: CallEndedReason::AnsweredElsewhere },
+                },
+            ),
             effect("s1:event:answered", Command::Emit(AppEvent::Answered { device_id: "d1".into() })),
-            effect("s1:timer:ring", Command::Schedule { timer: Timer::RingTimeout, at: now + chrono::Duration::seconds(30) }),
+            effect(
+                "s1:timer:ring",
+                Command::Schedule { timer: Timer::RingTimeout, at: now + chrono::Duration::seconds(30) },
+            ),
             effect("s1:active", Command::ActiveCall { user_id: "u1".into(), active: true }),
         ];
         let jobs = jobs_for(&call(), &effects, now);
@@ -177,7 +193,7 @@ mod tests {
         assert_eq!(pools, vec![Pool::Legs, Pool::Legs, Pool::Push, Pool::Events, Pool::SimringRetries]);
         let keys: Vec<&str> = jobs.iter().map(|j| j.unique_key.as_deref().unwrap()).collect();
         assert_eq!(keys[0], "cmd:s1:leg:d1/1:dial#1");
-        assert_eq!(keys[3], "event:s1:event:answered#1");
+        assert_eq!(keys[3], format!("event:{}#1", event_id("s1:event:answered")));
         assert_eq!(jobs[4].delay, std::time::Duration::from_secs(30), "the timer is due at its time");
         assert!(jobs.iter().all(|j| j.envelope.call_session_id.as_deref() == Some("s1")));
         // The same decision again gives the same keys (enqueued once).
@@ -191,7 +207,10 @@ mod tests {
     #[test]
     fn events_carry_the_call_and_a_stable_id() {
         let now = Utc::now();
-        let effects = [effect("s1:event:ended", Command::Emit(AppEvent::Ended { reason: EndReason::Completed, duration_secs: 10800 }))];
+        let effects = [effect(
+            "s1:event:ended",
+            Command::Emit(AppEvent::Ended { reason: EndReason::Completed, duration_secs: 10800 }),
+        )];
         let jobs = jobs_for(&call(), &effects, now);
         let Job::EmitEventV1 { event } = &jobs[0].envelope.job else { panic!("an event job") };
         assert_eq!(event.event_type, "call.ended");

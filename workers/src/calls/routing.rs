@@ -54,7 +54,12 @@ fn voicemail(settings: &OrgSettings) -> VoicemailSettings {
 }
 
 /// Routes an inbound `call.initiated` on the parent leg `parent`.
-pub(super) async fn route_inbound(runtime: &Runtime, event: &CallEvent, session: &str, parent: &str) -> Result<(), JobError> {
+pub(super) async fn route_inbound(
+    runtime: &Runtime,
+    event: &CallEvent,
+    session: &str,
+    parent: &str,
+) -> Result<(), JobError> {
     let store = &runtime.store;
     if store.call(session).await?.is_some() {
         tracing::debug!("Call already routed; duplicate call.initiated ignored.");

@@ -39,12 +39,16 @@ pub async fn handle(runtime: &Runtime, event: &CallEvent) -> Result<bool, JobErr
             Ok(true)
         }
         ClientStateField::Ours(_) => Ok(false),
-        ClientStateField::Foreign(_) if runtime.store.call(session).await?.is_some_and(|c| c.parent_call_control_id != ccid) => {
+        ClientStateField::Foreign(_)
+            if runtime.store.call(session).await?.is_some_and(|c| c.parent_call_control_id != ccid) =>
+        {
             tracing::warn!(ccid, event_type = ?event.kind, "Event with a client_state that is not ours; ignored.");
             metrics::counter!("callfleet_foreign_client_state_total").increment(1);
             Ok(false)
         }
-        ClientStateField::Absent | ClientStateField::Foreign(_) => parent_event(runtime, event, session, ccid).await,
+        ClientStateField::Absent | ClientStateField::Foreign(_) => {
+            parent_event(runtime, event, session, ccid).await
+        }
     }
 }
 
@@ -65,11 +69,18 @@ fn leg_input(event: &CallEvent, leg: LegId, ccid: &str) -> Option<CallInput> {
 }
 
 /// An event without our state: the parent (PSTN) leg of a call, or a new inbound call.
-async fn parent_event(runtime: &Runtime, event: &CallEvent, session: &str, ccid: &str) -> Result<bool, JobError> {
+async fn parent_event(
+    runtime: &Runtime,
+    event: &CallEvent,
+    session: &str,
+    ccid: &str,
+) -> Result<bool, JobError> {
     let call = runtime.store.call(session).await?;
     let is_parent = call.as_ref().is_some_and(|c| c.parent_call_control_id == ccid);
     let input = match event.kind {
-        EventKind::CallInitiated if call.is_none() && event.payload.direction == Some(Direction::Incoming) => {
+        EventKind::CallInitiated
+            if call.is_none() && event.payload.direction == Some(Direction::Incoming) =>
+        {
             routing::route_inbound(runtime, event, session, ccid).await?;
             return Ok(true);
         }

@@ -2,6 +2,7 @@
 //! operator retries may run it again with the same input.
 
 mod credentials;
+mod events;
 mod maintenance;
 mod push;
 mod sweeps;
@@ -28,11 +29,15 @@ pub(crate) async fn run(runtime: &Runtime, envelope: &Envelope) -> Result<(), Jo
         Job::SendPushV1 { device_id, message, requested_at_ms } => {
             push::send(runtime, device_id, message, *requested_at_ms).await
         }
-        Job::CallCommandV1 { .. }
-        | Job::CallTimerV1 { .. }
-        | Job::CallInputV1 { .. }
-        | Job::EmitEventV1 { .. } => {
-            Err(JobError::permanent(format!("{} has no handler in this build", envelope.job.kind())))
+        Job::EmitEventV1 { event } => events::emit(runtime, event).await,
+        Job::CallCommandV1 { call_session_id, effect } => {
+            crate::calls::commands::run(runtime, call_session_id, effect).await
+        }
+        Job::CallTimerV1 { call_session_id, timer, .. } => {
+            crate::calls::timers::fire(runtime, call_session_id, timer).await
+        }
+        Job::CallInputV1 { call_session_id, input } => {
+            crate::calls::apply(runtime, call_session_id, input).await.map(|_| ())
         }
     }
 }
