@@ -226,6 +226,12 @@ impl SimHandle {
         self.core.advance(by).await
     }
 
+    /// Sim time of the next scheduled action (a ring, an answer, a delayed delivery), if any: a
+    /// harness driving a fleet on the manual clock advances to it.
+    pub fn next_due(&self) -> Option<Duration> {
+        self.core.with(|w| w.next_due()).map(Duration::from_millis)
+    }
+
     /// Waits until everything due now has run and every webhook attempt handed out has been answered.
     pub async fn settle(&self) {
         self.core.settle().await;

@@ -7,6 +7,7 @@
 
 mod support;
 
+mod calls;
 mod crash;
 mod credentials;
 mod events;

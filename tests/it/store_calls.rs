@@ -1,43 +1,22 @@
 //! Conformance of the call engine's store on both engines: routing rows, memberships, calls
 //! changed only by compare-and-set transitions with their jobs, and millisecond delayed jobs.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use fleet_domain::call::{Call, CallSetup, CallState, VoicemailSettings};
 use fleet_domain::routing::{Mode, NumberConfig, OutsideHours};
 use fleet_jobs::{Envelope, Job, Pool};
 use fleet_store::{DeviceRegistration, Engine, NewJob, OrgSettings, Organization, StoreError, User};
 
 use crate::on_both;
-use crate::support::TestDb;
+use crate::support::{TestClock, TestDb};
 
 on_both! {
     routing_rows_and_memberships => routing_rows_and_memberships_postgres, routing_rows_and_memberships_sqlite;
     transitions_commit_with_their_jobs => transitions_commit_with_their_jobs_postgres, transitions_commit_with_their_jobs_sqlite;
     concurrent_transitions_have_one_winner => concurrent_transitions_have_one_winner_postgres, concurrent_transitions_have_one_winner_sqlite;
     delayed_jobs_wait_until_due => delayed_jobs_wait_until_due_postgres, delayed_jobs_wait_until_due_sqlite;
-}
-
-/// A clock a test moves by hand (milliseconds since the epoch).
-#[derive(Clone)]
-pub struct TestClock(Arc<AtomicI64>);
-
-impl TestClock {
-    pub fn at(t: DateTime<Utc>) -> Self {
-        Self(Arc::new(AtomicI64::new(t.timestamp_millis())))
-    }
-
-    pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
-    }
-
-    pub fn clock(&self) -> fleet_store::sql::Clock {
-        let ms = self.0.clone();
-        Arc::new(move || Utc.timestamp_millis_opt(ms.load(Ordering::SeqCst)).unwrap())
-    }
 }
 
 fn number(org: &str, user: Option<&str>) -> NumberConfig {

@@ -6,7 +6,9 @@
 //!   `work_id#attempt`, so a crash between push and ack cannot fork the chain) → this row `Done`;
 //! - retryable failure whose next attempt would start after the job's deadline (an
 //!   `incoming_call` push once the ring is over) → dropped → `Done`;
-//! - permanent failure, spent budget, or undecodable payload → `AbortError` → `Killed` (dead set);
+//! - permanent failure, spent budget, or undecodable payload → `AbortError` → `Killed` (dead set),
+//!   after enqueuing the job's declared compensation, if it has one (a dial or bridge that failed
+//!   for good tells its call, which then ends or reroutes cleanly);
 //! - the push of the next attempt itself fails → a plain error → apalis re-runs this attempt at
 //!   once, up to its own small budget, after which the row is `Failed` (also in the dead set).
 
@@ -98,7 +100,7 @@ pub(crate) async fn execute(
         };
         let policy = envelope.job.retry_policy();
         let remaining = envelope.job.deadline().map(|deadline| {
-            Duration::from_millis((deadline * 1000 - chrono::Utc::now().timestamp_millis()).max(0) as u64)
+            Duration::from_millis((deadline * 1000 - runtime.store.now().timestamp_millis()).max(0) as u64)
         });
         match policy.decide_within(envelope.attempt, error.failure, rand::random::<f64>(), remaining) {
             RetryDecision::RetryAfter(delay) => {
@@ -113,6 +115,14 @@ pub(crate) async fn execute(
                 Ok(())
             }
             RetryDecision::Dead => {
+                // The declared compensation runs before the job is dead (a failed enqueue retries
+                // this attempt, so a dead job never lacks its compensation).
+                if let Some(job) = envelope.job.compensation() {
+                    let work_id = format!("compensate:{}", envelope.work_id);
+                    let compensation = Envelope::new(job, work_id).with_call_session(envelope.call_session_id.clone());
+                    runtime.store.enqueue(&[NewJob::once(compensation)]).await?;
+                    tracing::warn!("Compensation enqueued for a job that failed for good.");
+                }
                 metrics::counter!("callfleet_jobs_total", "kind" => kind, "outcome" => "dead").increment(1);
                 tracing::error!(error = %error, "Job failed for good; moved to the dead set.");
                 Err(AbortError::new(error.message).into())

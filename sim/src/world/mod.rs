@@ -200,6 +200,11 @@ impl World {
         }
     }
 
+    /// When the next scheduled thing happens (sim ms), if anything is scheduled.
+    pub fn next_due(&self) -> Option<u64> {
+        self.timeline.next_due()
+    }
+
     /// Whether something is due now (after `run_due` this is false until time moves).
     pub fn has_due(&self) -> bool {
         self.timeline.next_due().is_some_and(|d| d <= self.now)

@@ -51,10 +51,25 @@ impl Fleet {
     }
 
     pub async fn start_on(test_db: TestDb, extra: &[(&str, &str)]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_with(test_db, listener, extra, None).await
+    }
+
+    /// The ingress on `listener` (bound by the caller, so a simulator can be pointed at it
+    /// first), with record times and timers read from `clock` when one is given.
+    pub async fn start_with(
+        test_db: TestDb,
+        listener: TcpListener,
+        extra: &[(&str, &str)],
+        clock: Option<fleet_store::sql::Clock>,
+    ) -> Self {
         let config = test_config(&test_db.url, extra);
         let db = test_db.open().await;
+        let db = match clock {
+            Some(clock) => db.with_clock(clock),
+            None => db,
+        };
         let store = db.store();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let token = CancellationToken::new();
         let (c, s, t) = (config.clone(), store.clone(), token.clone());

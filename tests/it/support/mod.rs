@@ -1,5 +1,7 @@
 //! Test harness: per-test databases, an in-process fleet, signed deliveries, and drains.
 
+pub mod calls;
+pub mod clock;
 pub mod db;
 pub mod fleet;
 pub mod logs;
@@ -7,6 +9,7 @@ pub mod process;
 pub mod proxy;
 pub mod webhook;
 
+pub use clock::TestClock;
 pub use db::TestDb;
 pub use fleet::Fleet;
 pub use fleet_store::Engine;

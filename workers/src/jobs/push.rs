@@ -2,9 +2,11 @@
 //!
 //! Checks before sending, each ending the job without a push: the message's deadline (an
 //! `incoming_call` whose ring is over is dropped, never delivered late), the device (gone →
-//! nothing to do), the device's organization (a device now signed into another org never gets
-//! this org's messages), a token for its platform, and the delivery record (a re-run after a
-//! delivery does not ring the phone again).
+//! nothing to do), its call (only a device rung for the call gets its pushes, and
+//! `incoming_call` only while the call still rings; a push without a call needs the device in the
+//! message's organization), a token for its platform, and the delivery record (a re-run after a
+//! delivery does not ring the phone again). A delivered `incoming_call` tells its call (the
+//! device may then be dismissed by a `call_ended` push).
 //!
 //! Then the provider's answer decides: delivered → recorded; dead token (FCM `UNREGISTERED`,
 //! APNs 410 / `BadDeviceToken`) → removed from the device if it is still its token, no retry;
@@ -20,9 +22,11 @@
 //! `pruned`, `retry`, `failed`, `expired` or `skipped`, and the histogram
 //! `callfleet_push_delivery_seconds{provider, kind}` from request to provider acceptance.
 
-use chrono::Utc;
+use fleet_domain::call::CallInput;
 use fleet_domain::push::{Provider, ProviderOutcome, PushMessage, metric_reason, route};
 use fleet_domain::retry::Failure;
+use fleet_jobs::{Envelope, Job};
+use fleet_store::NewJob;
 use fleet_store::push::push_key;
 
 use crate::{JobError, Runtime};
@@ -43,7 +47,7 @@ pub(crate) async fn send(
     requested_at_ms: i64,
 ) -> Result<(), JobError> {
     let kind = message.kind();
-    let now = Utc::now();
+    let now = runtime.store.now();
     if !message.is_deliverable_at(now.timestamp()) {
         tracing::info!(device_id, kind, "The ring is over; push dropped, not delivered late.");
         count(None, kind, "expired", "deadline");
@@ -55,9 +59,22 @@ pub(crate) async fn send(
         return Ok(());
     };
     let device = device.registration;
-    if device.org_id != message.org_id() {
-        tracing::info!(device_id, kind, "Device is signed into another organization; push not sent.");
-        count(None, kind, "skipped", "other_org");
+    // A call's pushes go only to the devices rung for it (a user's devices in any of the user's
+    // organizations), and `incoming_call` only while it still rings; without a call row (a push
+    // asked for directly) the device must be in the message's organization.
+    let call = runtime.store.call(message.call_session_id()).await?;
+    let refused = match &call {
+        Some(call) if call.rung(device_id).is_none() => Some("not_rung"),
+        Some(call) if matches!(message, PushMessage::IncomingCall { .. }) && !call.is_ringing() => {
+            Some("not_ringing")
+        }
+        Some(_) => None,
+        None if device.org_id != message.org_id() => Some("other_org"),
+        None => None,
+    };
+    if let Some(reason) = refused {
+        tracing::info!(device_id, kind, reason, "Push not sent.");
+        count(None, kind, "skipped", reason);
         return Ok(());
     }
     let Some((provider, token)) =
@@ -77,7 +94,7 @@ pub(crate) async fn send(
     let reason = outcome.reason().to_owned();
     match outcome {
         ProviderOutcome::Delivered => {
-            let latency_ms = (Utc::now().timestamp_millis() - requested_at_ms).max(0);
+            let latency_ms = (runtime.store.now().timestamp_millis() - requested_at_ms).max(0);
             metrics::histogram!("callfleet_push_delivery_seconds", "provider" => provider.as_str(), "kind" => kind)
                 .record(latency_ms as f64 / 1000.0);
             count(Some(provider), kind, "sent", &reason);
@@ -85,6 +102,15 @@ pub(crate) async fn send(
             // The push is out: a failure to record it must not schedule a second one.
             if let Err(e) = runtime.store.record_push_delivery(&key, device_id, provider).await {
                 tracing::warn!(device_id, error = %e, "Push delivered but not recorded; a re-run may repeat it.");
+            }
+            if let (Some(call), PushMessage::IncomingCall { .. }) = (&call, message) {
+                // The call may now send this device `call_ended` (iOS shows a call UI for every
+                // VoIP push, so only a device that got one is dismissed by push).
+                let input = CallInput::IncomingPushDelivered { device_id: device_id.to_owned() };
+                let job = Job::CallInputV1 { call_session_id: call.id.clone(), input };
+                let envelope =
+                    Envelope::new(job, format!("pushed:{key}")).with_call_session(Some(call.id.clone()));
+                runtime.store.enqueue(&[NewJob::once(envelope)]).await?;
             }
             Ok(())
         }

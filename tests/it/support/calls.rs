@@ -1,0 +1,311 @@
+//! The end-to-end harness of the call engine: a real fleet (ingress + every worker pool) wired to
+//! the carrier simulator both ways, on either engine, driven as one discrete-event simulation.
+//!
+//! Wiring: the simulator's webhooks go to the fleet's ingress (signed with the simulator's key,
+//! which is the fleet's `TELNYX_PUBLIC_KEY`); the fleet's Telnyx, FCM and APNs base URLs are the
+//! simulator; the fleet's app events go to the simulator's receiver, which verifies their
+//! Standard Webhooks signatures.
+//!
+//! Time: the simulator runs on its manual clock and the fleet on a [`TestClock`] that starts at
+//! the simulator's epoch. [`CallEnv::run_for`] lets both sides do everything due now (the
+//! simulator settles its deliveries; the fleet runs until no job is ready, running, or delayed
+//! and already due), then moves both clocks together to the next thing either side has
+//! scheduled — a device answering, a webhook's latency, a ring timeout, a redial — and repeats.
+//! So a 3-hour call takes as long as a 3-second one, no test sleeps, and the order of events is
+//! the one the scripts and timers say.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use fleet_domain::call::Call;
+use fleet_domain::credentials::CredentialStatus;
+use fleet_domain::routing::{Mode, NumberConfig, OutsideHours};
+use fleet_jobs::Pool;
+use fleet_platform::shutdown::CancellationToken;
+use fleet_sim::{
+    Caller, CallerScript, ClockMode, CredentialRef, DevicePlatform, DeviceScript, PlacedCall, RingBehaviour,
+    SimConfig, SimHandle, Simulator,
+};
+use fleet_store::{DeviceRegistration, Engine, OrgSettings, Organization, Store, User};
+
+use super::{Fleet, TestClock, TestDb, eventually};
+
+/// The simulator's epoch and the fleet clock's start. The wall clock at start: Telnyx signature
+/// timestamps (wall clock) and event times (virtual) then agree until the virtual clock jumps.
+fn epoch() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// Stops the simulator when the environment is dropped.
+struct DropCancel(CancellationToken);
+
+impl Drop for DropCancel {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+pub struct CallEnv {
+    pub fleet: Fleet,
+    pub sim: SimHandle,
+    pub clock: TestClock,
+    pub epoch: DateTime<Utc>,
+    _sim_stop: DropCancel,
+    _keys: tempfile_dir::Dir,
+}
+
+mod tempfile_dir {
+    /// A directory removed on drop (the APNs key file lives there).
+    pub struct Dir(pub std::path::PathBuf);
+
+    impl Dir {
+        pub fn new() -> Self {
+            let dir = std::env::temp_dir().join(format!("callfleet-calls-{}", ulid::Ulid::generate()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl CallEnv {
+    /// A fleet on a fresh database of `engine` and a simulator, every pool running.
+    pub async fn start(engine: Engine) -> Self {
+        Self::start_with(engine, &[]).await
+    }
+
+    pub async fn start_with(engine: Engine, extra: &[(&str, &str)]) -> Self {
+        let epoch = epoch();
+        let ingress = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let webhook_url = format!("http://{}/webhooks/telnyx", ingress.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = SimConfig::new(webhook_url.clone());
+        config.clock = ClockMode::Manual;
+        config.epoch = Some(epoch);
+        config.failover_url = Some(webhook_url.replace("/webhooks/telnyx", "/webhooks/telnyx/failover"));
+        let sim = Simulator::start(config, sim_listener, stop.clone()).await.unwrap();
+        let keys = tempfile_dir::Dir::new();
+        let mut vars: Vec<(&str, String)> = vec![
+            ("TELNYX_PUBLIC_KEY", sim.public_key_base64()),
+            ("TELNYX_API_KEY", "test-telnyx-key".into()),
+            ("TELNYX_API_BASE", sim.telnyx_api_base()),
+            ("TELNYX_CONNECTION_ID", sim.config().connection_id.clone()),
+            ("TELNYX_CREDENTIAL_CONNECTION_ID", "cred-conn-1".into()),
+            ("CALLFLEET_SECRET_KEY", format!("k1:{}", base64_key())),
+            ("CALLFLEET_EVENTS_URL", sim.events_url()),
+            ("CALLFLEET_EVENTS_SECRET", sim.events_secret().to_owned()),
+            ("CALLFLEET_WORKER_CONCURRENCY", "16".into()),
+        ];
+        vars.extend(sim.push_env(&keys.0.join("apns.p8"), "com.example.phone").unwrap());
+        let mut all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        all.extend_from_slice(extra);
+        let clock = TestClock::at(epoch);
+        let fleet = Fleet::start_with(TestDb::new(engine).await, ingress, &all, Some(clock.clock())).await;
+        fleet.start_workers(&Pool::ALL);
+        Self { fleet, sim, clock, epoch, _sim_stop: DropCancel(stop), _keys: keys }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.fleet.store
+    }
+
+    /// The fleet's virtual now (the same instant as the simulator's now).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// An organization with its settings.
+    pub async fn org(&self, id: &str, settings: OrgSettings) {
+        let org = Organization { id: id.into(), name: Some(format!("Org {id}")), settings };
+        self.store().upsert_organization(&org).await.unwrap();
+    }
+
+    /// A user in `orgs` (the first is the primary).
+    pub async fn user(&self, id: &str, orgs: &[&str], dnd: bool) {
+        let user = User {
+            id: id.into(),
+            org_id: orgs[0].into(),
+            org_ids: orgs.iter().map(|o| (*o).to_owned()).collect(),
+            name: None,
+            dnd,
+        };
+        self.store().upsert_user(&user).await.unwrap();
+    }
+
+    /// A number that rings `user` (or nobody), with the simulator routing PSTN calls to it.
+    pub async fn number(&self, e164: &str, org: &str, user: Option<&str>, ring_timeout_secs: u32) {
+        let config = NumberConfig {
+            org_id: org.into(),
+            user_id: user.map(Into::into),
+            mode: Mode::Ring,
+            ring_timeout_secs,
+            schedule: None,
+            outside_hours: OutsideHours::Voicemail,
+        };
+        self.store().put_number(e164, &config).await.unwrap();
+        self.sim.add_number(e164);
+    }
+
+    /// A phone of `user`, registered in `org` through the store (its credential provisioned by the
+    /// fleet against the simulator), then scripted in the simulator: registered (`online`) or not,
+    /// with a push token (FCM for android, APNs VoIP for ios), behaving `on_ring`.
+    pub async fn phone(
+        &self,
+        id: &str,
+        user: &str,
+        org: &str,
+        platform: &str,
+        online: bool,
+        on_ring: RingBehaviour,
+    ) {
+        let token = format!("tok-{id}");
+        let reg = DeviceRegistration {
+            id: id.into(),
+            user_id: user.into(),
+            org_id: org.into(),
+            platform: platform.into(),
+            push_token: (platform == "android").then(|| token.clone()),
+            voip_token: (platform == "ios").then(|| hex_token(id)),
+            app_version: None,
+            name: None,
+        };
+        self.store().register_device(&reg).await.unwrap();
+        let store = self.store().clone();
+        let sip = eventually(30, "the device's credential to be active", || {
+            let store = store.clone();
+            let id = id.to_owned();
+            async move {
+                let cred = store.device(&id).await.ok()??.credential?;
+                (cred.status == CredentialStatus::Active).then_some(cred.sip_username?)
+            }
+        })
+        .await;
+        let platform = match platform {
+            "ios" => DevicePlatform::Ios,
+            "android" => DevicePlatform::Android,
+            _ => DevicePlatform::Web,
+        };
+        let push_token = match platform {
+            DevicePlatform::Ios => Some(hex_token(id)),
+            DevicePlatform::Android => Some(token),
+            DevicePlatform::Web => None,
+        };
+        self.sim
+            .add_device(DeviceScript {
+                id: id.into(),
+                platform,
+                push_token,
+                credential: CredentialRef::SipUsername(sip),
+                online,
+                register_after_push: None,
+                on_ring,
+            })
+            .unwrap();
+    }
+
+    /// A PSTN caller calls `to` now.
+    pub fn call_from(&self, from: &str, to: &str) -> PlacedCall {
+        self.sim
+            .place_call(CallerScript {
+                from: Caller::Pstn(from.into()),
+                to: to.into(),
+                at: Duration::ZERO,
+                hangup_after: None,
+            })
+            .unwrap()
+    }
+
+    /// The fleet's stored call.
+    pub async fn call(&self, session: &str) -> Call {
+        self.store().call(session).await.unwrap().expect("the call is stored")
+    }
+
+    /// Runs both sides for `span` of virtual time (see the module header).
+    pub async fn run_for(&self, span: Duration) {
+        let sim_start = self.sim.now();
+        let horizon = sim_start + span;
+        loop {
+            self.settle().await;
+            let sim_next = self.sim.next_due();
+            let fleet_next = self
+                .store()
+                .next_due_at(&Pool::ALL)
+                .await
+                .unwrap()
+                .map(|t| Duration::from_millis((t - self.epoch).num_milliseconds().max(0) as u64));
+            let next = [sim_next, fleet_next].into_iter().flatten().min();
+            let now = self.sim.now();
+            let target = match next {
+                Some(n) if n <= horizon => n.max(now),
+                _ => horizon,
+            };
+            if target > now {
+                self.clock.set(self.epoch + chrono::Duration::milliseconds(target.as_millis() as i64));
+                self.sim.advance(target - now).await.unwrap();
+            }
+            if target >= horizon && next.is_none_or(|n| n > horizon) {
+                self.settle().await;
+                return;
+            }
+        }
+    }
+
+    /// Until nothing is due now on either side: the simulator's deliveries answered, and no job
+    /// of the fleet ready, running, or delayed and due.
+    pub async fn settle(&self) {
+        loop {
+            self.sim.settle().await;
+            self.fleet_idle().await;
+            self.sim.settle().await;
+            if self.fleet_is_idle().await {
+                return;
+            }
+        }
+    }
+
+    async fn fleet_is_idle(&self) -> bool {
+        let store = self.store();
+        let Ok(stats) = store.queue_stats().await else { return false };
+        let busy = stats.iter().any(|s| s.ready > 0 || s.running > 0);
+        let due = store.next_due_at(&Pool::ALL).await.ok().flatten().is_some_and(|t| t <= store.now());
+        !busy && !due
+    }
+
+    async fn fleet_idle(&self) {
+        eventually(60, "the fleet to go idle", || async { self.fleet_is_idle().await.then_some(()) }).await;
+    }
+
+    /// The Telnyx requests the fleet sent for one operation (`dial`, `answer`, `bridge`, `hangup`…).
+    pub fn requests(&self, operation: &str) -> Vec<fleet_sim::RecordedRequest> {
+        self.sim.requests().into_iter().filter(|r| r.operation == operation).collect()
+    }
+
+    /// App events the simulator's receiver verified, of one type and call.
+    pub fn events(&self, event_type: &str, session: &str) -> Vec<fleet_sim::ReceivedEvent> {
+        self.sim
+            .app_events()
+            .into_iter()
+            .filter(|e| {
+                e.event_type.as_deref() == Some(event_type) && e.call_session_id.as_deref() == Some(session)
+            })
+            .collect()
+    }
+}
+
+/// A 64-hex-digit APNs device token derived from the device id.
+fn hex_token(id: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(id.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn base64_key() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+}
