@@ -115,6 +115,17 @@ pub(crate) fn invalid(e: ValidationError) -> Rejection {
     Rejection::new(StatusCode::BAD_REQUEST, e.reason(), e.to_string())
 }
 
+/// A range-checked count of seconds from a signed JSON number.
+pub(crate) fn secs(
+    raw: i64,
+    check: fn(u32) -> Result<(), ValidationError>,
+    out: ValidationError,
+) -> Result<u32, Rejection> {
+    let secs = u32::try_from(raw).map_err(|_| invalid(out))?;
+    check(secs).map_err(invalid)?;
+    Ok(secs)
+}
+
 /// A field the API itself refuses: 400 `invalid_field`.
 pub(crate) fn invalid_field(detail: impl Into<String>) -> Rejection {
     Rejection::new(StatusCode::BAD_REQUEST, "invalid_field", detail)

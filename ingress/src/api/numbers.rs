@@ -18,8 +18,7 @@ use fleet_domain::routing::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::orgs::secs;
-use super::{ApiState, check_id, invalid, invalid_field, parse_body, store_rejection};
+use super::{ApiState, check_id, invalid, invalid_field, parse_body, secs, store_rejection};
 use crate::error::Rejection;
 
 /// Most opening windows one schedule may have.

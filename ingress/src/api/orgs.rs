@@ -18,7 +18,7 @@ use fleet_domain::routing::{ValidationError, validate_sip_uri, validate_voicemai
 use fleet_store::{OrgSettings, Organization, User};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiState, bounded, check_id, invalid, invalid_field, parse_body, store_rejection};
+use super::{ApiState, bounded, check_id, invalid, invalid_field, parse_body, secs, store_rejection};
 use crate::error::Rejection;
 
 /// Longest greeting, in characters (what a text-to-speech request takes comfortably).
@@ -96,17 +96,6 @@ pub(super) struct UserView {
 
 fn status(created: bool) -> StatusCode {
     if created { StatusCode::CREATED } else { StatusCode::OK }
-}
-
-/// A range-checked count of seconds from a signed JSON number.
-pub(super) fn secs(
-    raw: i64,
-    check: fn(u32) -> Result<(), ValidationError>,
-    out: ValidationError,
-) -> Result<u32, Rejection> {
-    let secs = u32::try_from(raw).map_err(|_| invalid(out))?;
-    check(secs).map_err(invalid)?;
-    Ok(secs)
 }
 
 fn org_settings(b: &OrgBody) -> Result<OrgSettings, Rejection> {
