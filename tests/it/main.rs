@@ -7,6 +7,7 @@
 
 mod support;
 
+mod api_routing;
 mod calls;
 mod crash;
 mod credentials;

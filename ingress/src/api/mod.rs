@@ -1,11 +1,19 @@
-//! The app API under `/v1`: organizations, users, devices, device login tokens, and its OpenAPI
-//! document — served by the ingress role's router (so `callfleet ingress` and `callfleet run`
-//! expose it).
+//! The app API under `/v1`: organizations, users, devices, device login tokens, numbers, blocked
+//! callers, call status and each user's active call, and its OpenAPI document — served by the
+//! ingress role's router (so `callfleet ingress` and `callfleet run` expose it).
 //!
-//! Every route requires `Authorization: Bearer <CALLFLEET_API_TOKEN>` (compared in constant time);
-//! with no token configured the API refuses everything (401 `api_disabled`). Upserts are idempotent
-//! with ids chosen by the app (`201` when created, `200` when updated). Bad input is refused with
-//! `{"error": <reason>, "detail": …}` before the store is touched, so nothing changes.
+//! Every route but `GET /v1/openapi.json` requires `Authorization: Bearer <CALLFLEET_API_TOKEN>`
+//! (compared in constant time); with no token configured the API refuses everything (401
+//! `api_disabled`). The document is public: it describes the API, never its data. Upserts are
+//! idempotent with ids chosen by the app (`201` when created, `200` when updated); deletes answer
+//! `204` whether or not the thing existed.
+//!
+//! Bad input is refused before the store is touched, so nothing changes: `400` with a
+//! machine-readable `{"error": <reason>, "detail": …}` for a malformed body (`invalid_body`), a bad
+//! id (`invalid_id`) or a value a validator refuses (`invalid_field`, or the validator's own reason
+//! such as `invalid_e164`, `invalid_timezone`, `ring_timeout_out_of_range`). `422
+//! invalid_reference` is kept for references the store checks (an unknown organization, a user
+//! not in it); the store checks them inside the write's transaction and rolls the write back.
 //!
 //! Credentials: registering a device enqueues provisioning on the `credentials` pool (the response
 //! shows `credential.status = provisioning`); no response ever carries a SIP password — devices log
@@ -13,7 +21,9 @@
 //! ingress calls Telnyx (with the client's timeouts); webhooks never do.
 
 mod auth;
+mod calls;
 mod devices;
+mod numbers;
 mod openapi;
 mod orgs;
 
@@ -21,7 +31,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use fleet_domain::routing::ValidationError;
 use fleet_platform::Secret;
 use fleet_store::{Store, StoreError};
 use fleet_telnyx::TelnyxClient;
@@ -42,16 +52,44 @@ impl ApiState {
     }
 }
 
-/// The `/v1` routes.
+/// Declares a group of routes once: the function that builds them into a router, and the list of
+/// their `(method, path)` pairs (so the OpenAPI test sees exactly what the router serves).
+macro_rules! route_table {
+    ($list:ident, $build:ident; $($path:literal => $first:ident($h:path) $(.$more:ident($hh:path))*;)*) => {
+        const $list: &[(&str, &str)] = &[$((stringify!($first), $path), $((stringify!($more), $path),)*)*];
+
+        fn $build() -> Router<ApiState> {
+            Router::new()$(.route($path, axum::routing::$first($h)$(.$more($hh))*))*
+        }
+    };
+}
+
+route_table! { PUBLIC_ROUTES, public_routes;
+    "/v1/openapi.json" => get(openapi::document);
+}
+
+route_table! { TOKEN_ROUTES, token_routes;
+    "/v1/organizations/{id}" => put(orgs::put_org);
+    "/v1/organizations/{id}/blocked-numbers/{e164}" => put(numbers::block).delete(numbers::unblock);
+    "/v1/users/{id}" => put(orgs::put_user);
+    "/v1/users/{id}/active-call" => get(calls::active_call);
+    "/v1/devices/{id}" => put(devices::put).get(devices::get).delete(devices::delete);
+    "/v1/devices/{id}/token" => post(devices::token);
+    "/v1/numbers/{e164}" => put(numbers::put).get(numbers::get).delete(numbers::delete);
+    "/v1/calls/{call_session_id}" => get(calls::call_status);
+}
+
+/// Every `(method, path)` the API serves, methods in lower case as OpenAPI spells them.
+pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+    PUBLIC_ROUTES.iter().chain(TOKEN_ROUTES).copied()
+}
+
+/// The `/v1` routes. The token check is a route layer: it runs only on matched routes, so an
+/// unknown path is a 404 and a wrong method a 405, as for the rest of the ingress.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/openapi.json", get(openapi::document))
-        .route("/v1/organizations/{id}", put(orgs::put_org))
-        .route("/v1/users/{id}", put(orgs::put_user))
-        .route("/v1/devices/{id}", put(devices::put).get(devices::get).delete(devices::delete))
-        .route("/v1/devices/{id}/token", post(devices::token))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
-        .with_state(state)
+    let guarded =
+        token_routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
+    public_routes().merge(guarded).with_state(state)
 }
 
 /// The detail of every 503 `store_unavailable`: never the database's own text.
@@ -70,6 +108,27 @@ pub(crate) fn store_rejection(e: StoreError) -> Rejection {
             Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "the store failed")
         }
     }
+}
+
+/// A value a domain validator refused: 400 with the validator's reason (`invalid_e164`, …).
+pub(crate) fn invalid(e: ValidationError) -> Rejection {
+    Rejection::new(StatusCode::BAD_REQUEST, e.reason(), e.to_string())
+}
+
+/// A range-checked count of seconds from a signed JSON number.
+pub(crate) fn secs(
+    raw: i64,
+    check: fn(u32) -> Result<(), ValidationError>,
+    out: ValidationError,
+) -> Result<u32, Rejection> {
+    let secs = u32::try_from(raw).map_err(|_| invalid(out))?;
+    check(secs).map_err(invalid)?;
+    Ok(secs)
+}
+
+/// A field the API itself refuses: 400 `invalid_field`.
+pub(crate) fn invalid_field(detail: impl Into<String>) -> Rejection {
+    Rejection::new(StatusCode::BAD_REQUEST, "invalid_field", detail)
 }
 
 /// App-chosen ids: 1 to 128 of `A-Z a-z 0-9 . _ : -`.
@@ -91,4 +150,12 @@ pub(crate) fn check_id(what: &'static str, id: &str) -> Result<(), Rejection> {
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
     serde_json::from_slice(body)
         .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))
+}
+
+/// An optional string field of at most `max` characters.
+pub(crate) fn bounded(what: &'static str, v: &Option<String>, max: usize) -> Result<(), Rejection> {
+    match v {
+        Some(s) if s.chars().count() > max => Err(invalid_field(format!("{what} is longer than {max}"))),
+        _ => Ok(()),
+    }
 }

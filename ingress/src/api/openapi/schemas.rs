@@ -1,0 +1,143 @@
+//! The request and response schemas of the OpenAPI document.
+
+use fleet_domain::call::{DEFAULT_GREETING, DEFAULT_VOICEMAIL_MAX_SECS};
+use fleet_domain::routing::DEFAULT_RING_TIMEOUT_SECS;
+use serde_json::{Value, json};
+
+fn nullable_string() -> Value {
+    json!({"type": ["string", "null"]})
+}
+
+fn time() -> Value {
+    json!({"type": ["string", "null"], "format": "date-time", "description": "RFC 3339, UTC; null until it happens"})
+}
+
+pub(super) fn all() -> Value {
+    let mut m = serde_json::Map::new();
+    for part in [directory(), devices(), routing(), calls()] {
+        if let Value::Object(o) = part {
+            m.extend(o);
+        }
+    }
+    Value::Object(m)
+}
+
+fn directory() -> Value {
+    json!({
+        "Error": {"type": "object", "required": ["error", "detail"], "properties": {
+            "error": {"type": "string", "description": "machine-readable reason"},
+            "detail": {"description": "human-readable detail"}}},
+        "OrganizationInput": {"type": "object", "additionalProperties": false, "properties": {
+            "name": nullable_string(),
+            "voicemail_greeting": {"type": ["string", "null"], "minLength": 1, "maxLength": 3000,
+                "description": "spoken before the beep; null or absent = the product default"},
+            "voicemail_voice": {"type": ["string", "null"], "maxLength": 64, "description": "Telnyx speak voice"},
+            "voicemail_language": {"type": ["string", "null"], "maxLength": 64, "example": "en-US"},
+            "voicemail_max_secs": {"type": ["integer", "null"], "minimum": 10, "maximum": 600,
+                "default": DEFAULT_VOICEMAIL_MAX_SECS},
+            "ai_agent_sip_uri": {"type": ["string", "null"], "pattern": "^sips?:\\S+$", "maxLength": 512,
+                "description": "where ai_agent calls are transferred; null = none (they go to voicemail)"}}},
+        "Organization": {"type": "object",
+            "required": ["id", "voicemail_greeting", "voicemail_max_secs"], "properties": {
+            "id": {"type": "string"}, "name": nullable_string(),
+            "voicemail_greeting": {"type": "string", "description": "the effective greeting", "default": DEFAULT_GREETING},
+            "voicemail_voice": nullable_string(), "voicemail_language": nullable_string(),
+            "voicemail_max_secs": {"type": "integer", "description": "the effective maximum", "default": DEFAULT_VOICEMAIL_MAX_SECS},
+            "ai_agent_sip_uri": nullable_string()}},
+        "UserInput": {"type": "object", "additionalProperties": false,
+            "description": "org_ids, or org_id alone (then org_ids = [org_id]); with both, org_id must be in org_ids (invalid_field otherwise); at least one is required",
+            "properties": {
+            "org_id": {"type": "string", "description": "the primary organization"},
+            "org_ids": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100,
+                "description": "every organization the user belongs to; a call to any of them rings all the user's devices"},
+            "name": nullable_string(),
+            "dnd": {"type": ["boolean", "null"], "default": false, "description": "do not disturb: inbound calls go to voicemail"}}},
+        "User": {"type": "object", "required": ["id", "org_id", "org_ids", "dnd"], "properties": {
+            "id": {"type": "string"}, "org_id": {"type": "string"},
+            "org_ids": {"type": "array", "items": {"type": "string"}, "description": "every membership, org_id first"},
+            "name": nullable_string(), "dnd": {"type": "boolean"}}}
+    })
+}
+
+fn devices() -> Value {
+    json!({
+        "DeviceInput": {"type": "object", "additionalProperties": false, "required": ["user_id", "org_id", "platform"], "properties": {
+            "user_id": {"type": "string"}, "org_id": {"type": "string"},
+            "platform": {"type": "string", "enum": ["android", "ios", "web"]},
+            "push_token": {"type": ["string", "null"], "description": "FCM token (Android) or APNs alert token"},
+            "voip_token": {"type": ["string", "null"], "description": "APNs VoIP (PushKit) token"},
+            "app_version": {"type": ["string", "null"], "maxLength": 64},
+            "name": {"type": ["string", "null"], "maxLength": 256}}},
+        "Credential": {"type": "object", "required": ["status"], "properties": {
+            "status": {"type": "string", "enum": ["provisioning", "active", "failed", "deleting"]},
+            "sip_username": nullable_string(),
+            "expires_at": {"type": ["string", "null"], "format": "date-time"}}},
+        "Device": {"type": "object", "required": ["id", "user_id", "org_id", "platform", "created_at", "updated_at"], "properties": {
+            "id": {"type": "string"}, "user_id": {"type": "string"}, "org_id": {"type": "string"},
+            "platform": {"type": "string"}, "push_token": nullable_string(),
+            "voip_token": nullable_string(), "app_version": nullable_string(),
+            "name": nullable_string(),
+            "credential": {"oneOf": [{"$ref": "#/components/schemas/Credential"}, {"type": "null"}]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"}}},
+        "LoginToken": {"type": "object", "required": ["token", "sip_username"], "properties": {
+            "token": {"type": "string", "description": "Telnyx JWT; valid up to 24 h or until the credential expires"},
+            "sip_username": {"type": "string"},
+            "credential_expires_at": {"type": ["string", "null"], "format": "date-time"}}}
+    })
+}
+
+fn routing() -> Value {
+    let schedule = json!({"type": ["object", "null"], "additionalProperties": false, "required": ["timezone", "weekly"],
+        "description": "opening hours; null = always open. A window whose end is before its start crosses midnight; end may be 24:00",
+        "properties": {
+            "timezone": {"type": "string", "description": "IANA zone (invalid_timezone)", "example": "America/Chicago"},
+            "weekly": {"type": "array", "maxItems": 64, "items": {"type": "object", "additionalProperties": false,
+                "required": ["days", "start", "end"], "properties": {
+                "days": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}},
+                "start": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$", "example": "09:00"},
+                "end": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$", "example": "17:00"}}}}}});
+    let mode = json!({"type": "string", "enum": ["ring", "ai_agent", "voicemail"], "default": "ring"});
+    let outside = json!({"type": "string", "enum": ["voicemail", "ai_agent"], "default": "voicemail",
+        "description": "where calls go outside the schedule"});
+    let ring = json!({"type": "integer", "minimum": 5, "maximum": 120, "default": DEFAULT_RING_TIMEOUT_SECS});
+    json!({
+        "NumberInput": {"type": "object", "additionalProperties": false, "required": ["org_id"], "properties": {
+            "org_id": {"type": "string"},
+            "user_id": {"type": ["string", "null"], "description": "who receives the calls; null = nobody (voicemail). Must be a member of org_id"},
+            "mode": mode, "ring_timeout_secs": ring, "schedule": schedule, "outside_hours": outside}},
+        "Number": {"type": "object", "required": ["e164", "org_id", "user_id", "mode", "ring_timeout_secs", "schedule", "outside_hours"], "properties": {
+            "e164": {"type": "string"}, "org_id": {"type": "string"}, "user_id": nullable_string(),
+            "mode": mode, "ring_timeout_secs": ring, "schedule": schedule, "outside_hours": outside}},
+        "BlockedNumber": {"type": "object", "required": ["org_id", "e164", "blocked"], "properties": {
+            "org_id": {"type": "string"}, "e164": {"type": "string"}, "blocked": {"type": "boolean", "const": true}}}
+    })
+}
+
+fn calls() -> Value {
+    json!({
+        "Leg": {"type": "object", "required": ["device_id", "call_control_id", "state", "hangup_cause"], "properties": {
+            "device_id": {"type": "string"},
+            "call_control_id": {"type": ["string", "null"], "description": "from the dial response; null while dialing"},
+            "state": {"type": "string", "enum": ["dialing", "ringing", "answered", "bridged", "ended"]},
+            "hangup_cause": {"type": ["string", "null"], "description": "Telnyx hangup_cause"}}},
+        "Call": {"type": "object",
+            "required": ["call_session_id", "org_id", "user_id", "direction", "from", "to", "state", "end_reason",
+                         "answered_by_device_id", "started_at", "answered_at", "ended_at", "legs"],
+            "properties": {
+            "call_session_id": {"type": "string"},
+            "org_id": {"type": "string", "description": "the organization of the number called"},
+            "user_id": nullable_string(),
+            "direction": {"type": "string", "enum": ["inbound"]},
+            "from": {"type": "string"}, "to": {"type": "string"},
+            "state": {"type": "string", "enum": ["routing", "ringing", "answered", "voicemail", "ai_agent", "ended"]},
+            "end_reason": {"type": ["string", "null"], "enum": [
+                "answered_elsewhere", "caller_cancelled", "no_answer", "all_declined", "no_devices", "completed",
+                "blocked", "unknown_number", "bridge_failed", "voicemail", "ai_agent", "outside_hours", "dnd",
+                "no_user", null]},
+            "answered_by_device_id": nullable_string(),
+            "started_at": {"type": "string", "format": "date-time"},
+            "answered_at": time(), "ended_at": time(),
+            "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}}}}
+    })
+}
