@@ -309,6 +309,8 @@ fn new_call(id: &str, org: &str, user: Option<&str>, started: chrono::DateTime<U
             parent_call_control_id: format!("v3:parent-{id}"),
             from: "+15551110000".into(),
             to: "+15552220000".into(),
+            caller_name: None,
+            org_name: None,
             voicemail: VoicemailSettings::default(),
         },
         started,
