@@ -202,7 +202,9 @@ where
         for (i, job) in later {
             let payload =
                 serde_json::to_vec(&job.envelope).map_err(|e| StoreError::corrupt("job envelope", e))?;
-            let due_at = now + chrono::Duration::from_std(job.delay).unwrap_or(chrono::Duration::MAX);
+            // Whole milliseconds, rounded up (never early), the same on both engines.
+            let delay_ms = i64::try_from(job.delay.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX);
+            let due_at = now + chrono::Duration::try_milliseconds(delay_ms).unwrap_or(chrono::Duration::MAX);
             pushed[i] = sqlx::query(
                 "INSERT INTO scheduled_jobs (id, queue, job, unique_key, due_at) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT DO NOTHING",

@@ -231,6 +231,7 @@ impl CallEnv {
     pub async fn run_for(&self, span: Duration) {
         let sim_start = self.sim.now();
         let horizon = sim_start + span;
+        let mut standing_still = 0;
         loop {
             self.settle().await;
             let sim_next = self.sim.next_due();
@@ -239,16 +240,25 @@ impl CallEnv {
                 .next_due_at(&Pool::ALL)
                 .await
                 .unwrap()
-                .map(|t| Duration::from_millis((t - self.epoch).num_milliseconds().max(0) as u64));
+                // Rounded up: a timer 0.4 ms after a millisecond is due at the next one.
+                .map(
+                    |t| Duration::from_micros((t - self.epoch).num_microseconds().unwrap_or(0).max(0) as u64),
+                )
+                .map(|d| Duration::from_millis(d.as_micros().div_ceil(1000) as u64));
             let next = [sim_next, fleet_next].into_iter().flatten().min();
             let now = self.sim.now();
             let target = match next {
                 Some(n) if n <= horizon => n.max(now),
                 _ => horizon,
             };
+            standing_still = if target > now { 0 } else { standing_still + 1 };
+            assert!(standing_still < 1_000, "time stands still at {now:?}: something is due that never runs");
             if target > now {
                 self.clock.set(self.epoch + chrono::Duration::milliseconds(target.as_millis() as i64));
-                self.sim.advance(target - now).await.unwrap();
+                tokio::time::timeout(Duration::from_secs(30), self.sim.advance(target - now))
+                    .await
+                    .expect("the simulator advanced in 30 s")
+                    .unwrap();
             }
             if target >= horizon && next.is_none_or(|n| n > horizon) {
                 self.settle().await;
@@ -260,13 +270,25 @@ impl CallEnv {
     /// Until nothing is due now on either side: the simulator's deliveries answered, and no job
     /// of the fleet ready, running, or delayed and due.
     pub async fn settle(&self) {
-        loop {
-            self.sim.settle().await;
+        for _ in 0..200 {
+            self.sim_settle().await;
             self.fleet_idle().await;
-            self.sim.settle().await;
+            self.sim_settle().await;
             if self.fleet_is_idle().await {
                 return;
             }
+        }
+        let stats = self.store().queue_stats().await;
+        let next = self.store().next_due_at(&Pool::ALL).await;
+        panic!(
+            "the fleet and the simulator never went quiet together: {stats:#?}, next due {next:?}, now {}",
+            self.store().now()
+        );
+    }
+
+    async fn sim_settle(&self) {
+        if tokio::time::timeout(Duration::from_secs(30), self.sim.settle()).await.is_err() {
+            panic!("the simulator did not settle in 30 s; its webhooks: {:#?}", self.sim.webhooks().last());
         }
     }
 

@@ -175,7 +175,7 @@ async fn alive(telnyx: &CallControl, ccid: &str) -> Result<bool, JobError> {
 }
 
 /// Rejects a call to a number callfleet does not know (there is no call row to keep).
-pub(super) async fn reject_unknown(runtime: &Runtime, session: &str, parent: &str) -> Result<(), JobError> {
+pub async fn reject_unknown(runtime: &Runtime, session: &str, parent: &str) -> Result<(), JobError> {
     let telnyx = runtime.call_control()?;
     let id = CommandId::derive(&format!("{session}:reject:unknown_number"));
     match telnyx.reject(parent, &Reject::new(RejectCause::CallRejected, id)).await {

@@ -12,7 +12,8 @@
 use fleet_domain::call::{Call, CallInput, CallSetup, Platform, RingDevice, VoicemailSettings, step};
 use fleet_domain::event::CallEvent;
 use fleet_domain::routing::{RoutingFacts, route};
-use fleet_store::{OrgSettings, RingTarget};
+use fleet_jobs::{Envelope, Job};
+use fleet_store::{NewJob, OrgSettings, RingTarget};
 
 use crate::calls::outbox;
 use crate::{JobError, Runtime};
@@ -69,7 +70,12 @@ pub(super) async fn route_inbound(
     let (from, to) = (p.from.clone().unwrap_or_default(), p.to.clone().unwrap_or_default());
     let Some(number) = store.number(&to).await? else {
         tracing::warn!(to = %to, "Inbound call to a number callfleet does not know; rejecting it.");
-        return super::commands::reject_unknown(runtime, session, parent).await;
+        let job =
+            Job::RejectCallV1 { call_session_id: session.to_owned(), call_control_id: parent.to_owned() };
+        let envelope =
+            Envelope::new(job, format!("reject:{session}")).with_call_session(Some(session.to_owned()));
+        store.enqueue(&[NewJob::once(envelope)]).await?;
+        return Ok(());
     };
     let org = store.organization(&number.org_id).await?.unwrap_or_default();
     let user = match &number.user_id {
