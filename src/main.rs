@@ -2,6 +2,7 @@
 //! telemetry and hands over to the role libraries (see `roles.rs` and `ops.rs`).
 
 mod cli;
+mod demo;
 mod ops;
 mod roles;
 

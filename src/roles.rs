@@ -65,8 +65,8 @@ pub async fn run_all(mut config: Config) -> anyhow::Result<()> {
     let token = shutdown::on_signals();
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-    let _sim = if config.telnyx_api_key.is_none() {
-        Some(crate::ops::start_demo_simulator(&mut config, token.clone()).await?)
+    let sim = if config.telnyx_api_key.is_none() {
+        Some(crate::demo::start_simulator(&mut config, token.clone()).await?)
     } else {
         None
     };
@@ -79,6 +79,9 @@ pub async fn run_all(mut config: Config) -> anyhow::Result<()> {
     roles.spawn(async move { fleet_scheduler::run(&c, store, t).await.map_err(anyhow::Error::from) });
     tokio::spawn(fleet_ingress::health::sample_queue_gauges(db.store(), GAUGE_EVERY, token.clone()));
     tracing::info!(listen = %config.listen, "callfleet is running every role in one process.");
+    if let Some(sim) = &sim {
+        crate::demo::seed_and_print(&config, db.store().as_ref(), sim).await?;
+    }
     let mut first_error = None;
     while let Some(done) = roles.join_next().await {
         // One role ending (error or not) stops the others: a half-running fleet is worse.

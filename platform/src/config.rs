@@ -135,6 +135,8 @@ impl Config {
             }
         }
         let log_format = match get("CALLFLEET_LOG_FORMAT") {
+            // Logs go to stderr: readable lines for a person at a terminal, JSON for collectors.
+            None if std::io::IsTerminal::is_terminal(&std::io::stderr()) => LogFormat::Pretty,
             None => LogFormat::Json,
             Some(f) => {
                 LogFormat::parse(&f).ok_or_else(|| invalid("CALLFLEET_LOG_FORMAT", "json or pretty"))?
