@@ -21,6 +21,8 @@ pub struct Fleet {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     token: CancellationToken,
+    /// The pools started in this process (what `drain` waits for).
+    started: std::sync::Mutex<Vec<Pool>>,
 }
 
 /// Test configuration: short orphan window and shutdown, the test signing key.
@@ -75,11 +77,12 @@ impl Fleet {
         let (c, s, t) = (config.clone(), store.clone(), token.clone());
         tokio::spawn(async move { fleet_ingress::run(&c, s, listener, t).await });
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        Self { test_db, db, store, config, addr, http, token }
+        Self { test_db, db, store, config, addr, http, token, started: Default::default() }
     }
 
     /// Starts worker pools in this process.
     pub fn start_workers(&self, pools: &[Pool]) {
+        self.started.lock().unwrap().extend_from_slice(pools);
         let (c, d, t, p) = (self.config.clone(), self.db.clone(), self.token.clone(), pools.to_vec());
         tokio::spawn(async move { fleet_workers::run(&c, &d, &p, t).await });
     }
@@ -112,14 +115,20 @@ impl Fleet {
         req.send().await.expect("request")
     }
 
-    /// Waits until no job is ready, scheduled or running in any pool.
+    /// Waits until no job is ready, scheduled or running in the pools this fleet runs (all of
+    /// them when it started none: workers of another process).
     pub async fn drain(&self) {
         let store = self.store.clone();
+        let pools: Vec<String> = self.started.lock().unwrap().iter().map(|p| p.as_str().to_owned()).collect();
         eventually(60, "queues to drain", || {
-            let store = store.clone();
+            let (store, pools) = (store.clone(), pools.clone());
             async move {
                 let stats = store.queue_stats().await.ok()?;
-                stats.iter().all(|s| s.ready == 0 && s.running == 0 && s.scheduled == 0).then_some(())
+                stats
+                    .iter()
+                    .filter(|s| pools.is_empty() || pools.contains(&s.pool))
+                    .all(|s| s.ready == 0 && s.running == 0 && s.scheduled == 0)
+                    .then_some(())
             }
         })
         .await
