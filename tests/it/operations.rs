@@ -25,9 +25,16 @@ async fn each_role_runs_alone_against_postgres() {
         })
         .await;
     }
-    let metrics =
-        http.get(format!("http://{ingress_addr}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("callfleet_queue_jobs"), "queue gauges exported:\n{metrics}");
+    // The queue gauges are sampled in the background: the first sample may follow readiness.
+    let metrics_url = format!("http://{ingress_addr}/metrics");
+    eventually(30, "queue gauges exported", || {
+        let (http, url) = (http.clone(), metrics_url.clone());
+        async move {
+            let text = http.get(url).send().await.ok()?.text().await.ok()?;
+            text.contains("callfleet_queue_jobs").then_some(())
+        }
+    })
+    .await;
     // The scheduler enqueued the latest tick of each of its 5 schedules on start, once.
     eventually(30, "the scheduler's start-up ticks", || async {
         (db.count("SELECT count(*) FROM schedule_ticks").await == 5).then_some(())
