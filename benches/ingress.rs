@@ -16,7 +16,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use fleet_domain::envelope::parse_head;
+use fleet_domain::webhook::parse_head;
 use fleet_domain::signature::{WebhookVerifier, public_key_base64, sign};
 use tokio::net::TcpListener;
 

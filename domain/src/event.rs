@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::client_state::{ClientStateField, ClientStateKey};
-use crate::envelope::EnvelopeError;
+use crate::webhook::WebhookError;
 
 /// The event types callfleet acts on; everything else is `Other`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,9 +109,9 @@ struct WireData {
 
 impl CallEvent {
     /// Decodes a stored webhook body. Fails only on what the ingress already rejects.
-    pub fn decode(body: &[u8]) -> Result<Self, EnvelopeError> {
+    pub fn decode(body: &[u8]) -> Result<Self, WebhookError> {
         let wire: Wire =
-            serde_json::from_slice(body).map_err(|e| EnvelopeError::MalformedJson(e.to_string()))?;
+            serde_json::from_slice(body).map_err(|e| WebhookError::MalformedJson(e.to_string()))?;
         let payload = wire.data.payload.unwrap_or_default();
         let client_state = ClientStateField::decode(payload.client_state.as_deref());
         Ok(Self {
@@ -124,7 +124,7 @@ impl CallEvent {
     }
 
     /// Decodes and authenticates `client_state` under `key` in one go.
-    pub fn decode_with(body: &[u8], key: &ClientStateKey) -> Result<Self, EnvelopeError> {
+    pub fn decode_with(body: &[u8], key: &ClientStateKey) -> Result<Self, WebhookError> {
         let mut event = Self::decode(body)?;
         event.open_client_state(key);
         Ok(event)

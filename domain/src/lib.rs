@@ -2,7 +2,7 @@
 //!
 //! Everything here is deterministic and unit-tested without a runtime, a database or a network:
 //! webhook signature verification ([`signature`]), the Telnyx webhook envelope and typed events
-//! ([`envelope`], [`event`]), our authenticated `client_state` ([`client_state`]), the call state
+//! ([`webhook`], [`event`]), our authenticated `client_state` ([`client_state`]), the call state
 //! machine ([`call`]), inbound routing and its validators ([`routing`]), push messages and what a
 //! provider's answer means ([`push`]), the retry policy that every job kind uses ([`retry`]), the
 //! circuit breaker kept per outside provider ([`breaker`]), device-credential decisions
@@ -16,7 +16,7 @@ pub mod breaker;
 pub mod call;
 pub mod client_state;
 pub mod credentials;
-pub mod envelope;
+pub mod webhook;
 pub mod event;
 pub mod push;
 pub mod rate;

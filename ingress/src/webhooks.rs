@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use chrono::Utc;
-use fleet_domain::envelope::parse_head;
+use fleet_domain::webhook::parse_head;
 use fleet_store::{Accepted, NewWebhook, Source};
 use serde::Serialize;
 use tracing::Instrument as _;

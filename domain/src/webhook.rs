@@ -15,14 +15,14 @@ const MAX_KEY_LEN: usize = 200;
 
 /// Why a body is not a Telnyx webhook envelope. `reason()` is the wire form (HTTP 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EnvelopeError {
+pub enum WebhookError {
     #[error("the body is not valid JSON: {0}")]
     MalformedJson(String),
     #[error("the body is not a Telnyx webhook envelope: {0}")]
     InvalidEnvelope(&'static str),
 }
 
-impl EnvelopeError {
+impl WebhookError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::MalformedJson(_) => "malformed_json",
@@ -33,7 +33,7 @@ impl EnvelopeError {
 
 /// The routing facts of one delivery, borrowed from the raw body where possible.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvelopeHead<'a> {
+pub struct WebhookHead<'a> {
     pub event_id: Cow<'a, str>,
     pub event_type: Cow<'a, str>,
     pub call_session_id: Option<Cow<'a, str>>,
@@ -69,19 +69,19 @@ struct WireMeta {
 }
 
 /// Parses the envelope head of a raw webhook body.
-pub fn parse_head(body: &[u8]) -> Result<EnvelopeHead<'_>, EnvelopeError> {
+pub fn parse_head(body: &[u8]) -> Result<WebhookHead<'_>, WebhookError> {
     let wire: Wire<'_> =
-        serde_json::from_slice(body).map_err(|e| EnvelopeError::MalformedJson(e.to_string()))?;
-    let data = wire.data.ok_or(EnvelopeError::InvalidEnvelope("missing data"))?;
-    let event_id = data.id.ok_or(EnvelopeError::InvalidEnvelope("missing data.id"))?;
-    let event_type = data.event_type.ok_or(EnvelopeError::InvalidEnvelope("missing data.event_type"))?;
+        serde_json::from_slice(body).map_err(|e| WebhookError::MalformedJson(e.to_string()))?;
+    let data = wire.data.ok_or(WebhookError::InvalidEnvelope("missing data"))?;
+    let event_id = data.id.ok_or(WebhookError::InvalidEnvelope("missing data.id"))?;
+    let event_type = data.event_type.ok_or(WebhookError::InvalidEnvelope("missing data.event_type"))?;
     if event_id.trim().is_empty() || event_id.len() > MAX_KEY_LEN {
-        return Err(EnvelopeError::InvalidEnvelope("data.id must be 1 to 200 characters"));
+        return Err(WebhookError::InvalidEnvelope("data.id must be 1 to 200 characters"));
     }
     if event_type.trim().is_empty() || event_type.len() > MAX_KEY_LEN {
-        return Err(EnvelopeError::InvalidEnvelope("data.event_type must be 1 to 200 characters"));
+        return Err(WebhookError::InvalidEnvelope("data.event_type must be 1 to 200 characters"));
     }
-    Ok(EnvelopeHead {
+    Ok(WebhookHead {
         event_id,
         event_type,
         call_session_id: data.payload.and_then(|p| p.call_session_id),
