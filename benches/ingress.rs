@@ -16,8 +16,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use fleet_domain::webhook::parse_head;
 use fleet_domain::signature::{WebhookVerifier, public_key_base64, sign};
+use fleet_domain::webhook::parse_head;
 use tokio::net::TcpListener;
 
 const RATES: [u64; 4] = [500, 1_000, 2_000, 4_000];

@@ -73,6 +73,10 @@ pub enum Job {
     /// is stored about it, so the command carries what it needs.
     #[serde(rename = "reject_call.v1")]
     RejectCallV1 { call_session_id: String, call_control_id: String },
+    /// Connect an outbound call a device placed (credential connection) to its destination, with
+    /// the organization's number `from` as the caller id.
+    #[serde(rename = "place_outbound.v1")]
+    PlaceOutboundV1 { call_session_id: String, call_control_id: String, to: String, from: String },
     /// Deliver one signed event to the app backend (Standard Webhooks, `CALLFLEET_EVENTS_URL`).
     #[serde(rename = "emit_event.v1")]
     EmitEventV1 { event: AppEventMessage },
@@ -102,7 +106,9 @@ impl Job {
             | Self::DeleteCredentialV1 { .. }
             | Self::RotateCredentialV1 { .. } => Pool::Credentials,
             Self::SendPushV1 { .. } => Pool::Push,
-            Self::CallCommandV1 { .. } | Self::RejectCallV1 { .. } => Pool::Legs,
+            Self::CallCommandV1 { .. } | Self::RejectCallV1 { .. } | Self::PlaceOutboundV1 { .. } => {
+                Pool::Legs
+            }
             Self::CallTimerV1 { .. } => Pool::SimringRetries,
             Self::CallInputV1 { .. } => Pool::Webhooks,
             Self::EmitEventV1 { .. } => Pool::Events,
@@ -129,6 +135,7 @@ impl Job {
             Self::SendPushV1 { .. } => "send_push",
             Self::CallCommandV1 { .. } => "call_command",
             Self::RejectCallV1 { .. } => "reject_call",
+            Self::PlaceOutboundV1 { .. } => "place_outbound",
             Self::CallTimerV1 { .. } => "call_timer",
             Self::CallInputV1 { .. } => "call_input",
             Self::EmitEventV1 { .. } => "emit_event",
@@ -160,7 +167,7 @@ impl Job {
             Self::SendPushV1 { .. } => RetryPolicy::new(5, Duration::from_secs(1), Duration::from_secs(30)),
             // Live-call commands: a budget of seconds, not minutes (a caller is waiting). When it is
             // spent the command's compensation runs (see `compensation`).
-            Self::CallCommandV1 { .. } | Self::RejectCallV1 { .. } => {
+            Self::CallCommandV1 { .. } | Self::RejectCallV1 { .. } | Self::PlaceOutboundV1 { .. } => {
                 RetryPolicy::new(5, Duration::from_millis(200), Duration::from_secs(2))
             }
             Self::CallTimerV1 { .. } | Self::CallInputV1 { .. } => {

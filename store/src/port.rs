@@ -187,6 +187,13 @@ pub trait DirectoryStore: Send + Sync {
     /// Every organization id.
     async fn organization_ids(&self) -> Result<Vec<String>, StoreError>;
 
+    /// The live credential row (any status but `deleting`) with this SIP username: whose device
+    /// places an outbound call.
+    async fn credential_by_sip_username(
+        &self,
+        sip_username: &str,
+    ) -> Result<Option<DeviceCredential>, StoreError>;
+
     /// The credentials routing may dial for a user in an org at `now`: `active` and not expired,
     /// of devices that are registered. Never a provisioning, failed, deleting or expired one.
     async fn dialable_credentials(
@@ -226,6 +233,9 @@ pub trait RoutingStore: Send + Sync {
     async fn unblock_number(&self, org_id: &str, e164: &str) -> Result<bool, StoreError>;
 
     async fn is_blocked(&self, org_id: &str, e164: &str) -> Result<bool, StoreError>;
+
+    /// The organization's numbers with their configuration, by number.
+    async fn org_numbers(&self, org_id: &str) -> Result<Vec<(String, NumberConfig)>, StoreError>;
 }
 
 /// Calls: one row per call session, changed only by compare-and-set transitions that commit

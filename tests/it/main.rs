@@ -9,6 +9,7 @@ mod support;
 
 mod api_routing;
 mod calls;
+mod calls_outbound;
 mod crash;
 mod credentials;
 mod events;

@@ -394,6 +394,18 @@ where
         self.delete_by_id("device_credentials", ids).await
     }
 
+    async fn credential_by_sip_username(
+        &self,
+        sip_username: &str,
+    ) -> Result<Option<DeviceCredential>, StoreError> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {CRED_COLS} FROM device_credentials WHERE sip_username = $1 AND status <> 'deleting'"
+        )))
+        .bind(sip_username)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn organization_ids(&self) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar("SELECT id FROM organizations ORDER BY id").fetch_all(&self.pool).await?)
     }

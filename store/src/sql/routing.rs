@@ -130,4 +130,19 @@ where
                 .await?;
         Ok(found > 0)
     }
+
+    async fn org_numbers(&self, org_id: &str) -> Result<Vec<(String, NumberConfig)>, StoreError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT e164, config FROM numbers WHERE org_id = $1 ORDER BY e164")
+                .bind(org_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(e164, doc)| {
+                let config =
+                    serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("number config", e))?;
+                Ok((e164, config))
+            })
+            .collect()
+    }
 }

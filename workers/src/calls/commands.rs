@@ -183,3 +183,21 @@ pub async fn reject_unknown(runtime: &Runtime, session: &str, parent: &str) -> R
         Err(e) => settle(e),
     }
 }
+
+/// Connects an outbound call a device placed to its destination, with the organization's
+/// number as the caller id (the device never chooses it).
+pub async fn place_outbound(
+    runtime: &Runtime,
+    session: &str,
+    ccid: &str,
+    to: &str,
+    from: &str,
+) -> Result<(), JobError> {
+    let telnyx = runtime.call_control()?;
+    let mut transfer = Transfer::new(to.to_owned(), CommandId::derive(&format!("{session}:outbound")));
+    transfer.from = Some(from.to_owned());
+    match telnyx.transfer(ccid, &transfer).await {
+        Ok(_) => Ok(()),
+        Err(e) => settle(e),
+    }
+}

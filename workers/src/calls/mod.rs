@@ -14,8 +14,11 @@
 //!   effect's key; its answer (a dialed leg's id, a status) comes back as an input.
 //! - [`timers`]: `call_timer.v1` → the timer's input (ring timeout, redial, reconcile).
 //! - [`outbox`]: the effects of a decision as jobs (pure).
+//! - `outbound`: a call a device placed (credential connection): blocked check, caller id forced
+//!   to one of the org's numbers, then a transfer to the destination.
 
 pub mod commands;
+mod outbound;
 pub mod outbox;
 mod routing;
 pub mod timers;

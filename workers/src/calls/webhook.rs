@@ -12,7 +12,7 @@ use fleet_domain::call::{CallInput, LegId};
 use fleet_domain::client_state::{ClientStateField, LegKind};
 use fleet_domain::event::{CallEvent, Direction, EventKind};
 
-use super::{apply, routing};
+use super::{apply, outbound, routing};
 use crate::{JobError, Runtime};
 
 /// Applies one decoded event (its `client_state` already opened with the fleet's key). Returns
@@ -81,7 +81,12 @@ async fn parent_event(
         EventKind::CallInitiated
             if call.is_none() && event.payload.direction == Some(Direction::Incoming) =>
         {
-            routing::route_inbound(runtime, event, session, ccid).await?;
+            let connection = event.payload.connection_id.as_deref();
+            if connection.is_some() && connection == runtime.credential_connection_id.as_deref() {
+                outbound::place(runtime, event, session, ccid).await?;
+            } else {
+                routing::route_inbound(runtime, event, session, ccid).await?;
+            }
             return Ok(true);
         }
         _ if !is_parent => return Ok(false),
