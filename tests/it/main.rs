@@ -8,6 +8,7 @@
 mod support;
 
 mod api_routing;
+mod call_crash;
 mod calls;
 mod calls_outbound;
 mod crash;
