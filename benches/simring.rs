@@ -29,7 +29,8 @@ use fleet_domain::credentials::CredentialStatus;
 use fleet_domain::routing::{Mode, NumberConfig, OutsideHours};
 use fleet_jobs::Pool;
 use fleet_sim::{
-    Caller, CallerScript, CredentialRef, DevicePlatform, DeviceScript, RingBehaviour, SimConfig, SimHandle, Simulator,
+    Caller, CallerScript, CredentialRef, DevicePlatform, DeviceScript, RingBehaviour, SimConfig, SimHandle,
+    Simulator,
 };
 use fleet_store::{Db, DeviceRegistration, Organization, Store, User};
 use tokio_util::sync::CancellationToken;
@@ -110,13 +111,22 @@ async fn bench() {
 
     // Set-up (not timed): one org; per N a user, a number and N registered devices.
     store
-        .upsert_organization(&Organization { id: "org-1".into(), name: Some("Acme".into()), ..Default::default() })
+        .upsert_organization(&Organization {
+            id: "org-1".into(),
+            name: Some("Acme".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
     for n in SIZES {
         let user = format!("u{n}");
         store
-            .upsert_user(&User { id: user.clone(), org_id: "org-1".into(), org_ids: vec!["org-1".into()], ..Default::default() })
+            .upsert_user(&User {
+                id: user.clone(),
+                org_id: "org-1".into(),
+                org_ids: vec!["org-1".into()],
+                ..Default::default()
+            })
             .await
             .unwrap();
         let number = number_of(n);
@@ -139,7 +149,9 @@ async fn bench() {
     let wall = |at_ms: u64| offset + chrono::Duration::milliseconds(at_ms as i64);
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
 
-    println!("| N | calls | fleet p50 ms | fleet p99 ms | sequential p50 ms | sequential p99 ms | p50 ratio | answered → other legs hung up p50 / p99 ms |");
+    println!(
+        "| N | calls | fleet p50 ms | fleet p99 ms | sequential p50 ms | sequential p99 ms | p50 ratio | answered → other legs hung up p50 / p99 ms |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in SIZES {
         let (mut fleet, mut seq, mut cleanup) = (Vec::new(), Vec::new(), Vec::new());
@@ -166,7 +178,9 @@ async fn bench() {
             let initiated_at = received_at(&pool, &initiated.event_id).await;
             let dials: Vec<_> = requests
                 .iter()
-                .filter(|r| r.operation == "dial" && r.body.get("link_to").and_then(|v| v.as_str()) == Some(&parent))
+                .filter(|r| {
+                    r.operation == "dial" && r.body.get("link_to").and_then(|v| v.as_str()) == Some(&parent)
+                })
                 .collect();
             assert_eq!(dials.len(), n, "call {k}: {} dials for {n} devices", dials.len());
             let last_dial = dials.iter().map(|r| r.at_ms).max().unwrap();
@@ -175,11 +189,14 @@ async fn bench() {
             // Winner → every other leg hung up.
             let legs: Vec<String> = dials
                 .iter()
-                .filter_map(|r| r.response.pointer("/data/call_control_id").and_then(|v| v.as_str()).map(str::to_owned))
+                .filter_map(|r| {
+                    r.response.pointer("/data/call_control_id").and_then(|v| v.as_str()).map(str::to_owned)
+                })
                 .collect();
             if n > 1
                 && let Some(answered) = hooks.iter().find(|w| {
-                    w.event_type == "call.answered" && w.call_control_id.as_ref().is_some_and(|c| legs.contains(c))
+                    w.event_type == "call.answered"
+                        && w.call_control_id.as_ref().is_some_and(|c| legs.contains(c))
                 })
             {
                 let winner = answered.call_control_id.clone().unwrap();
@@ -223,7 +240,12 @@ async fn bench() {
             let last = sim
                 .requests()
                 .iter()
-                .filter(|r| r.operation == "dial" && r.body["command_id"].as_str().is_some_and(|c| c.starts_with(&format!("bench-seq-{n}-{k}-"))))
+                .filter(|r| {
+                    r.operation == "dial"
+                        && r.body["command_id"]
+                            .as_str()
+                            .is_some_and(|c| c.starts_with(&format!("bench-seq-{n}-{k}-")))
+                })
                 .map(|r| r.at_ms)
                 .max()
                 .unwrap();
@@ -231,7 +253,8 @@ async fn bench() {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let (f, s) = (stats(fleet).unwrap(), stats(seq).unwrap());
-        let c = stats(cleanup).map_or("—".to_owned(), |c| format!("{:.1} / {:.1} ({} calls)", c.p50, c.p99, c.n));
+        let c = stats(cleanup)
+            .map_or("—".to_owned(), |c| format!("{:.1} / {:.1} ({} calls)", c.p50, c.p99, c.n));
         println!(
             "| {n} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1}× | {c} |",
             f.n,
@@ -288,7 +311,11 @@ async fn phone(store: &std::sync::Arc<dyn Store>, sim: &SimHandle, id: &str, use
         credential: CredentialRef::SipUsername(sip),
         online: true,
         register_after_push: None,
-        on_ring: if answers { RingBehaviour::Answer { after: Duration::from_millis(300) } } else { RingBehaviour::Never },
+        on_ring: if answers {
+            RingBehaviour::Answer { after: Duration::from_millis(300) }
+        } else {
+            RingBehaviour::Never
+        },
     })
     .unwrap();
 }

@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -64,7 +64,12 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanStarts {
         metadata.is_span() && metadata.name() == "job"
     }
 
-    fn on_new_span(&self, attrs: &tracing::span::Attributes<'_>, _id: &tracing::span::Id, _ctx: Context<'_, S>) {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _id: &tracing::span::Id,
+        _ctx: Context<'_, S>,
+    ) {
         let at = Utc::now();
         let mut work = WorkId(None);
         attrs.record(&mut work);
@@ -202,7 +207,8 @@ async fn lock_times(db: &Db, samples: &[Sample]) -> HashMap<String, DateTime<Utc
         .fetch_all(pg.pool())
         .await
         .unwrap();
-        let got: HashMap<String, DateTime<Utc>> = rows.into_iter().filter_map(|(id, at)| Some((id?, at))).collect();
+        let got: HashMap<String, DateTime<Utc>> =
+            rows.into_iter().filter_map(|(id, at)| Some((id?, at))).collect();
         if samples.iter().all(|(id, _)| got.contains_key(id)) {
             return got;
         }
@@ -234,10 +240,8 @@ fn config(url: &str) -> fleet_platform::Config {
 async fn worker_registered(db: &Db) {
     let Db::Postgres(pg) = db else { unreachable!() };
     for _ in 0..200 {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.workers")
-            .fetch_one(pg.pool())
-            .await
-            .unwrap_or(0);
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM apalis.workers").fetch_one(pg.pool()).await.unwrap_or(0);
         if n > 0 {
             return;
         }
@@ -273,7 +277,8 @@ async fn bench() {
         let mut worker = None;
         if in_process {
             let (c, d, t) = (config(&url), db.clone(), token.clone());
-            worker = Some(tokio::spawn(async move { fleet_workers::run(&c, &d, &[Pool::Maintenance], t).await }));
+            worker =
+                Some(tokio::spawn(async move { fleet_workers::run(&c, &d, &[Pool::Maintenance], t).await }));
         } else {
             let log = std::fs::File::create(dir.join("worker.log")).unwrap();
             child = Some(
@@ -303,24 +308,49 @@ async fn bench() {
         let due = offer(&db, &format!("{tag}-due"), n, |_| Duration::ZERO).await;
         let locks = lock_times(&db, &delayed).await;
         let locks_due = lock_times(&db, &due).await;
-        row(&format!("PostgreSQL, {place}: apalis whole-second `run_at` (baseline), due → claim"), &base, None);
-        row(&format!("PostgreSQL, {place}: delayed job, due → claim (`lock_at`)"), &lateness(&delayed, &locks), Some(&base));
-        row(&format!("PostgreSQL, {place}: due job, enqueue → claim (`lock_at`)"), &lateness(&due, &locks_due), None);
+        row(
+            &format!("PostgreSQL, {place}: apalis whole-second `run_at` (baseline), due → claim"),
+            &base,
+            None,
+        );
+        row(
+            &format!("PostgreSQL, {place}: delayed job, due → claim (`lock_at`)"),
+            &lateness(&delayed, &locks),
+            Some(&base),
+        );
+        row(
+            &format!("PostgreSQL, {place}: due job, enqueue → claim (`lock_at`)"),
+            &lateness(&due, &locks_due),
+            None,
+        );
         if in_process {
             let spans = span_times(&delayed).await;
             let spans_due = span_times(&due).await;
-            row("PostgreSQL, in this process: delayed job, due → handler start (span)", &lateness(&delayed, &spans), Some(&base));
-            row("PostgreSQL, in this process: due job, enqueue → handler start (span)", &lateness(&due, &spans_due), None);
+            row(
+                "PostgreSQL, in this process: delayed job, due → handler start (span)",
+                &lateness(&delayed, &spans),
+                Some(&base),
+            );
+            row(
+                "PostgreSQL, in this process: due job, enqueue → handler start (span)",
+                &lateness(&due, &spans_due),
+                None,
+            );
             let gap: Vec<f64> = delayed
                 .iter()
                 .chain(&due)
                 .map(|(id, _)| {
                     let at = locks.get(id).or_else(|| locks_due.get(id)).unwrap();
-                    (spans.get(id).or_else(|| spans_due.get(id)).unwrap() - *at).num_microseconds().unwrap() as f64
+                    (*spans.get(id).or_else(|| spans_due.get(id)).unwrap() - *at).num_microseconds().unwrap()
+                        as f64
                         / 1000.0
                 })
                 .collect();
-            row("PostgreSQL, in this process: claim (`lock_at`) → handler start (span), calibration", &stats(gap), None);
+            row(
+                "PostgreSQL, in this process: claim (`lock_at`) → handler start (span), calibration",
+                &stats(gap),
+                None,
+            );
         }
 
         token.cancel();
@@ -332,9 +362,10 @@ async fn bench() {
             let _ = c.wait().await;
         }
         drop(db);
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)")))
-            .execute(&admin)
-            .await;
+        let _ =
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)")))
+                .execute(&admin)
+                .await;
     }
 
     // SQLite, worker in this process.
@@ -352,9 +383,21 @@ async fn bench() {
         let due = offer(&db, "sl-due", n, |_| Duration::ZERO).await;
         let spans = span_times(&delayed).await;
         let spans_due = span_times(&due).await;
-        row("SQLite, in this process: apalis whole-second `run_at` (baseline), due → handler start", &base, None);
-        row("SQLite, in this process: delayed job, due → handler start (span)", &lateness(&delayed, &spans), Some(&base));
-        row("SQLite, in this process: due job, enqueue → handler start (span)", &lateness(&due, &spans_due), None);
+        row(
+            "SQLite, in this process: apalis whole-second `run_at` (baseline), due → handler start",
+            &base,
+            None,
+        );
+        row(
+            "SQLite, in this process: delayed job, due → handler start (span)",
+            &lateness(&delayed, &spans),
+            Some(&base),
+        );
+        row(
+            "SQLite, in this process: due job, enqueue → handler start (span)",
+            &lateness(&due, &spans_due),
+            None,
+        );
         token.cancel();
         let _ = worker.await;
     }
