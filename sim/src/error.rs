@@ -1,7 +1,7 @@
 //! Errors of the simulator's library surface (starting, scripting, clock control).
 //!
 //! Errors returned to API clients are not here: they are Telnyx-shaped HTTP responses
-//! (`api::errors::ApiError`), because reproducing them is the simulator's job, not a failure of it.
+//! (`telnyx_errors::ApiError`), because reproducing them is the simulator's job, not a failure of it.
 
 use thiserror::Error;
 

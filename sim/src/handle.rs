@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ClockMode, DeliveryKnobs, SimConfig};
-use crate::core::Core;
+use crate::engine::Core;
 use crate::error::SimError;
 use crate::log::{Anomaly, RecordedRequest, SentWebhook};
 use crate::observer::{DeliveredPush, PushObserver};

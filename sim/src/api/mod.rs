@@ -5,7 +5,6 @@
 //! answer, held for the constant API latency ([`crate::SimConfig::api_latency`]) if one is set. Handlers
 //! read the body as raw bytes so malformed input gets Telnyx's error shape rather than axum's. Unknown `/v2` paths answer 404 `10005`.
 
-pub mod errors;
 mod routes;
 
 use std::sync::Arc;
@@ -15,8 +14,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use self::errors::ApiError;
-use crate::core::Core;
+use crate::telnyx_errors::ApiError;
+use crate::engine::Core;
 use crate::log::RecordedRequest;
 use crate::world::{Faults, Outcome, ReplyBody, World};
 

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::{ApiRequest, execute};
-use crate::core::Core;
+use crate::engine::Core;
 use crate::scenario::ops;
 
 type S = State<Arc<Core>>;
@@ -98,7 +98,7 @@ async fn cred_list(State(core): S, method: Method, uri: Uri, headers: HeaderMap)
     let r = req(ops::CREDENTIAL_LIST, None, method, uri, headers, Bytes::new());
     execute(core, r, move |w, _| match query {
         Ok(q) => w.credential_list(&q),
-        Err(e) => Err(super::errors::ApiError::bad_request(e.body_text())),
+        Err(e) => Err(crate::telnyx_errors::ApiError::bad_request(e.body_text())),
     })
     .await
 }

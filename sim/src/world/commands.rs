@@ -16,7 +16,7 @@ use super::World;
 use super::legs::{Direction, Hangup, Leg, LegState, TargetKind};
 use super::params::{client_state, destination, int_in, one_of, opt_bool, opt_str, req_str, targets_of};
 use super::recording::RecordSpec;
-use crate::api::errors::ApiError;
+use crate::telnyx_errors::ApiError;
 use crate::ids;
 use crate::timeline::SimMs;
 

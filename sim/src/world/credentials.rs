@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::World;
 use super::commands::{Outcome, ReplyBody};
-use crate::api::errors::ApiError;
+use crate::telnyx_errors::ApiError;
 use crate::{ids, jwt};
 
 /// A stored credential (also the library's view of it).

@@ -6,7 +6,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::legs::{Target, TargetKind};
-use crate::api::errors::ApiError;
+use crate::telnyx_errors::ApiError;
 
 pub(super) fn opt_str<'a>(v: &'a Value, f: &str) -> Result<Option<&'a str>, ApiError> {
     match v.get(f) {

@@ -1,3 +1,7 @@
+//! The shared error model of the simulated Telnyx API, used by the call model (`world`), which
+//! returns these errors, and by the HTTP layer (`api`), which renders them; neither depends on
+//! the other for it.
+//!
 //! Telnyx-shaped API errors: `{"errors":[{"code":"<digits>","title","detail","source":{"pointer"},
 //! "meta":{"url"}}]}` with the HTTP status and code Telnyx uses for each case (see
 //! `call_control_api.md`, "Errors"). `code` is a JSON string, as in the spec.
