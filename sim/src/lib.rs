@@ -54,9 +54,8 @@ pub mod app_events;
 mod call_timeline;
 pub mod config;
 mod control;
-mod engine;
-mod telnyx_errors;
 pub mod delivery;
+mod engine;
 pub mod error;
 mod handle;
 mod ids;
@@ -68,6 +67,7 @@ pub mod openapi_check;
 pub mod push;
 mod push_link;
 pub mod scenario;
+mod telnyx_errors;
 mod timeline;
 mod world;
 

@@ -11,6 +11,7 @@ mod api_routing;
 mod call_crash;
 mod calls;
 mod calls_outbound;
+mod calls_soak;
 mod crash;
 mod credentials;
 mod events;

@@ -14,9 +14,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::telnyx_errors::ApiError;
 use crate::engine::Core;
 use crate::log::RecordedRequest;
+use crate::telnyx_errors::ApiError;
 use crate::world::{Faults, Outcome, ReplyBody, World};
 
 pub(crate) use routes::router;

@@ -16,8 +16,8 @@ use super::World;
 use super::legs::{Direction, Hangup, Leg, LegState, TargetKind};
 use super::params::{client_state, destination, int_in, one_of, opt_bool, opt_str, req_str, targets_of};
 use super::recording::RecordSpec;
-use crate::telnyx_errors::ApiError;
 use crate::ids;
+use crate::telnyx_errors::ApiError;
 use crate::timeline::SimMs;
 
 const DEDUPE_WINDOW_MS: SimMs = 60_000;
