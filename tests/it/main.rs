@@ -8,6 +8,8 @@
 mod support;
 
 mod api_routing;
+mod call_delivery;
+mod call_fallbacks;
 mod calls;
 mod crash;
 mod credentials;
