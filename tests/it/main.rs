@@ -9,6 +9,8 @@ mod support;
 
 mod api_routing;
 mod call_crash;
+mod call_delivery;
+mod call_fallbacks;
 mod calls;
 mod calls_outbound;
 mod calls_soak;

@@ -38,6 +38,9 @@ pub async fn run(runtime: &Runtime, session: &str, effect: &Effect) -> Result<()
     let telnyx = runtime.call_control()?;
     let id = CommandId::derive(&effect.key);
     let parent = call.parent_call_control_id.as_str();
+    if needs_answered_parent(&effect.command) {
+        answer_parent_first(telnyx, &call).await?;
+    }
     let sent = match &effect.command {
         Command::Dial { leg, to, timeout_secs } => {
             return dial(runtime, telnyx, &call, effect, leg, to, *timeout_secs).await;
@@ -83,6 +86,29 @@ pub async fn run(runtime: &Runtime, session: &str, effect: &Effect) -> Result<()
         }
     };
     match sent {
+        Ok(_) => Ok(()),
+        Err(e) => settle(e),
+    }
+}
+
+/// Commands Telnyx refuses on a caller's leg that is not answered yet (`90034`).
+fn needs_answered_parent(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Bridge { .. } | Command::SpeakGreeting { .. } | Command::RecordVoicemail { .. }
+    )
+}
+
+/// The decision that asks for a bridge or a greeting also asks for the parent's answer, but as a
+/// job of its own that may run after this one. So this one sends that answer first, under the
+/// answer effect's own `command_id` (the machine's key `"{call}:parent:answer"`): Telnyx applies
+/// it once whichever job gets there first, and the bridge or speak never meets an unanswered call.
+async fn answer_parent_first(telnyx: &CallControl, call: &Call) -> Result<(), JobError> {
+    let key = format!("{}:parent:answer", call.id);
+    if !call.emitted.contains(&key) {
+        return Ok(());
+    }
+    match telnyx.answer(&call.parent_call_control_id, &Answer::new(CommandId::derive(&key))).await {
         Ok(_) => Ok(()),
         Err(e) => settle(e),
     }
