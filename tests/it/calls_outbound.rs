@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use fleet_sim::{Caller, CallerScript, RingBehaviour};
-use fleet_store::{Engine, OrgSettings, RoutingStore as _};
+use fleet_store::{Engine, OrgSettings};
 
 use crate::on_both;
 use crate::support::calls::CallEnv;

@@ -116,11 +116,6 @@ impl CallEnv {
         &self.fleet.store
     }
 
-    /// The fleet's virtual now (the same instant as the simulator's now).
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
     /// An organization with its settings.
     pub async fn org(&self, id: &str, settings: OrgSettings) {
         let org = Organization { id: id.into(), name: Some(format!("Org {id}")), settings };

@@ -24,10 +24,6 @@ impl TestClock {
         self.0.fetch_max(t.timestamp_millis(), Ordering::SeqCst);
     }
 
-    pub fn now(&self) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(self.0.load(Ordering::SeqCst)).unwrap()
-    }
-
     pub fn clock(&self) -> fleet_store::sql::Clock {
         let ms = self.0.clone();
         Arc::new(move || Utc.timestamp_millis_opt(ms.load(Ordering::SeqCst)).unwrap())
