@@ -19,6 +19,7 @@ mod events;
 mod execute;
 mod jobs;
 mod monitor;
+mod nudge;
 pub mod promoter;
 mod runtime;
 

@@ -1,9 +1,11 @@
 //! Building and supervising one apalis worker per pool.
 //!
 //! Wake-ups: Postgres workers listen for NOTIFY on insert and for this process's
-//! [`QueueWaker`](fleet_store::wake::QueueWaker); SQLite workers use the waker alone. Both fall back
-//! on their heartbeat (a third of `orphan_after`), which also drives orphan recovery: a live
-//! worker re-enqueues the running jobs of a worker silent for `orphan_after`.
+//! [`QueueWaker`](fleet_store::wake::QueueWaker); SQLite workers use the waker alone. On top of
+//! both, [`crate::nudge`] re-polls a worker right after its jobs finish and every half heartbeat,
+//! which apalis needs to write completions and heartbeats (see there). The heartbeat (a third of
+//! `orphan_after`) drives orphan recovery: a live worker re-enqueues the running jobs of a worker
+//! silent for `orphan_after`.
 //!
 //! A worker that dies with a backend error (database restarting, connection lost) is restarted
 //! with capped exponential backoff under a fresh unique name, until shutdown. On shutdown,
@@ -23,6 +25,7 @@ use futures::StreamExt as _;
 
 use crate::Runtime;
 use crate::execute::execute;
+use crate::nudge::{self, Finished};
 
 /// The worker role stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -85,12 +88,17 @@ async fn handle(
     payload: serde_json::Value,
     task_id: TaskId,
     runtime: Data<Runtime>,
+    finished: Data<Finished>,
 ) -> Result<(), BoxDynError> {
-    execute(&runtime, payload, task_id.to_string()).await
+    let outcome = execute(&runtime, payload, task_id.to_string()).await;
+    finished.signal();
+    outcome
 }
 
 fn register(monitor: Monitor, db: &Db, pool: Pool, runtime: Runtime, s: Settings) -> Monitor {
     let queue = pool.as_str();
+    let finished = Finished::default();
+    let backstop = s.heartbeat / 2;
     match db {
         Db::Postgres(pg) => {
             let config = apalis_postgres::Config::default()
@@ -104,11 +112,13 @@ fn register(monitor: Monitor, db: &Db, pool: Pool, runtime: Runtime, s: Settings
             monitor.register(move |_restarts| {
                 let notify = apalis_postgres::Pubsub::new(pg_pool.clone(), queue.into()).map(|_| ());
                 let wake = futures::stream::select(notify, waker.stream(pool)).boxed();
+                let wake = nudge::stream(wake, finished.clone(), backstop);
                 WorkerBuilder::new(worker_name(pool))
                     .backend(storage.clone().poll_with_stream(wake))
                     .concurrency(s.concurrency)
                     .parallelize(tokio::spawn)
                     .data(runtime.clone())
+                    .data(finished.clone())
                     .build(handle)
             })
         }
@@ -122,11 +132,13 @@ fn register(monitor: Monitor, db: &Db, pool: Pool, runtime: Runtime, s: Settings
                 apalis_sqlite::SqliteStorage::<serde_json::Value>::new(sl.pool()).with_config(config);
             let waker = sl.waker().clone();
             monitor.register(move |_restarts| {
+                let wake = nudge::stream(waker.stream(pool), finished.clone(), backstop);
                 WorkerBuilder::new(worker_name(pool))
-                    .backend(storage.clone().poll_with_stream(waker.stream(pool)))
+                    .backend(storage.clone().poll_with_stream(wake))
                     .concurrency(s.concurrency)
                     .parallelize(tokio::spawn)
                     .data(runtime.clone())
+                    .data(finished.clone())
                     .build(handle)
             })
         }
