@@ -71,6 +71,7 @@ impl Dialect for Postgres {
     const PING: &'static str = "SELECT 1 FROM apalis.jobs LIMIT 1";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const SNAPSHOT: Option<&'static str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 
     fn in_json_ids(column: &str, n: usize) -> String {
         format!("{column} = ANY(ARRAY(SELECT jsonb_array_elements_text(${n}::jsonb)))")
@@ -152,7 +153,7 @@ impl Dialect for Postgres {
         Ok(outcomes(batch, stored.into_iter().collect()))
     }
 
-    async fn queue_stats(pool: &PgPool) -> Result<Vec<QueueStats>, StoreError> {
+    async fn queue_stats(tx: &mut Transaction<'_, Self>) -> Result<Vec<QueueStats>, StoreError> {
         let rows: Vec<(String, i64, i64, i64, i64, f64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT job_type,
                     count(*) FILTER (WHERE status IN ('Pending', 'Queued') AND run_at <= now()
@@ -164,7 +165,7 @@ impl Dialect for Postgres {
                         WHERE status IN ('Pending', 'Queued') AND run_at <= now())), 0)::float8
                FROM apalis.jobs WHERE status <> 'Done' GROUP BY job_type"
         )))
-        .fetch_all(pool)
+        .fetch_all(&mut **tx)
         .await?;
         Ok(QueueStats::per_pool(rows))
     }

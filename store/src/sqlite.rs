@@ -94,6 +94,7 @@ impl Dialect for Sqlite {
     const PING: &'static str = "SELECT 1 FROM Jobs LIMIT 1";
     const SKIP_LOCKED: &'static str = "";
     const FOR_UPDATE: &'static str = "";
+    const SNAPSHOT: Option<&'static str> = None;
 
     fn in_json_ids(column: &str, n: usize) -> String {
         format!("{column} IN (SELECT value FROM json_each(${n}))")
@@ -159,7 +160,7 @@ impl Dialect for Sqlite {
         Ok((outcomes, crate::sql::inserted_only(jobs, pushed)))
     }
 
-    async fn queue_stats(pool: &SqlitePool) -> Result<Vec<QueueStats>, StoreError> {
+    async fn queue_stats(tx: &mut Transaction<'_, Self>) -> Result<Vec<QueueStats>, StoreError> {
         let rows: Vec<(String, i64, i64, i64, i64, f64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT job_type,
                     count(*) FILTER (WHERE status IN ('Pending', 'Queued') AND run_at <= $1
@@ -172,7 +173,7 @@ impl Dialect for Sqlite {
                FROM Jobs WHERE status <> 'Done' GROUP BY job_type"
         )))
         .bind(Utc::now().timestamp())
-        .fetch_all(pool)
+        .fetch_all(&mut **tx)
         .await?;
         Ok(QueueStats::per_pool(rows))
     }

@@ -132,7 +132,14 @@ pub trait Dialect: Database<QueryResult: Affected, Arguments: IntoArguments<Self
         batch: &[NewWebhook],
     ) -> impl Future<Output = Result<(Vec<Accepted>, Vec<NewJob>), StoreError>> + Send;
 
-    fn queue_stats(pool: &Pool<Self>) -> impl Future<Output = Result<Vec<QueueStats>, StoreError>> + Send;
+    /// Makes the transaction it starts read one snapshot across statements (Postgres' default,
+    /// READ COMMITTED, takes a new one per statement; a SQLite read transaction already holds one).
+    const SNAPSHOT: Option<&'static str>;
+
+    /// Counts of the queue table, read inside `tx` (which [`Self::SNAPSHOT`] made consistent).
+    fn queue_stats(
+        tx: &mut Transaction<'_, Self>,
+    ) -> impl Future<Output = Result<Vec<QueueStats>, StoreError>> + Send;
 
     fn dead_jobs(
         pool: &Pool<Self>,
@@ -287,13 +294,20 @@ where
         Ok(next.0)
     }
 
-    /// The queue's own counts, plus the delayed jobs waiting in `scheduled_jobs` as `scheduled`.
+    /// The queue's own counts, plus the delayed jobs waiting in `scheduled_jobs` as `scheduled`,
+    /// from one snapshot: a job moving between the two tables (a promotion, a retry pushed as a
+    /// delayed job before its attempt is acknowledged) is counted once, never missed.
     async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
-        let mut stats = DB::queue_stats(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
+        if let Some(snapshot) = DB::SNAPSHOT {
+            sqlx::query(snapshot).execute(&mut *tx).await?;
+        }
+        let mut stats = DB::queue_stats(&mut tx).await?;
         let waiting: Vec<(String, i64)> =
             sqlx::query_as("SELECT queue, count(*) FROM scheduled_jobs GROUP BY queue")
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+        tx.commit().await?;
         for (queue, n) in waiting {
             if let Some(s) = stats.iter_mut().find(|s| s.pool == queue) {
                 s.scheduled += n.max(0) as u64;
