@@ -289,9 +289,10 @@ impl CallEnv {
 
     async fn fleet_is_idle(&self) -> bool {
         let store = self.store();
+        // Due delayed jobs first: one promoted between the two reads is then seen in the queue.
+        let due = store.next_due_at(&Pool::ALL).await.ok().flatten().is_some_and(|t| t <= store.now());
         let Ok(stats) = store.queue_stats().await else { return false };
         let busy = stats.iter().any(|s| s.ready > 0 || s.running > 0);
-        let due = store.next_due_at(&Pool::ALL).await.ok().flatten().is_some_and(|t| t <= store.now());
         !busy && !due
     }
 
