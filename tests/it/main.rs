@@ -13,6 +13,7 @@ mod call_delivery;
 mod call_fallbacks;
 mod calls;
 mod calls_outbound;
+mod calls_redis;
 mod calls_soak;
 mod crash;
 mod credentials;

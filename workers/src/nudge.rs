@@ -9,15 +9,21 @@
 //! SQLite, and a worker silent that long has its jobs re-enqueued by other processes, so they run
 //! twice). Every yield of this stream makes the worker poll again, which flushes what is pending.
 //!
+//! A wake-up is lost the same way: apalis consumes the stream's item even while a fetch is in
+//! flight, and that fetch (its snapshot older than the new job's commit) comes back empty
+//! (measured: enqueue → start p99 0.96 s in process and 2.35 s across processes on Postgres, the
+//! backstop below, against a p50 of 4–9 ms).
+//!
 //! What it yields:
 //! - each wake of the pool from this process's [`QueueWaker`](fleet_store::wake::QueueWaker)
-//!   (jobs committed here), or from NOTIFY (Postgres), as before;
-//! - for [`BURST`] after a job of the pool finished here ([`Finished::signal`]), every
-//!   [`BURST_TICK`]: the completion is flushed within milliseconds whatever the worker was doing;
+//!   (jobs committed here), or from NOTIFY (Postgres);
+//! - for [`BURST`] after such a wake, and after a job of the pool finished here
+//!   ([`Finished::signal`]), every [`BURST_TICK`]: the new job is fetched, and the completion
+//!   flushed, within milliseconds whatever the worker was doing when the first yield came;
 //! - every `backstop` (half a heartbeat) otherwise, so a heartbeat due during a fetch is sent.
 //!
-//! Cost: an idle pool polls once per backstop (one empty fetch); a busy pool at most once per
-//! tick on top of its own fetches.
+//! Cost: an idle pool polls once per backstop (one empty fetch); an active one at most once per
+//! tick on top of its own fetches (≤ 100 a second per pool).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -68,7 +74,10 @@ pub fn stream(wakes: WakeStream, finished: Finished, backstop: Duration) -> Wake
             let State { wakes, finished, .. } = &mut s;
             tokio::select! {
                 woken = wakes.next() => match woken {
-                    Some(()) => return Some(((), s)),
+                    Some(()) => {
+                        s.burst_until = Some(Instant::now() + BURST);
+                        return Some(((), s));
+                    }
                     // The waker is gone (its store dropped): keep nudging on time alone.
                     None => s.wakes = Box::pin(futures::stream::pending()),
                 },
@@ -128,8 +137,14 @@ mod tests {
         let start = Instant::now();
         s.next().await;
         assert_eq!(start.elapsed(), Duration::ZERO);
-        drop(tx);
+        // A burst follows (the first yield may have come while a fetch was in flight).
         s.next().await;
-        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        assert_eq!(start.elapsed(), BURST_TICK);
+        drop(tx);
+        while start.elapsed() < BURST {
+            s.next().await;
+        }
+        s.next().await;
+        assert!(start.elapsed() >= Duration::from_secs(5), "{:?}", start.elapsed());
     }
 }
