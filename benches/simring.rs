@@ -155,6 +155,7 @@ async fn bench() {
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in SIZES {
         let (mut fleet, mut seq, mut cleanup) = (Vec::new(), Vec::new(), Vec::new());
+        let mut unhung = 0usize;
         for k in 0..calls {
             sim.clear_logs();
             let placed = sim
@@ -207,12 +208,23 @@ async fn bench() {
                         first_hangup.entry(t).or_insert(r.at_ms);
                     }
                 }
-                let others: Vec<u64> = legs
-                    .iter()
-                    .filter(|c| **c != winner)
-                    .map(|c| *first_hangup.get(c.as_str()).expect("every other leg hung up"))
-                    .collect();
-                cleanup.push(ms(wall(*others.iter().max().unwrap()) - answered_at));
+                let mut others = Vec::new();
+                for c in legs.iter().filter(|c| **c != winner) {
+                    match first_hangup.get(c.as_str()) {
+                        Some(at) => others.push(*at),
+                        None => {
+                            // Reported, not hidden: a leg the fleet never hung up.
+                            unhung += 1;
+                            eprintln!(
+                                "call {k} (N = {n}): leg {c} not hung up by the fleet: {:?}",
+                                sim.call(c)
+                            );
+                        }
+                    }
+                }
+                if let Some(last) = others.iter().max() {
+                    cleanup.push(ms(wall(*last) - answered_at));
+                }
             }
 
             // The same N dial requests, one after another.
@@ -253,8 +265,9 @@ async fn bench() {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let (f, s) = (stats(fleet).unwrap(), stats(seq).unwrap());
-        let c = stats(cleanup)
-            .map_or("—".to_owned(), |c| format!("{:.1} / {:.1} ({} calls)", c.p50, c.p99, c.n));
+        let c = stats(cleanup).map_or("—".to_owned(), |c| {
+            format!("{:.1} / {:.1} ({} calls, {unhung} legs not hung up)", c.p50, c.p99, c.n)
+        });
         println!(
             "| {n} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1}× | {c} |",
             f.n,
