@@ -6,7 +6,8 @@
 //! once. A delayed job waits in `scheduled_jobs`; committing one wakes this process's promoter
 //! ([`QueueWaker::scheduled`]), which recomputes when to look next, and the promotion that moves
 //! it into its queue wakes the workers like any enqueue. Workers in other processes have NOTIFY
-//! (Postgres) and their heartbeat as the backstop; promoters in other processes poll.
+//! (Postgres) and a periodic nudge (`fleet_workers`'s wake stream) as the backstop; promoters in
+//! other processes poll.
 
 use std::collections::HashMap;
 use std::pin::Pin;

@@ -2,8 +2,9 @@
 //!
 //! Wake-ups: Postgres workers listen for NOTIFY on insert and for this process's
 //! [`QueueWaker`](fleet_store::wake::QueueWaker); SQLite workers use the waker alone. On top of
-//! both, [`crate::nudge`] re-polls a worker right after its jobs finish and every half heartbeat,
-//! which apalis needs to write completions and heartbeats (see there). The heartbeat (a third of
+//! both, [`crate::nudge`] re-polls a worker shortly after each wake and each finished job, and
+//! every half heartbeat, which apalis needs to see new jobs and write completions and heartbeats
+//! (see there). The heartbeat (a third of
 //! `orphan_after`) drives orphan recovery: a live worker re-enqueues the running jobs of a worker
 //! silent for `orphan_after`.
 //!
