@@ -265,6 +265,14 @@ async fn bench() {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let (f, s) = (stats(fleet).unwrap(), stats(seq).unwrap());
+        let (transitions, conflicts) = (
+            counter("callfleet_call_transitions_total"),
+            counter("callfleet_call_transition_conflicts_total"),
+        );
+        eprintln!(
+            "N = {n}: {} call transitions, {} compare-and-set conflicts so far",
+            transitions, conflicts
+        );
         let c = stats(cleanup).map_or("—".to_owned(), |c| {
             format!("{:.1} / {:.1} ({} calls, {unhung} legs not hung up)", c.p50, c.p99, c.n)
         });
@@ -364,4 +372,13 @@ async fn received_at(pool: &sqlx::PgPool, event_id: &str) -> DateTime<Utc> {
 fn secret_key() -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+}
+
+/// The sum of a counter's series in this process's metrics (every label set).
+fn counter(name: &str) -> u64 {
+    fleet_platform::metrics::render()
+        .lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
