@@ -269,10 +269,7 @@ async fn bench() {
             counter("callfleet_call_transitions_total"),
             counter("callfleet_call_transition_conflicts_total"),
         );
-        eprintln!(
-            "N = {n}: {} call transitions, {} compare-and-set conflicts so far",
-            transitions, conflicts
-        );
+        eprintln!("N = {n}: {transitions} call transitions, {conflicts} compare-and-set conflicts so far");
         let c = stats(cleanup).map_or("—".to_owned(), |c| {
             format!("{:.1} / {:.1} ({} calls, {unhung} legs not hung up)", c.p50, c.p99, c.n)
         });
