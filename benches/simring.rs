@@ -153,6 +153,7 @@ async fn bench() {
         "| N | calls | fleet p50 ms | fleet p99 ms | sequential p50 ms | sequential p99 ms | p50 ratio | answered → other legs hung up p50 / p99 ms |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut counted_before = (0, 0);
     for n in SIZES {
         let (mut fleet, mut seq, mut cleanup) = (Vec::new(), Vec::new(), Vec::new());
         let mut unhung = 0usize;
@@ -265,11 +266,15 @@ async fn bench() {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let (f, s) = (stats(fleet).unwrap(), stats(seq).unwrap());
-        let (transitions, conflicts) = (
+        let counted = (
             counter("callfleet_call_transitions_total"),
             counter("callfleet_call_transition_conflicts_total"),
         );
-        eprintln!("N = {n}: {transitions} call transitions, {conflicts} compare-and-set conflicts so far");
+        let (transitions, conflicts) = (counted.0 - counted_before.0, counted.1 - counted_before.1);
+        counted_before = counted;
+        eprintln!(
+            "N = {n}: {transitions} call transitions, {conflicts} compare-and-set conflicts in {calls} calls"
+        );
         let c = stats(cleanup).map_or("—".to_owned(), |c| {
             format!("{:.1} / {:.1} ({} calls, {unhung} legs not hung up)", c.p50, c.p99, c.n)
         });

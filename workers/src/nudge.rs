@@ -34,7 +34,7 @@ use futures::{Stream, StreamExt as _};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// How long after a finished job the worker keeps being nudged.
+/// How long after a wake or a finished job the worker keeps being nudged.
 pub const BURST: Duration = Duration::from_millis(100);
 
 /// The nudge interval during a burst.
