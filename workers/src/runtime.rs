@@ -43,6 +43,8 @@ pub struct Runtime {
     pub events: Option<EventsClient>,
     /// Whether "app events are off" was logged (once per process).
     pub(crate) events_off_logged: Arc<AtomicBool>,
+    /// Orders the transitions of one call within this process (see [`crate::calls::CallSerializer`]).
+    pub(crate) call_turns: Arc<crate::calls::CallSerializer>,
 }
 
 /// The configuration cannot build a runtime.
@@ -84,6 +86,7 @@ impl Runtime {
             attempt_budget: None,
             events: EventsClient::from_config(config)?,
             events_off_logged: Arc::default(),
+            call_turns: Arc::default(),
         })
     }
 

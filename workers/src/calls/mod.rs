@@ -8,6 +8,9 @@
 //! loser's input either still matters or finds nothing to do). Nothing here holds a lock or a
 //! transaction across a call to Telnyx: commands run later, as jobs.
 //!
+//! Within a process the inputs of one call take turns ([`CallSerializer`]), so they rarely
+//! conflict at all; the compare-and-set is what makes that safe across processes.
+//!
 //! - [`webhook`]: a Telnyx event → a new call (routing) or an input of an existing one, after
 //!   authenticating our `client_state` (a forged or foreign one changes nothing).
 //! - [`commands`]: `call_command.v1` → the Telnyx command, with a `command_id` derived from the
@@ -21,10 +24,13 @@ pub mod commands;
 mod outbound;
 pub mod outbox;
 mod routing;
+mod serial;
 pub mod timers;
 pub mod webhook;
 
 use fleet_domain::call::{Call, CallInput, step};
+
+pub use serial::CallSerializer;
 
 use crate::{JobError, Runtime};
 
@@ -40,6 +46,7 @@ pub async fn apply(
     call_session_id: &str,
     input: &CallInput,
 ) -> Result<Option<Call>, JobError> {
+    let _turn = runtime.call_turns.turn(call_session_id).await;
     for _ in 0..MAX_CONFLICTS {
         let Some(call) = runtime.store.call(call_session_id).await? else {
             tracing::info!(?input, "No such call; input ignored.");
