@@ -85,13 +85,23 @@ impl RateLimiter {
     /// The limiter of one provider as configured: shared through `CALLFLEET_REDIS_URL` under
     /// `<CALLFLEET_REDIS_PREFIX>:ratelimit:<name>` when set, else local. Bursts equal the rate.
     pub fn from_config(config: &crate::Config, name: &str, per_sec: u32) -> Result<Self, RateLimiterError> {
+        Self::from_config_with_burst(config, name, per_sec, per_sec)
+    }
+
+    /// As [`Self::from_config`], with bursts of up to `burst` calls.
+    pub fn from_config_with_burst(
+        config: &crate::Config,
+        name: &str,
+        per_sec: u32,
+        burst: u32,
+    ) -> Result<Self, RateLimiterError> {
         match &config.redis_url {
             Some(url) => {
                 let prefix = format!("{}:ratelimit:{name}", config.redis_prefix);
-                Self::shared(url.expose(), &prefix, per_sec, per_sec)
+                Self::shared(url.expose(), &prefix, per_sec, burst)
                     .map_err(|e| RateLimiterError(format!("{:?}", e.kind())))
             }
-            None => Ok(Self::local(per_sec, per_sec)),
+            None => Ok(Self::local(per_sec, burst)),
         }
     }
 

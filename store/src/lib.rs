@@ -14,6 +14,7 @@
 mod db;
 pub mod devices;
 mod error;
+pub mod liveness;
 mod port;
 pub mod postgres;
 pub mod push;

@@ -70,14 +70,15 @@ pub fn client_with_settings(
 }
 
 /// The Call Control client the configuration asks for: `None` without `TELNYX_API_KEY`. Its rate
-/// budget is `calls` ([`TelnyxSettings::calls_rate`]), shared across replicas through Redis when
+/// budget is `calls` ([`TelnyxSettings::calls_rate`], bursts of [`TelnyxSettings::calls_burst`]), shared across replicas through Redis when
 /// `CALLFLEET_REDIS_URL` is set.
 pub fn call_control_from_config(
     config: &fleet_platform::Config,
     settings: &TelnyxSettings,
 ) -> Result<Option<CallControl>, TelnyxError> {
     let Some(key) = &config.telnyx_api_key else { return Ok(None) };
-    let limiter = RateLimiter::from_config(config, "telnyx:calls", settings.calls_rate)
+    let limiter =
+        RateLimiter::from_config_with_burst(config, "telnyx:calls", settings.calls_rate, settings.calls_burst)
         .map_err(|e| TelnyxError::Permanent { status: 0, message: e.to_string() })?;
     CallControl::new(&config.telnyx_api_base, key.expose(), limiter, settings).map(Some)
 }

@@ -21,6 +21,12 @@ use fleet_platform::{Config, ConfigError};
 pub struct TelnyxSettings {
     /// Live-call commands per second (`CALLFLEET_TELNYX_CALLS_RATE_LIMIT`, default 15).
     pub calls_rate: u32,
+    /// Largest burst of live-call commands (`CALLFLEET_TELNYX_CALLS_RATE_BURST`; default five
+    /// seconds' worth of `calls_rate`, 75). A simultaneous ring sends its dials at once: with a
+    /// burst of one second's worth, 25 devices could not be dialed together. Any 5 s window then
+    /// holds at most `burst + 5 × rate` commands — 150 with the defaults, Telnyx's documented dial
+    /// limit (30/s as a 5-second rolling sum) even if every command were a dial.
+    pub calls_burst: u32,
     /// Longest wait of a live-call command for a rate slot (`CALLFLEET_TELNYX_CALLS_MAX_WAIT_MS`,
     /// default 250 ms).
     pub calls_max_wait: Duration,
@@ -44,6 +50,7 @@ impl Default for TelnyxSettings {
     fn default() -> Self {
         Self {
             calls_rate: 15,
+            calls_burst: 75,
             calls_max_wait: Duration::from_millis(250),
             housekeeping_rate: 20,
             calls_connect_timeout: Duration::from_millis(1000),
@@ -81,8 +88,10 @@ impl TelnyxSettings {
         let ms = |key, default: Duration, min, max| {
             num(key, default.as_millis() as u64, min, max).map(Duration::from_millis)
         };
+        let calls_rate = num("CALLFLEET_TELNYX_CALLS_RATE_LIMIT", d.calls_rate.into(), 1, 100_000)? as u32;
         Ok(Self {
-            calls_rate: num("CALLFLEET_TELNYX_CALLS_RATE_LIMIT", d.calls_rate.into(), 1, 100_000)? as u32,
+            calls_rate,
+            calls_burst: num("CALLFLEET_TELNYX_CALLS_RATE_BURST", u64::from(calls_rate) * 5, 1, 1_000_000)? as u32,
             calls_max_wait: ms("CALLFLEET_TELNYX_CALLS_MAX_WAIT_MS", d.calls_max_wait, 0, 10_000)?,
             housekeeping_rate: num(
                 "CALLFLEET_TELNYX_HOUSEKEEPING_RATE_LIMIT",
@@ -134,6 +143,12 @@ mod tests {
         })
         .unwrap();
         assert_eq!((s.calls_rate, s.calls_max_wait, s.housekeeping_rate), (40, Duration::ZERO, 20));
+        assert_eq!(s.calls_burst, 200, "five seconds' worth of the configured rate");
+        let s = TelnyxSettings::from_lookup(&config(), |k| {
+            (k == "CALLFLEET_TELNYX_CALLS_RATE_BURST").then(|| "10".into())
+        })
+        .unwrap();
+        assert_eq!((s.calls_rate, s.calls_burst), (15, 10));
         let bad = TelnyxSettings::from_lookup(&config(), |k| {
             (k == "CALLFLEET_TELNYX_CALLS_IMMEDIATE_RETRIES").then(|| "9".into())
         });

@@ -132,3 +132,73 @@ async fn a_sigkilled_decision_commits_whole_or_not_at_all() {
     process::kill9(&mut legs).await;
     stop.cancel();
 }
+
+/// Issue 11: a worker SIGKILLed between "winner decided" and "other legs hung up". Process A
+/// decides the answer and sends the hangups of the two other legs, which the simulator holds
+/// without applying them (a Telnyx that has not answered yet); A is killed there, its hangup
+/// jobs `Running` under its name. Process B finishes them: with apalis's orphan window set to an
+/// hour, only the liveness rescue (`fleet_store::liveness`) can return them to the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_after_the_winner_was_decided_is_finished_by_another() {
+    use std::time::{Duration, Instant};
+
+    use fleet_sim::{Fault, RingBehaviour};
+    use fleet_store::OrgSettings;
+
+    use crate::support::calls::CallEnv;
+
+    let slow = [("CALLFLEET_ORPHAN_AFTER_SECS", "3600"), ("CALLFLEET_TELNYX_CALLS_TIMEOUT_MS", "60000")];
+    let env = CallEnv::start_for_processes(Engine::Postgres, &slow).await;
+    let vars: Vec<(&str, &str)> = env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let db_url = env.fleet.test_db.url.clone();
+    let mut a = process::spawn(&db_url, &["worker", "--pool", "all"], &vars);
+
+    env.org("o1", OrgSettings::default()).await;
+    env.user("u1", &["o1"], false).await;
+    env.number("+13125550199", "o1", Some("u1"), 30).await;
+    let answer = RingBehaviour::Answer { after: Duration::from_millis(500) };
+    env.phone("d1", "u1", "o1", "android", true, answer).await;
+    env.phone("d2", "u1", "o1", "android", true, RingBehaviour::Never).await;
+    env.phone("d3", "u1", "o1", "ios", true, RingBehaviour::Never).await;
+    let hangups = |status: u16| env.requests("hangup").into_iter().filter(move |r| r.status == status);
+    env.sim.inject(Fault::ApiTimeout {
+        operation: Some("hangup".into()),
+        delay: Duration::from_secs(60),
+        apply: false,
+        count: 2,
+    });
+
+    let placed = env.call_from("+17735550101", "+13125550199");
+    eventually(60, "A to send both hangups, held by Telnyx", || async {
+        (hangups(503).count() == 2).then_some(())
+    })
+    .await;
+    let session = placed.call_session_id.clone();
+    assert_eq!(env.call(&session).await.state, CallState::Answered, "the winner was decided");
+
+    let mut b = process::spawn(&db_url, &["worker", "--pool", "all"], &vars);
+    let locks = format!(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = {} AND objsubid = 2
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        fleet_store::liveness::PROCESS_LOCK_CLASS
+    );
+    let db = &env.fleet.test_db;
+    eventually(30, "B to hold its process lock", || async { (db.count(&locks).await == 2).then_some(()) }).await;
+
+    process::kill9(&mut a).await;
+    let killed = Instant::now();
+    eventually(30, "B to hang up the two other legs", || async {
+        (hangups(200).count() >= 2).then_some(())
+    })
+    .await;
+    let took = killed.elapsed();
+    eprintln!("killed → other legs hung up by another process: {took:?}");
+    let held: Vec<String> = hangups(503).filter_map(|r| r.target).collect();
+    for ccid in &held {
+        let leg = env.sim.call(ccid).expect("a leg the simulator knows");
+        assert_eq!(leg.state, fleet_sim::LegState::Ended, "leg {ccid} still rings");
+    }
+    // Well inside an orphan window of an hour: nothing but the liveness rescue returned them.
+    assert!(took < Duration::from_secs(30));
+    process::kill9(&mut b).await;
+}

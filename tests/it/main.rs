@@ -19,6 +19,7 @@ mod crash;
 mod credentials;
 mod events;
 mod ingress;
+mod liveness;
 mod operations;
 mod push;
 mod rate_limit;

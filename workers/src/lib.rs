@@ -18,6 +18,7 @@ pub mod calls;
 mod events;
 mod execute;
 mod jobs;
+mod liveness;
 mod monitor;
 mod nudge;
 pub mod promoter;

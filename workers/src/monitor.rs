@@ -8,6 +8,9 @@
 //! `orphan_after`) drives orphan recovery: a live worker re-enqueues the running jobs of a worker
 //! silent for `orphan_after`.
 //!
+//! Postgres worker processes also hold a liveness lock ([`crate::liveness`]): when one dies, the
+//! others take its running jobs back within about a second instead of the orphan window.
+//!
 //! A worker that dies with a backend error (database restarting, connection lost) is restarted
 //! with capped exponential backoff under a fresh unique name, until shutdown. On shutdown,
 //! workers stop fetching and in-flight jobs get `shutdown_timeout` to finish; a job cut off stays
@@ -52,9 +55,15 @@ pub async fn run(
     fleet_platform::metrics::install();
     let runtime = Runtime::from_config(config, db.store())?;
     let settings = Settings { heartbeat: config.orphan_after / 3, concurrency: config.worker_concurrency };
+    let key = crate::liveness::process_key();
+    // Dropped (its tasks stopped, its lock released) when the workers have finished.
+    let _liveness = match db {
+        Db::Postgres(pg) => Some(crate::liveness::Liveness::start(pg.clone(), key)),
+        Db::Sqlite(_) => None,
+    };
     let mut monitor = Monitor::new();
     for &pool in pools {
-        monitor = register(monitor, db, pool, runtime.clone(), settings);
+        monitor = register(monitor, db, pool, runtime.clone(), settings, key);
         tracing::info!(pool = pool.as_str(), concurrency = settings.concurrency, "Worker pool started.");
     }
     tokio::spawn(crate::promoter::run(db.store(), db.waker().clone(), pools.to_vec(), shutdown.clone()));
@@ -96,7 +105,7 @@ async fn handle(
     outcome
 }
 
-fn register(monitor: Monitor, db: &Db, pool: Pool, runtime: Runtime, s: Settings) -> Monitor {
+fn register(monitor: Monitor, db: &Db, pool: Pool, runtime: Runtime, s: Settings, key: i32) -> Monitor {
     let queue = pool.as_str();
     let finished = Finished::default();
     let backstop = s.heartbeat / 2;
@@ -114,7 +123,7 @@ fn register(monitor: Monitor, db: &Db, pool: Pool, runtime: Runtime, s: Settings
                 let notify = apalis_postgres::Pubsub::new(pg_pool.clone(), queue.into()).map(|_| ());
                 let wake = futures::stream::select(notify, waker.stream(pool)).boxed();
                 let wake = nudge::stream(wake, finished.clone(), backstop);
-                WorkerBuilder::new(worker_name(pool))
+                WorkerBuilder::new(worker_name(pool, key))
                     .backend(storage.clone().poll_with_stream(wake))
                     .concurrency(s.concurrency)
                     .parallelize(tokio::spawn)
@@ -134,7 +143,7 @@ fn register(monitor: Monitor, db: &Db, pool: Pool, runtime: Runtime, s: Settings
             let waker = sl.waker().clone();
             monitor.register(move |_restarts| {
                 let wake = nudge::stream(waker.stream(pool), finished.clone(), backstop);
-                WorkerBuilder::new(worker_name(pool))
+                WorkerBuilder::new(worker_name(pool, key))
                     .backend(storage.clone().poll_with_stream(wake))
                     .concurrency(s.concurrency)
                     .parallelize(tokio::spawn)
@@ -147,11 +156,12 @@ fn register(monitor: Monitor, db: &Db, pool: Pool, runtime: Runtime, s: Settings
 }
 
 /// Unique per process and per restart: apalis leaves a job `Running` forever if a worker comes
-/// back under the name of a dead one.
-fn worker_name(pool: Pool) -> String {
+/// back under the name of a dead one. Ends in the process's lock key (`fleet_store::liveness`).
+fn worker_name(pool: Pool, key: i32) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "host".into());
-    format!("{}@{}-{}-{}", pool.as_str(), host.trim(), std::process::id(), ulid::Ulid::generate())
+    let (pid, id, suffix) = (std::process::id(), ulid::Ulid::generate(), fleet_store::liveness::worker_name_suffix(key));
+    format!("{}@{}-{pid}-{id}{suffix}", pool.as_str(), host.trim())
 }

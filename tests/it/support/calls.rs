@@ -51,6 +51,8 @@ pub struct CallEnv {
     pub sim: SimHandle,
     pub clock: TestClock,
     pub epoch: DateTime<Utc>,
+    /// The fleet's environment beside the test defaults (for `callfleet` child processes).
+    pub env: Vec<(String, String)>,
     _sim_stop: DropCancel,
     _keys: tempfile_dir::Dir,
 }
@@ -81,13 +83,23 @@ impl CallEnv {
     }
 
     pub async fn start_with(engine: Engine, extra: &[(&str, &str)]) -> Self {
+        Self::build(engine, extra, true).await
+    }
+
+    /// The simulator on its real clock, the ingress in this process and no worker: the test runs
+    /// `callfleet worker` processes with [`Self::env`] (crash tests).
+    pub async fn start_for_processes(engine: Engine, extra: &[(&str, &str)]) -> Self {
+        Self::build(engine, extra, false).await
+    }
+
+    async fn build(engine: Engine, extra: &[(&str, &str)], in_process: bool) -> Self {
         let epoch = epoch();
         let ingress = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let webhook_url = format!("http://{}/webhooks/telnyx", ingress.local_addr().unwrap());
         let stop = CancellationToken::new();
         let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut config = SimConfig::new(webhook_url.clone());
-        config.clock = ClockMode::Manual;
+        config.clock = if in_process { ClockMode::Manual } else { ClockMode::Real };
         config.epoch = Some(epoch);
         config.failover_url = Some(webhook_url.replace("/webhooks/telnyx", "/webhooks/telnyx/failover"));
         let sim = Simulator::start(config, sim_listener, stop.clone()).await.unwrap();
@@ -107,9 +119,13 @@ impl CallEnv {
         let mut all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
         all.extend_from_slice(extra);
         let clock = TestClock::at(epoch);
-        let fleet = Fleet::start_with(TestDb::new(engine).await, ingress, &all, Some(clock.clock())).await;
-        fleet.start_workers(&Pool::ALL);
-        Self { fleet, sim, clock, epoch, _sim_stop: DropCancel(stop), _keys: keys }
+        let fleet_clock = in_process.then(|| clock.clock());
+        let fleet = Fleet::start_with(TestDb::new(engine).await, ingress, &all, fleet_clock).await;
+        if in_process {
+            fleet.start_workers(&Pool::ALL);
+        }
+        let env = all.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Self { fleet, sim, clock, epoch, env, _sim_stop: DropCancel(stop), _keys: keys }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
