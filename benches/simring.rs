@@ -21,19 +21,17 @@
 //! `command_id`s, `to` = an unregistered SIP user so nothing rings) one request after another,
 //! from a clock read before the first to the last one's arrival at the simulator.
 
+#[path = "support/call_fleet.rs"]
+mod call_fleet;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use fleet_domain::credentials::CredentialStatus;
+use call_fleet::{CallFleet, counter, ms, stats};
+use chrono::Utc;
 use fleet_domain::routing::{Mode, NumberConfig, OutsideHours};
-use fleet_jobs::Pool;
-use fleet_sim::{
-    Caller, CallerScript, CredentialRef, DevicePlatform, DeviceScript, RingBehaviour, SimConfig, SimHandle,
-    Simulator,
-};
-use fleet_store::{Db, DeviceRegistration, Organization, Store, User};
-use tokio_util::sync::CancellationToken;
+use fleet_sim::{Caller, CallerScript, RingBehaviour};
+use fleet_store::{Store, User};
 
 const LATENCY: Duration = Duration::from_millis(50);
 const SIZES: [usize; 4] = [1, 5, 10, 25];
@@ -43,81 +41,12 @@ fn main() {
     runtime.block_on(bench());
 }
 
-struct Stats {
-    n: usize,
-    p50: f64,
-    p99: f64,
-}
-
-fn stats(mut ms: Vec<f64>) -> Option<Stats> {
-    if ms.is_empty() {
-        return None;
-    }
-    ms.sort_by(f64::total_cmp);
-    let at = |q: f64| ms[((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len()) - 1];
-    Some(Stats { n: ms.len(), p50: at(0.50), p99: at(0.99) })
-}
-
-fn ms(d: chrono::Duration) -> f64 {
-    d.num_microseconds().unwrap() as f64 / 1000.0
-}
-
 async fn bench() {
     let calls: usize = std::env::var("BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-    let admin_url = std::env::var("CALLFLEET_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = sqlx::PgPool::connect(&admin_url).await.expect("Postgres");
-    let name = format!("cf_bench_simring_{}", std::process::id());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&admin).await.unwrap();
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-    let keys = std::env::temp_dir().join(&name);
-    std::fs::create_dir_all(&keys).unwrap();
+    let fleet_env = CallFleet::start("simring", &[]).await;
+    let (store, sim) = (fleet_env.store.clone(), fleet_env.sim.clone());
 
-    let stop = CancellationToken::new();
-    let ingress = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let webhook_url = format!("http://{}/webhooks/telnyx", ingress.local_addr().unwrap());
-    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut sim_config = SimConfig::new(webhook_url);
-    // The simulator's 30 dials/s account limit would reject the sequential replay right after a
-    // fleet call of 25; this bench measures latency, not the account limit.
-    sim_config.dial_limit = None;
-    let sim = Simulator::start(sim_config, sim_listener, stop.clone()).await.unwrap();
-    let mut vars: Vec<(&str, String)> = vec![
-        ("CALLFLEET_DATABASE_URL", url.clone()),
-        ("CALLFLEET_LISTEN", "127.0.0.1:0".into()),
-        ("TELNYX_PUBLIC_KEY", sim.public_key_base64()),
-        ("TELNYX_API_KEY", "bench-telnyx-key".into()),
-        ("TELNYX_API_BASE", sim.telnyx_api_base()),
-        ("TELNYX_CONNECTION_ID", sim.config().connection_id.clone()),
-        ("TELNYX_CREDENTIAL_CONNECTION_ID", "cred-conn-1".into()),
-        ("CALLFLEET_SECRET_KEY", format!("k1:{}", secret_key())),
-        ("CALLFLEET_EVENTS_URL", sim.events_url()),
-        ("CALLFLEET_EVENTS_SECRET", sim.events_secret().to_owned()),
-    ];
-    vars.extend(sim.push_env(&keys.join("apns.p8"), "com.example.phone").unwrap());
-    let config = fleet_platform::Config::from_lookup(|k| {
-        vars.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
-    })
-    .unwrap();
-    let db = Db::open(&url).await.unwrap();
-    db.migrate().await.unwrap();
-    let store = db.store();
-    let Db::Postgres(pg) = &db else { unreachable!() };
-    let pool = pg.pool().clone();
-    let (c, s, t) = (config.clone(), store.clone(), stop.clone());
-    tokio::spawn(async move { fleet_ingress::run(&c, s, ingress, t).await });
-    let (c, d, t) = (config.clone(), db.clone(), stop.clone());
-    tokio::spawn(async move { fleet_workers::run(&c, &d, &Pool::ALL, t).await });
-
-    // Set-up (not timed): one org; per N a user, a number and N registered devices.
-    store
-        .upsert_organization(&Organization {
-            id: "org-1".into(),
-            name: Some("Acme".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    // Set-up (not timed): per N a user, a number and N registered devices.
     for n in SIZES {
         let user = format!("u{n}");
         store
@@ -140,13 +69,20 @@ async fn bench() {
         };
         store.put_number(&number, &ring).await.unwrap();
         sim.add_number(&number);
-        for i in 0..n {
-            phone(&store, &sim, &format!("d{n}-{i}"), &user, i == 0).await;
-        }
+        let phones: Vec<_> = (0..n)
+            .map(|i| {
+                let on_ring = if i == 0 {
+                    RingBehaviour::Answer { after: Duration::from_millis(300) }
+                } else {
+                    RingBehaviour::Never
+                };
+                (format!("d{n}-{i}"), user.clone(), on_ring)
+            })
+            .collect();
+        fleet_env.phones(&phones).await;
     }
     sim.set_api_latency(LATENCY);
-    let offset = sim.now_utc() - chrono::Duration::from_std(sim.now()).unwrap();
-    let wall = |at_ms: u64| offset + chrono::Duration::milliseconds(at_ms as i64);
+    let wall = fleet_env.wall();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
 
     println!(
@@ -177,7 +113,7 @@ async fn bench() {
                 .iter()
                 .find(|w| w.event_type == "call.initiated" && w.call_control_id.as_deref() == Some(&parent))
                 .expect("call.initiated sent");
-            let initiated_at = received_at(&pool, &initiated.event_id).await;
+            let initiated_at = fleet_env.received_at(&initiated.event_id).await;
             let dials: Vec<_> = requests
                 .iter()
                 .filter(|r| {
@@ -202,7 +138,7 @@ async fn bench() {
                 })
             {
                 let winner = answered.call_control_id.clone().unwrap();
-                let answered_at = received_at(&pool, &answered.event_id).await;
+                let answered_at = fleet_env.received_at(&answered.event_id).await;
                 let mut first_hangup: HashMap<&str, u64> = HashMap::new();
                 for r in requests.iter().filter(|r| r.operation == "hangup") {
                     if let Some(t) = r.target.as_deref() {
@@ -290,57 +226,11 @@ async fn bench() {
     }
     let anomalies = sim.anomalies();
     println!("\nsimulator anomalies: {}", anomalies.len());
-    stop.cancel();
-    drop(db);
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
-        .execute(&admin)
-        .await;
-    let _ = std::fs::remove_dir_all(&keys);
+    fleet_env.finish().await;
 }
 
 fn number_of(n: usize) -> String {
     format!("+1312555{n:04}")
-}
-
-/// A registered Android phone: stored, its credential provisioned by the fleet on the simulator.
-async fn phone(store: &std::sync::Arc<dyn Store>, sim: &SimHandle, id: &str, user: &str, answers: bool) {
-    let token = format!("tok-{id}");
-    let reg = DeviceRegistration {
-        id: id.into(),
-        user_id: user.into(),
-        org_id: "org-1".into(),
-        platform: "android".into(),
-        push_token: Some(token.clone()),
-        voip_token: None,
-        app_version: None,
-        name: None,
-    };
-    store.register_device(&reg).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let sip = loop {
-        if let Some(cred) = store.device(id).await.unwrap().and_then(|d| d.credential)
-            && cred.status == CredentialStatus::Active
-            && let Some(sip) = cred.sip_username
-        {
-            break sip;
-        }
-        assert!(Instant::now() < deadline, "credential of {id} not provisioned");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    sim.add_device(DeviceScript {
-        id: id.into(),
-        platform: DevicePlatform::Android,
-        push_token: Some(token),
-        credential: CredentialRef::SipUsername(sip),
-        online: true,
-        register_after_push: None,
-        on_ring: if answers {
-            RingBehaviour::Answer { after: Duration::from_millis(300) }
-        } else {
-            RingBehaviour::Never
-        },
-    })
-    .unwrap();
 }
 
 async fn wait_ended(store: &std::sync::Arc<dyn Store>, session: &str) {
@@ -354,33 +244,4 @@ async fn wait_ended(store: &std::sync::Arc<dyn Store>, session: &str) {
         assert!(Instant::now() < deadline, "call {session} did not end");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn received_at(pool: &sqlx::PgPool, event_id: &str) -> DateTime<Utc> {
-    for _ in 0..100 {
-        if let Some(at) = sqlx::query_scalar("SELECT received_at FROM webhook_events WHERE event_id = $1")
-            .bind(event_id)
-            .fetch_optional(pool)
-            .await
-            .unwrap()
-        {
-            return at;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("event {event_id} not stored");
-}
-
-fn secret_key() -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode([7u8; 32])
-}
-
-/// The sum of a counter's series in this process's metrics (every label set).
-fn counter(name: &str) -> u64 {
-    fleet_platform::metrics::render()
-        .lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }

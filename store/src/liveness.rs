@@ -6,29 +6,31 @@
 //! worker process holds a session advisory lock (class [`PROCESS_LOCK_CLASS`], a random key of
 //! the process) on a connection of its own for as long as it lives, and the kernel closes that
 //! connection the instant the process dies, which releases the lock. Worker names end in
-//! `.{key}` ([`worker_name_suffix`]), so a `Running` job whose worker's key is not locked by
-//! anyone belongs to a process that is gone.
+//! `.{key}` ([`worker_name_suffix`]), so a claimed job (`Queued` in a worker's buffer, or
+//! `Running`) whose worker's key is not locked by anyone belongs to a process that is gone.
 //!
 //! [`PgStore::gone_processes`] lists such keys; [`PgStore::rescue_jobs_of`] re-checks each key
-//! inside its own statement and returns the jobs to `Pending` the way apalis's orphan rescue does
-//! (attempt counted, lock cleared), with a NOTIFY per queue so workers everywhere fetch them at
-//! once. The caller (`fleet_workers::liveness`) decides when a key has been absent long enough
-//! and whether its own lock is settled (after Postgres restarts every lock vanishes at once, and
-//! live processes need a moment to take theirs again).
+//! inside its own statement and returns the claimed jobs to `Pending` the way apalis's orphan
+//! rescue does (attempt counted, lock cleared), with a NOTIFY per queue so workers everywhere
+//! fetch them at once. The caller (`fleet_workers::liveness`) decides when a key has been absent
+//! long enough and whether its own lock is settled (after Postgres restarts every lock vanishes
+//! at once, and live processes need a moment to take theirs again).
 //!
 //! Failure behaviour: a process whose lock connection is cut while it lives (a network fault,
 //! a terminated backend) looks dead; its running jobs may be rescued and run a second time —
 //! safe, because every handler is idempotent, and logged. Jobs of workers without a key suffix
 //! (older versions) are left to apalis's orphan window. SQLite has no other process to rescue
 //! from: its fleet is one process, which dies whole.
+//!
+//! The statements are assembled from the constants below only (hence `AssertSqlSafe`).
 
 use std::str::FromStr;
 
 use fleet_jobs::Pool as JobPool;
 use sqlx::{Connection, PgConnection};
 
-use crate::postgres::PgStore;
 use crate::StoreError;
+use crate::postgres::PgStore;
 
 /// The advisory-lock class of worker-process locks ("cflt").
 pub const PROCESS_LOCK_CLASS: i32 = 0x6366_6c74;
@@ -38,8 +40,6 @@ pub fn worker_name_suffix(key: i32) -> String {
     format!(".{key}")
 }
 
-/// (Every statement here is built from these constants only, hence `AssertSqlSafe`.)
-///
 /// The key named by a worker name's suffix, as SQL (`lock_by` → int8, NULL without a suffix).
 const KEY_OF_LOCK_BY: &str = "substring(lock_by from '\\.([0-9]+)$')::int8";
 
@@ -72,25 +72,30 @@ impl PgStore {
             .bind(key)
             .fetch_one(&mut conn)
             .await?;
-        if held { Ok(Some(ProcessLock { conn })) } else {
+        if held {
+            Ok(Some(ProcessLock { conn }))
+        } else {
             conn.close().await.ok();
             Ok(None)
         }
     }
 
-    /// Keys of processes that have `Running` jobs and hold no lock: gone, or cut off. None in the
+    /// Keys of processes that have claimed jobs and hold no lock: gone, or cut off. None in the
     /// first seconds after the server started (every lock was just dropped).
     pub async fn gone_processes(&self) -> Result<Vec<i64>, StoreError> {
         let sql = format!(
-            "SELECT DISTINCT {KEY_OF_LOCK_BY} FROM apalis.jobs WHERE status = 'Running' AND lock_by ~ '\\.[0-9]+$'
+            "SELECT DISTINCT {KEY_OF_LOCK_BY} FROM apalis.jobs WHERE status IN ('Running', 'Queued') AND lock_by ~ '\\.[0-9]+$'
                 AND now() - pg_postmaster_start_time() > interval '5 seconds'
              EXCEPT {HELD_KEYS}"
         );
-        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(PROCESS_LOCK_CLASS).fetch_all(self.pool()).await?)
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(PROCESS_LOCK_CLASS)
+            .fetch_all(self.pool())
+            .await?)
     }
 
-    /// Returns to their queues the `Running` jobs of the processes `keys` whose lock is still not
-    /// held (checked in the same statement); how many per pool.
+    /// Returns to their queues the claimed (`Queued` or `Running`) jobs of the processes `keys`
+    /// whose lock is still not held (checked in the same statement); how many per pool.
     pub async fn rescue_jobs_of(&self, keys: &[i64]) -> Result<Vec<(JobPool, u64)>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -98,7 +103,7 @@ impl PgStore {
         let sql = format!(
             "WITH gone AS (
                  SELECT id FROM apalis.jobs
-                  WHERE status = 'Running' AND lock_by ~ '\\.[0-9]+$' AND {KEY_OF_LOCK_BY} = ANY($2)
+                  WHERE status IN ('Running', 'Queued') AND lock_by ~ '\\.[0-9]+$' AND {KEY_OF_LOCK_BY} = ANY($2)
                     AND {KEY_OF_LOCK_BY} NOT IN ({HELD_KEYS})
                   FOR UPDATE SKIP LOCKED
              ), rescued AS (
@@ -111,14 +116,20 @@ impl PgStore {
              )
              SELECT job_type, count(*), max(id) FROM rescued GROUP BY job_type"
         );
-        let rows: Vec<(String, i64, String)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(PROCESS_LOCK_CLASS).bind(keys).fetch_all(self.pool()).await?;
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(PROCESS_LOCK_CLASS)
+            .bind(keys)
+            .fetch_all(self.pool())
+            .await?;
         let mut rescued = Vec::with_capacity(rows.len());
         for (queue, n, id) in rows {
             // Workers elsewhere learn of the jobs the way they learn of new ones (the payload is
             // apalis's, as our insert trigger sends it); an UPDATE fires no insert trigger.
             let payload = serde_json::json!({ "job_type": queue, "id": id }).to_string();
-            sqlx::query("SELECT pg_notify('apalis::job::insert', $1)").bind(payload).execute(self.pool()).await?;
+            sqlx::query("SELECT pg_notify('apalis::job::insert', $1)")
+                .bind(payload)
+                .execute(self.pool())
+                .await?;
             if let Ok(pool) = JobPool::from_str(&queue) {
                 self.waker().notify(pool);
                 rescued.push((pool, n as u64));

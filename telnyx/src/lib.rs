@@ -77,9 +77,13 @@ pub fn call_control_from_config(
     settings: &TelnyxSettings,
 ) -> Result<Option<CallControl>, TelnyxError> {
     let Some(key) = &config.telnyx_api_key else { return Ok(None) };
-    let limiter =
-        RateLimiter::from_config_with_burst(config, "telnyx:calls", settings.calls_rate, settings.calls_burst)
-        .map_err(|e| TelnyxError::Permanent { status: 0, message: e.to_string() })?;
+    let limiter = RateLimiter::from_config_with_burst(
+        config,
+        "telnyx:calls",
+        settings.calls_rate,
+        settings.calls_burst,
+    )
+    .map_err(|e| TelnyxError::Permanent { status: 0, message: e.to_string() })?;
     CallControl::new(&config.telnyx_api_base, key.expose(), limiter, settings).map(Some)
 }
 

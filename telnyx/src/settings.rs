@@ -91,7 +91,8 @@ impl TelnyxSettings {
         let calls_rate = num("CALLFLEET_TELNYX_CALLS_RATE_LIMIT", d.calls_rate.into(), 1, 100_000)? as u32;
         Ok(Self {
             calls_rate,
-            calls_burst: num("CALLFLEET_TELNYX_CALLS_RATE_BURST", u64::from(calls_rate) * 5, 1, 1_000_000)? as u32,
+            calls_burst: num("CALLFLEET_TELNYX_CALLS_RATE_BURST", u64::from(calls_rate) * 5, 1, 1_000_000)?
+                as u32,
             calls_max_wait: ms("CALLFLEET_TELNYX_CALLS_MAX_WAIT_MS", d.calls_max_wait, 0, 10_000)?,
             housekeeping_rate: num(
                 "CALLFLEET_TELNYX_HOUSEKEEPING_RATE_LIMIT",

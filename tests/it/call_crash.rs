@@ -148,7 +148,7 @@ async fn a_worker_killed_after_the_winner_was_decided_is_finished_by_another() {
     use crate::support::calls::CallEnv;
 
     let slow = [("CALLFLEET_ORPHAN_AFTER_SECS", "3600"), ("CALLFLEET_TELNYX_CALLS_TIMEOUT_MS", "60000")];
-    let env = CallEnv::start_for_processes(Engine::Postgres, &slow).await;
+    let env = CallEnv::start_for_processes(Engine::Postgres, &slow, |_| {}).await;
     let vars: Vec<(&str, &str)> = env.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let db_url = env.fleet.test_db.url.clone();
     let mut a = process::spawn(&db_url, &["worker", "--pool", "all"], &vars);
@@ -183,14 +183,13 @@ async fn a_worker_killed_after_the_winner_was_decided_is_finished_by_another() {
         fleet_store::liveness::PROCESS_LOCK_CLASS
     );
     let db = &env.fleet.test_db;
-    eventually(30, "B to hold its process lock", || async { (db.count(&locks).await == 2).then_some(()) }).await;
+    eventually(30, "B to hold its process lock", || async { (db.count(&locks).await == 2).then_some(()) })
+        .await;
 
     process::kill9(&mut a).await;
     let killed = Instant::now();
-    eventually(30, "B to hang up the two other legs", || async {
-        (hangups(200).count() >= 2).then_some(())
-    })
-    .await;
+    eventually(30, "B to hang up the two other legs", || async { (hangups(200).count() >= 2).then_some(()) })
+        .await;
     let took = killed.elapsed();
     eprintln!("killed → other legs hung up by another process: {took:?}");
     let held: Vec<String> = hangups(503).filter_map(|r| r.target).collect();

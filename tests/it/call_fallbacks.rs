@@ -19,6 +19,32 @@ on_both! {
     offline_devices_are_pushed_redialed_then_voicemail => offline_devices_are_pushed_redialed_then_voicemail_postgres, offline_devices_are_pushed_redialed_then_voicemail_sqlite;
     a_device_registering_after_its_push_can_still_win => a_device_registering_after_its_push_can_still_win_postgres, a_device_registering_after_its_push_can_still_win_sqlite;
     a_three_hour_call_still_ends_both_sides => a_three_hour_call_still_ends_both_sides_postgres, a_three_hour_call_still_ends_both_sides_sqlite;
+    a_caller_gone_when_voicemail_answers_ends_the_call => a_caller_gone_when_voicemail_answers_ends_the_call_postgres, a_caller_gone_when_voicemail_answers_ends_the_call_sqlite;
+}
+
+/// The caller hangs up just as voicemail answers: Telnyx refuses the answer with `90018`. That is
+/// news for the call (it ends, once), not a failure for an operator (no dead job), and nothing
+/// else is sent to the gone leg.
+async fn a_caller_gone_when_voicemail_answers_ends_the_call(engine: Engine) {
+    let env = CallEnv::start(engine).await;
+    env.org("o1", OrgSettings::default()).await;
+    env.user("u1", &["o1"], false).await;
+    env.number(NUMBER, "o1", Some("u1"), 30).await;
+    env.sim.inject(fleet_sim::Fault::ApiError {
+        operation: Some("answer".into()),
+        status: 422,
+        code: Some("90018".into()),
+        count: 1_000,
+    });
+    let placed = env.call_from(CALLER, NUMBER);
+    env.run_for(Duration::from_secs(10)).await;
+
+    let session = &placed.call_session_id;
+    let call = env.call(session).await;
+    assert_eq!(call.state, CallState::Ended, "{call:#?}");
+    assert!(env.store().dead_jobs(None, 10).await.unwrap().is_empty(), "no dead job");
+    assert!(env.requests("speak").is_empty() && env.requests("record_start").is_empty());
+    assert_eq!(env.events("call.ended", session).len(), 1);
 }
 
 const GREETING: &str = "You reached Acme. Leave a message.";

@@ -1,5 +1,5 @@
 //! The rescue of running jobs whose worker process is gone (Postgres, `fleet_store::liveness`):
-//! only jobs `Running` under a worker whose process lock nobody holds go back to the queue; a
+//! only jobs claimed (`Queued` in a buffer, or `Running`) by a worker whose process lock nobody holds go back to the queue; a
 //! live process's jobs, finished jobs and workers without a key stay as they are.
 
 use fleet_jobs::Pool;
@@ -10,7 +10,7 @@ use crate::support::{TestDb, eventually};
 const JOBS: &str = "SELECT id, status, lock_by IS NULL, attempts FROM apalis.jobs ORDER BY id";
 
 #[tokio::test]
-async fn only_running_jobs_of_processes_without_their_lock_are_rescued() {
+async fn only_claimed_jobs_of_processes_without_their_lock_are_rescued() {
     let db = TestDb::new(Engine::Postgres).await;
     let Db::Postgres(pg) = db.open().await else { unreachable!("a Postgres test database") };
     db.exec(
@@ -24,7 +24,8 @@ async fn only_running_jobs_of_processes_without_their_lock_are_rescued() {
              ('j2', 'webhooks', '\\x00', 'Running', 'webhooks@h-2-B.222', now(), now()),
              ('j3', 'legs', '\\x00', 'Running', 'legs@h-2-C.222', now(), now()),
              ('j4', 'webhooks', '\\x00', 'Running', 'webhooks@old-3-D', now(), now()),
-             ('j5', 'webhooks', '\\x00', 'Done', 'webhooks@h-1-A.111', now(), now());",
+             ('j5', 'webhooks', '\\x00', 'Done', 'webhooks@h-1-A.111', now(), now()),
+             ('j6', 'webhooks', '\\x00', 'Queued', 'webhooks@h-1-A.111', now(), now());",
     )
     .await;
     // Process 222 lives (holds its lock); process 111 does not.
@@ -33,7 +34,7 @@ async fn only_running_jobs_of_processes_without_their_lock_are_rescued() {
     assert_eq!(pg.gone_processes().await.unwrap(), vec![111]);
 
     let rescued = pg.rescue_jobs_of(&[111, 222]).await.unwrap();
-    assert_eq!(rescued, vec![(Pool::Webhooks, 1)], "222 is re-checked inside the statement");
+    assert_eq!(rescued, vec![(Pool::Webhooks, 2)], "222 is re-checked inside the statement");
     let rows: Vec<(String, String, bool, i32)> = sqlx::query_as(JOBS).fetch_all(pg.pool()).await.unwrap();
     let expected = [
         ("j1", "Pending", true, 1),
@@ -41,6 +42,7 @@ async fn only_running_jobs_of_processes_without_their_lock_are_rescued() {
         ("j3", "Running", false, 0),
         ("j4", "Running", false, 0),
         ("j5", "Done", false, 0),
+        ("j6", "Pending", true, 1),
     ];
     let expected: Vec<(String, String, bool, i32)> =
         expected.iter().map(|(i, s, n, a)| ((*i).into(), (*s).into(), *n, *a)).collect();

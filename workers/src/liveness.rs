@@ -30,6 +30,8 @@ pub const GRACE: Duration = Duration::from_millis(600);
 pub const SETTLE: Duration = Duration::from_secs(5);
 /// How often the holder checks its connection.
 const PING: Duration = Duration::from_secs(1);
+/// Longest wait for the lock's connection to open or answer a ping.
+const TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause before trying to take the lock again.
 const RETRY: Duration = Duration::from_millis(200);
 
@@ -62,7 +64,7 @@ impl Liveness {
 async fn hold(store: PgStore, key: i32, settled: tokio::sync::watch::Sender<Option<Instant>>) {
     let mut first = true;
     loop {
-        match store.take_process_lock(key).await {
+        match within(store.take_process_lock(key)).await {
             Ok(Some(mut lock)) => {
                 let wait = if first { Duration::ZERO } else { SETTLE };
                 first = false;
@@ -70,7 +72,7 @@ async fn hold(store: PgStore, key: i32, settled: tokio::sync::watch::Sender<Opti
                 tracing::debug!(key, "Worker process lock held.");
                 loop {
                     tokio::time::sleep(PING).await;
-                    if let Err(error) = lock.check().await {
+                    if let Err(error) = within(lock.check()).await {
                         tracing::warn!(key, %error, "Lost the worker process lock's connection; taking it again. Meanwhile other processes may run this process's jobs a second time.");
                         break;
                     }
@@ -81,6 +83,14 @@ async fn hold(store: PgStore, key: i32, settled: tokio::sync::watch::Sender<Opti
             Err(error) => tracing::debug!(key, %error, "Cannot take the worker process lock yet."),
         }
         tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// `op` within [`TIMEOUT`]; a timeout is an error like the store's own (as text: only logged).
+async fn within<T>(op: impl Future<Output = Result<T, fleet_store::StoreError>>) -> Result<T, String> {
+    match tokio::time::timeout(TIMEOUT, op).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {TIMEOUT:?}")),
     }
 }
 
@@ -111,7 +121,9 @@ async fn rescue(store: PgStore, settled: tokio::sync::watch::Receiver<Option<Ins
                     tracing::warn!(pool = pool.as_str(), jobs = n, processes = ?due, "Re-enqueued the running jobs of a worker process that is gone.");
                 }
             }
-            Err(error) => tracing::warn!(%error, "Re-enqueueing the jobs of a gone worker process failed; retrying."),
+            Err(error) => {
+                tracing::warn!(%error, "Re-enqueueing the jobs of a gone worker process failed; retrying.")
+            }
         }
     }
 }

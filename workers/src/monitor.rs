@@ -162,6 +162,7 @@ fn worker_name(pool: Pool, key: i32) -> String {
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "host".into());
-    let (pid, id, suffix) = (std::process::id(), ulid::Ulid::generate(), fleet_store::liveness::worker_name_suffix(key));
+    let (pid, id, suffix) =
+        (std::process::id(), ulid::Ulid::generate(), fleet_store::liveness::worker_name_suffix(key));
     format!("{}@{}-{pid}-{id}{suffix}", pool.as_str(), host.trim())
 }

@@ -83,16 +83,26 @@ impl CallEnv {
     }
 
     pub async fn start_with(engine: Engine, extra: &[(&str, &str)]) -> Self {
-        Self::build(engine, extra, true).await
+        Self::build(engine, extra, true, |_| {}).await
     }
 
     /// The simulator on its real clock, the ingress in this process and no worker: the test runs
-    /// `callfleet worker` processes with [`Self::env`] (crash tests).
-    pub async fn start_for_processes(engine: Engine, extra: &[(&str, &str)]) -> Self {
-        Self::build(engine, extra, false).await
+    /// `callfleet worker` processes with [`Self::env`] (crash tests). `sim` adjusts the
+    /// simulator's configuration.
+    pub async fn start_for_processes(
+        engine: Engine,
+        extra: &[(&str, &str)],
+        sim: impl FnOnce(&mut SimConfig),
+    ) -> Self {
+        Self::build(engine, extra, false, sim).await
     }
 
-    async fn build(engine: Engine, extra: &[(&str, &str)], in_process: bool) -> Self {
+    async fn build(
+        engine: Engine,
+        extra: &[(&str, &str)],
+        in_process: bool,
+        adjust: impl FnOnce(&mut SimConfig),
+    ) -> Self {
         let epoch = epoch();
         let ingress = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let webhook_url = format!("http://{}/webhooks/telnyx", ingress.local_addr().unwrap());
@@ -102,6 +112,7 @@ impl CallEnv {
         config.clock = if in_process { ClockMode::Manual } else { ClockMode::Real };
         config.epoch = Some(epoch);
         config.failover_url = Some(webhook_url.replace("/webhooks/telnyx", "/webhooks/telnyx/failover"));
+        adjust(&mut config);
         let sim = Simulator::start(config, sim_listener, stop.clone()).await.unwrap();
         let keys = tempfile_dir::Dir::new();
         let mut vars: Vec<(&str, String)> = vec![
@@ -176,49 +187,65 @@ impl CallEnv {
         online: bool,
         on_ring: RingBehaviour,
     ) {
-        let token = format!("tok-{id}");
-        let reg = DeviceRegistration {
-            id: id.into(),
-            user_id: user.into(),
-            org_id: org.into(),
-            platform: platform.into(),
-            push_token: (platform == "android").then(|| token.clone()),
-            voip_token: (platform == "ios").then(|| hex_token(id)),
-            app_version: None,
-            name: None,
-        };
-        self.store().register_device(&reg).await.unwrap();
-        let store = self.store().clone();
-        let sip = eventually(30, "the device's credential to be active", || {
-            let store = store.clone();
-            let id = id.to_owned();
-            async move {
-                let cred = store.device(&id).await.ok()??.credential?;
-                (cred.status == CredentialStatus::Active).then_some(cred.sip_username?)
-            }
-        })
-        .await;
         let platform = match platform {
-            "ios" => DevicePlatform::Ios,
-            "android" => DevicePlatform::Android,
-            _ => DevicePlatform::Web,
+            "ios" => "ios",
+            "android" => "android",
+            _ => "web",
         };
-        let push_token = match platform {
-            DevicePlatform::Ios => Some(hex_token(id)),
-            DevicePlatform::Android => Some(token),
-            DevicePlatform::Web => None,
-        };
-        self.sim
-            .add_device(DeviceScript {
-                id: id.into(),
-                platform,
-                push_token,
-                credential: CredentialRef::SipUsername(sip),
-                online,
-                register_after_push: None,
-                on_ring,
+        let phone = Phone { id: id.into(), user: user.into(), org: org.into(), platform, online, on_ring };
+        self.phones(vec![phone]).await;
+    }
+
+    /// [`Self::phone`] for many phones at once: all registered, then all awaited.
+    pub async fn phones(&self, phones: Vec<Phone>) {
+        for p in &phones {
+            let token = format!("tok-{}", p.id);
+            let reg = DeviceRegistration {
+                id: p.id.clone(),
+                user_id: p.user.clone(),
+                org_id: p.org.clone(),
+                platform: p.platform.into(),
+                push_token: (p.platform == "android").then(|| token.clone()),
+                voip_token: (p.platform == "ios").then(|| hex_token(&p.id)),
+                app_version: None,
+                name: None,
+            };
+            self.store().register_device(&reg).await.unwrap();
+        }
+        let wait = 60 + phones.len() as u64 / 5;
+        for p in phones {
+            let store = self.store().clone();
+            let sip = eventually(wait, "the device's credential to be active", || {
+                let store = store.clone();
+                let id = p.id.clone();
+                async move {
+                    let cred = store.device(&id).await.ok()??.credential?;
+                    (cred.status == CredentialStatus::Active).then_some(cred.sip_username?)
+                }
             })
-            .unwrap();
+            .await;
+            let platform = match p.platform {
+                "ios" => DevicePlatform::Ios,
+                "android" => DevicePlatform::Android,
+                _ => DevicePlatform::Web,
+            };
+            let push_token = match platform {
+                DevicePlatform::Ios => Some(hex_token(&p.id)),
+                DevicePlatform::Android => Some(format!("tok-{}", p.id)),
+                DevicePlatform::Web => None,
+            };
+            self.sim
+                .add_device(DeviceScript {
+                    id: p.id,
+                    platform,
+                    push_token,
+                    credential: CredentialRef::SipUsername(sip),
+                    online: p.online,
+                    register_after_push: None,
+                    on_ring: p.on_ring,
+                })
+                .unwrap();
+        }
     }
 
     /// A PSTN caller calls `to` now.
@@ -331,6 +358,17 @@ impl CallEnv {
             })
             .collect()
     }
+}
+
+/// A phone for [`CallEnv::phones`].
+pub struct Phone {
+    pub id: String,
+    pub user: String,
+    pub org: String,
+    /// `android`, `ios` or `web`.
+    pub platform: &'static str,
+    pub online: bool,
+    pub on_ring: RingBehaviour,
 }
 
 /// A 64-hex-digit APNs device token derived from the device id.

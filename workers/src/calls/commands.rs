@@ -3,8 +3,10 @@
 //!
 //! Telnyx's answer is classified per command (`fleet_telnyx::call_control::Outcome`): its goal
 //! already reached (`90018` on a hangup: the call is gone) completes the job; "not answered yet",
-//! 429, 5xx, timeouts and an open breaker retry within the job's seconds-long budget; a gone call
-//! or a refused request fails the job for good, and a dial or a bridge that fails for good runs its
+//! 429, 5xx, timeouts and an open breaker retry within the job's seconds-long budget; a caller's
+//! leg that is gone when we answer, speak, record or transfer it is news for the call (it ends, as
+//! on the caller's hangup), not a failure; any other gone call or refused request fails the job
+//! for good (the dead set), and a dial or a bridge that fails for good runs its
 //! declared compensation (`Job::compensation`: `DialFailed` / `BridgeFailed`, so the call is
 //! rerouted or ended cleanly instead of leaving the caller in silence). What a command learns
 //! (a dialed leg's id, the status of a stalled call) comes back as an input of the call, through
@@ -39,7 +41,10 @@ pub async fn run(runtime: &Runtime, session: &str, effect: &Effect) -> Result<()
     let id = CommandId::derive(&effect.key);
     let parent = call.parent_call_control_id.as_str();
     if needs_answered_parent(&effect.command) {
-        answer_parent_first(telnyx, &call).await?;
+        match answer_parent_first(telnyx, &call).await {
+            Err(e) if e.outcome() == Outcome::Gone => return parent_gone(runtime, &call, &e).await,
+            answered => answered.or_else(settle)?,
+        }
     }
     let sent = match &effect.command {
         Command::Dial { leg, to, timeout_secs } => {
@@ -87,8 +92,32 @@ pub async fn run(runtime: &Runtime, session: &str, effect: &Effect) -> Result<()
     };
     match sent {
         Ok(_) => Ok(()),
+        Err(e) if e.outcome() == Outcome::Gone && is_parent_command(&effect.command) => {
+            parent_gone(runtime, &call, &e).await
+        }
         Err(e) => settle(e),
     }
+}
+
+/// Commands addressed to the caller's leg alone. Telnyx's "call gone" on one of them is news
+/// about the call (the caller hung up while we answered, spoke or recorded), not a failure for
+/// an operator: the job completes and the call learns that its parent is gone, as it would from
+/// the `call.hangup` webhook (which may still come, harmlessly, or may have been lost). The bridge
+/// is not one of them: its compensation (`BridgeFailed`) ends both sides.
+fn is_parent_command(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::AnswerParent
+            | Command::SpeakGreeting { .. }
+            | Command::RecordVoicemail { .. }
+            | Command::Transfer { .. }
+    )
+}
+
+async fn parent_gone(runtime: &Runtime, call: &Call, e: &CallControlError) -> Result<(), JobError> {
+    tracing::info!(error = %e, "The caller's leg is gone; the call learns it.");
+    apply(runtime, &call.id, &CallInput::ParentHangup { cause: "gone".into() }).await?;
+    Ok(())
 }
 
 /// Commands Telnyx refuses on a caller's leg that is not answered yet (`90034`).
@@ -103,15 +132,12 @@ fn needs_answered_parent(command: &Command) -> bool {
 /// job of its own that may run after this one. So this one sends that answer first, under the
 /// answer effect's own `command_id` (the machine's key `"{call}:parent:answer"`): Telnyx applies
 /// it once whichever job gets there first, and the bridge or speak never meets an unanswered call.
-async fn answer_parent_first(telnyx: &CallControl, call: &Call) -> Result<(), JobError> {
+async fn answer_parent_first(telnyx: &CallControl, call: &Call) -> Result<(), CallControlError> {
     let key = format!("{}:parent:answer", call.id);
     if !call.emitted.contains(&key) {
         return Ok(());
     }
-    match telnyx.answer(&call.parent_call_control_id, &Answer::new(CommandId::derive(&key))).await {
-        Ok(_) => Ok(()),
-        Err(e) => settle(e),
-    }
+    telnyx.answer(&call.parent_call_control_id, &Answer::new(CommandId::derive(&key))).await.map(|_| ())
 }
 
 /// A failed command as the job's result.
