@@ -30,9 +30,7 @@ use std::time::{Duration, Instant};
 
 use call_fleet::{CallFleet, counter, ms, stats};
 use fleet_domain::call::CallState;
-use fleet_domain::routing::{Mode, NumberConfig, OutsideHours};
 use fleet_sim::{Caller, CallerScript, RingBehaviour};
-use fleet_store::User;
 
 const USERS: usize = 150;
 const PHONES: usize = 5;
@@ -78,23 +76,7 @@ async fn bench() {
     let mut phones = Vec::new();
     for u in 0..USERS {
         let user = format!("u{u}");
-        let profile = User {
-            id: user.clone(),
-            org_id: "org-1".into(),
-            org_ids: vec!["org-1".into()],
-            ..Default::default()
-        };
-        store.upsert_user(&profile).await.unwrap();
-        let ring = NumberConfig {
-            org_id: "org-1".into(),
-            user_id: Some(user.clone()),
-            mode: Mode::Ring,
-            ring_timeout_secs: 30,
-            schedule: None,
-            outside_hours: OutsideHours::Voicemail,
-        };
-        store.put_number(&number_of(u), &ring).await.unwrap();
-        sim.add_number(&number_of(u));
+        fleet.user_with_number(&user, &number_of(u)).await;
         for p in 0..PHONES {
             let on_ring = if p == 0 {
                 RingBehaviour::Answer { after: Duration::from_secs(1) }

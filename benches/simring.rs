@@ -29,9 +29,8 @@ use std::time::{Duration, Instant};
 
 use call_fleet::{CallFleet, counter, ms, stats};
 use chrono::Utc;
-use fleet_domain::routing::{Mode, NumberConfig, OutsideHours};
 use fleet_sim::{Caller, CallerScript, RingBehaviour};
-use fleet_store::{Store, User};
+use fleet_store::Store;
 
 const LATENCY: Duration = Duration::from_millis(50);
 const SIZES: [usize; 4] = [1, 5, 10, 25];
@@ -49,26 +48,7 @@ async fn bench() {
     // Set-up (not timed): per N a user, a number and N registered devices.
     for n in SIZES {
         let user = format!("u{n}");
-        store
-            .upsert_user(&User {
-                id: user.clone(),
-                org_id: "org-1".into(),
-                org_ids: vec!["org-1".into()],
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let number = number_of(n);
-        let ring = NumberConfig {
-            org_id: "org-1".into(),
-            user_id: Some(user.clone()),
-            mode: Mode::Ring,
-            ring_timeout_secs: 30,
-            schedule: None,
-            outside_hours: OutsideHours::Voicemail,
-        };
-        store.put_number(&number, &ring).await.unwrap();
-        sim.add_number(&number);
+        fleet_env.user_with_number(&user, &number_of(n)).await;
         let phones: Vec<_> = (0..n)
             .map(|i| {
                 let on_ring = if i == 0 {

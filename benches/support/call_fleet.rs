@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use fleet_domain::credentials::CredentialStatus;
+use fleet_domain::routing::{Mode, NumberConfig, OutsideHours};
 use fleet_jobs::Pool;
 use fleet_sim::{
     CredentialRef, DevicePlatform, DeviceScript, RingBehaviour, SimConfig, SimHandle, Simulator,
 };
-use fleet_store::{Db, DeviceRegistration, Organization, Store};
+use fleet_store::{Db, DeviceRegistration, Organization, Store, User};
 use tokio_util::sync::CancellationToken;
 
 pub struct CallFleet {
@@ -96,6 +97,27 @@ impl CallFleet {
             .await
             .unwrap();
         Self { store, sim, pool, admin, name, keys, stop, db: Some(db) }
+    }
+
+    /// A user of org `org-1` and the number `e164` that rings it (30 s), known to the simulator.
+    pub async fn user_with_number(&self, user: &str, e164: &str) {
+        let profile = User {
+            id: user.into(),
+            org_id: "org-1".into(),
+            org_ids: vec!["org-1".into()],
+            ..Default::default()
+        };
+        self.store.upsert_user(&profile).await.unwrap();
+        let ring = NumberConfig {
+            org_id: "org-1".into(),
+            user_id: Some(user.into()),
+            mode: Mode::Ring,
+            ring_timeout_secs: 30,
+            schedule: None,
+            outside_hours: OutsideHours::Voicemail,
+        };
+        self.store.put_number(e164, &ring).await.unwrap();
+        self.sim.add_number(e164);
     }
 
     /// Registers Android phones `(id, user, on_ring)` of org `org-1`, waits until the fleet

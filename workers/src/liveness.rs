@@ -4,7 +4,7 @@
 //! Two tasks per worker process, stopped with its workers ([`Liveness`] aborts them on drop):
 //! - the **holder** keeps the process's advisory lock on a connection of its own, checks that
 //!   connection every [`PING`], and takes the lock again after losing it;
-//! - the **rescuer** looks every [`SCAN`] for processes that have running jobs but no lock, and
+//! - the **rescuer** looks every [`SCAN`] for processes that have claimed jobs but no lock, and
 //!   returns their jobs to the queue once the same process has been seen gone for [`GRACE`] (a
 //!   live process whose connection blinked takes its lock again well within that). From a kill
 //!   to its jobs being fetched elsewhere: at most `SCAN + GRACE + SCAN` ≈ 1 s, where apalis's
@@ -118,7 +118,7 @@ async fn rescue(store: PgStore, settled: tokio::sync::watch::Receiver<Option<Ins
             Ok(rescued) => {
                 for (pool, n) in rescued {
                     metrics::counter!("callfleet_jobs_rescued_total", "pool" => pool.as_str()).increment(n);
-                    tracing::warn!(pool = pool.as_str(), jobs = n, processes = ?due, "Re-enqueued the running jobs of a worker process that is gone.");
+                    tracing::warn!(pool = pool.as_str(), jobs = n, processes = ?due, "Re-enqueued the claimed jobs of a worker process that is gone.");
                 }
             }
             Err(error) => {
@@ -164,7 +164,7 @@ mod tests {
         // starts from scratch.
         assert!(absent.observe(&[9], t0 + Duration::from_millis(800), grace).is_empty());
         assert_eq!(absent.observe(&[9], t0 + Duration::from_millis(1000), grace), vec![9]);
-        assert!(absent.observe(&[7, 9], t0 + Duration::from_millis(1100), grace) == vec![9]);
+        assert_eq!(absent.observe(&[7, 9], t0 + Duration::from_millis(1100), grace), vec![9]);
     }
 
     #[test]

@@ -103,7 +103,8 @@ pub async fn run(runtime: &Runtime, session: &str, effect: &Effect) -> Result<()
 /// about the call (the caller hung up while we answered, spoke or recorded), not a failure for
 /// an operator: the job completes and the call learns that its parent is gone, as it would from
 /// the `call.hangup` webhook (which may still come, harmlessly, or may have been lost). The bridge
-/// is not one of them: its compensation (`BridgeFailed`) ends both sides.
+/// is not one of them: its own refusal keeps its compensation (`BridgeFailed`, both sides ended);
+/// only the answer it sends first (`answer_parent_first`) counts as news about the caller.
 fn is_parent_command(command: &Command) -> bool {
     matches!(
         command,
