@@ -14,7 +14,7 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use fleet_domain::credentials::org_tag;
+use fleet_domain::credentials::credential_tag;
 use fleet_jobs::{Envelope, Job};
 use fleet_platform::Config;
 use fleet_sim::{SimConfig, Simulator};
@@ -61,7 +61,7 @@ async fn bench() {
                     .create_credential(&CreateCredential {
                         connection_id: "cred-conn".into(),
                         name: format!("callfleet:bench-{i}"),
-                        tag: org_tag(&format!("org-{}", i / 1000)),
+                        tag: credential_tag(&format!("org-{}", i / 1000), &format!("bench-{i}")),
                         expires_at: Utc::now() + chrono::Duration::days(1),
                     })
                     .await

@@ -5,7 +5,9 @@
 #   ./scripts/test.sh [extra nextest args]
 #
 # Postgres: 127.0.0.1:5432, user postgres, trust auth (override the server with CALLFLEET_TEST_PG).
-# Redis: 127.0.0.1:6379. With CI=true, a service that cannot be had fails the run; it never skips.
+# Redis: 127.0.0.1:6379. The deployment checks need docker-compose, systemd-analyze and promtool
+# (Debian's packages) and kubernetes-validate (PyPI, in a virtualenv under ~/.cache/callfleet). With
+# CI=true, a service or tool that cannot be had fails the run; it never skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +62,32 @@ ensure_redis() {
     return 1
 }
 
+ensure_docker_compose() {
+    command -v docker-compose >/dev/null && return 0
+    say "installing docker-compose from Debian's packages (the compose file check)"
+    apt_install docker-compose
+}
+
+ensure_systemd_analyze() {
+    command -v systemd-analyze >/dev/null && return 0
+    say "installing systemd from Debian's packages (systemd-analyze verify for the units)"
+    apt_install systemd
+}
+
+ensure_promtool() {
+    command -v promtool >/dev/null && return 0
+    say "installing prometheus from Debian's packages (promtool: the alert rules' unit tests)"
+    apt_install prometheus
+}
+
+tools_venv=${CALLFLEET_TOOLS_VENV:-$HOME/.cache/callfleet/venv}
+ensure_kubernetes_validate() {
+    [ -x "$tools_venv/bin/kubernetes-validate" ] && return 0
+    say "installing kubernetes-validate from PyPI into $tools_venv (the manifest check)"
+    python3 -m venv "$tools_venv" >/dev/null || return 1
+    "$tools_venv/bin/pip" install -q 'kubernetes-validate==1.37.0' >/dev/null || return 1
+}
+
 need() {
     local what=$1; shift
     if ! "$@"; then
@@ -70,6 +98,11 @@ need() {
 
 if [ -z "${CALLFLEET_TEST_PG:-}" ]; then need PostgreSQL ensure_postgres; fi
 need Redis ensure_redis
+need docker-compose ensure_docker_compose
+need systemd-analyze ensure_systemd_analyze
+need promtool ensure_promtool
+need kubernetes-validate ensure_kubernetes_validate
+export PATH="$tools_venv/bin:$PATH"
 
 if ! cargo nextest --version >/dev/null 2>&1; then
     say "installing cargo-nextest"

@@ -3,8 +3,10 @@
 //! number and two simulated phones are seeded, so the printed one-line call rings both phones,
 //! one answers and the other is dismissed — visibly, on the simulator's timeline page.
 //!
-//! Nothing configured is overridden: FCM, APNs, the events URL and the API token are pointed at
-//! the simulator (or generated) only when they are not set. The seed is idempotent (PUT-like
+//! Nothing configured is overridden: the webhook key, FCM, APNs, the events URL and the API token
+//! are pointed at the simulator (or generated) only when they are not set. (A configured
+//! `TELNYX_PUBLIC_KEY` stays the only key trusted, so the simulator's webhooks are then refused:
+//! a demo with a real key configured does not ring, and says so at start.) The seed is idempotent (PUT-like
 //! upserts under fixed ids), so restarting the demo on the same database changes nothing.
 
 use std::time::Duration;
@@ -56,10 +58,24 @@ pub async fn start_simulator(config: &mut Config, token: CancellationToken) -> a
     let base = format!("http://{}", config.listen);
     let mut sim_config = fleet_sim::SimConfig::new(format!("{base}/webhooks/telnyx"));
     sim_config.failover_url = Some(format!("{base}/webhooks/telnyx/failover"));
+    // A seed of its own per run: ids (call sessions, webhook events, credentials) derive from it,
+    // and the embedded database keeps an earlier run's, so a repeated seed would make this run's
+    // first call a "duplicate" of that run's.
+    sim_config.seed = rand::random();
     let sim =
         fleet_sim::Simulator::start(sim_config, listener, token).await.context("starting the simulator")?;
     sim.add_number(DEMO_NUMBER);
-    config.telnyx_public_key = Some(sim.public_key_base64());
+    if config.telnyx_public_keys.is_empty() {
+        config.telnyx_public_keys.push(sim.public_key_base64());
+    } else {
+        // A configured key is never replaced: the simulator's webhooks are then refused (401),
+        // which is what trusting only the configured key means.
+        tracing::warn!(
+            simulator_key = sim.public_key_base64(),
+            "TELNYX_PUBLIC_KEY is set, so the simulator's signature is not trusted: its webhooks get 401. \
+             Unset TELNYX_PUBLIC_KEY for the demo."
+        );
+    }
     config.telnyx_api_base = sim.telnyx_api_base();
     config.telnyx_api_key = Some(Secret::new("simulator"));
     config.telnyx_connection_id.get_or_insert_with(|| sim.config().connection_id.clone());
@@ -114,6 +130,10 @@ pub async fn seed_and_print(config: &Config, store: &dyn Store, sim: &SimHandle)
             app_version: None,
             name: Some(format!("Demo {platform}")),
         };
+        // The simulator starts empty on every run, so a credential an earlier run stored (the
+        // embedded database persists) names nothing on it: the phone is registered afresh and
+        // its old credential is deleted like any deregistered device's.
+        store.deregister_device(id).await?;
         store.register_device(&reg).await?;
         let sip = provisioned(store, id).await?;
         let on_ring = if i == 0 {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod demo;
+mod inspect;
 mod ops;
 mod roles;
 

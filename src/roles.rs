@@ -22,20 +22,21 @@ pub async fn ingress(config: Config) -> anyhow::Result<()> {
     let token = shutdown::on_signals();
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-    tokio::spawn(fleet_ingress::health::sample_queue_gauges(db.store(), GAUGE_EVERY, token.clone()));
+    match config.metrics_listen {
+        Some(addr) => serve_health(&config, db.store(), addr, token.clone()).await?,
+        None => {
+            tokio::spawn(fleet_ingress::health::sample_queue_gauges(db.store(), GAUGE_EVERY, token.clone()));
+        }
+    }
     fleet_ingress::run(&config, db.store(), listener, token).await?;
     Ok(())
 }
 
-pub async fn worker(
-    config: Config,
-    pools: Vec<Pool>,
-    metrics_listen: Option<SocketAddr>,
-) -> anyhow::Result<()> {
+pub async fn worker(config: Config, pools: Vec<Pool>) -> anyhow::Result<()> {
     let db = open(&config).await?;
     let token = shutdown::on_signals();
-    if let Some(addr) = metrics_listen {
-        serve_health(db.store(), addr, token.clone()).await?;
+    if let Some(addr) = config.metrics_listen {
+        serve_health(&config, db.store(), addr, token.clone()).await?;
     }
     fleet_workers::run(&config, &db, &pools, token).await?;
     Ok(())
@@ -43,18 +44,34 @@ pub async fn worker(
 
 pub async fn scheduler(config: Config) -> anyhow::Result<()> {
     let db = open(&config).await?;
-    fleet_scheduler::run(&config, db.store(), shutdown::on_signals()).await?;
+    let token = shutdown::on_signals();
+    if let Some(addr) = config.metrics_listen {
+        serve_health(&config, db.store(), addr, token.clone()).await?;
+    }
+    fleet_scheduler::run(&config, db.store(), token).await?;
     Ok(())
 }
 
+/// `/healthz`, `/readyz`, `/metrics` and the read-only `/admin` pages on their own listener
+/// (`CALLFLEET_METRICS_LISTEN`): the worker's and scheduler's only HTTP, and the ingress's admin
+/// port apart from the webhooks; with the queue-depth sampler, so every scraped role exports the
+/// gauges.
 async fn serve_health(
+    config: &Config,
     store: Arc<dyn Store>,
     addr: SocketAddr,
     token: CancellationToken,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tokio::spawn(fleet_ingress::health::sample_queue_gauges(store.clone(), GAUGE_EVERY, token.clone()));
-    tokio::spawn(fleet_ingress::serve(fleet_ingress::health::router(store), listener, token));
+    let routes = fleet_ingress::health::router(store.clone(), token.clone())
+        .merge(fleet_ingress::admin::router(store, config.operator_token.clone()));
+    tokio::spawn(fleet_ingress::serve(
+        fleet_ingress::with_json_fallbacks(routes),
+        listener,
+        token,
+        fleet_ingress::ServeOptions::from_config(config),
+    ));
     Ok(())
 }
 

@@ -4,21 +4,41 @@
 //! Every Telnyx credential callfleet creates carries a deterministic `name` derived from the store
 //! row it belongs to (`callfleet:<row id>`), so a provisioning attempt that crashed after Telnyx
 //! created the credential but before the store recorded it is *adopted* by the next attempt (found
-//! by name) instead of creating a ghost. The `tag` is per organization (`callfleet-org:<org id>`),
-//! which is how the orphan sweep lists what is ours.
+//! by name) instead of creating a ghost.
+//!
+//! The `tag` names the organization and one of [`TAG_SHARDS`] shards
+//! (`callfleet-org:<org id>/<2 hex digits>`, the shard a hash of the row id): Telnyx holds at most
+//! 1,000 credentials per tag, so one tag per organization would refuse its 1,001st device. Rows
+//! created before the shards carry the bare `callfleet-org:<org id>`; both forms are ours
+//! ([`org_of_tag`]). The orphan sweep lists the whole credential connection (Telnyx's listing
+//! shows no tags) and takes our names as the mark of what is ours.
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
 
 /// Prefix of every tag callfleet puts on Telnyx credentials.
 pub const TAG_PREFIX: &str = "callfleet-org:";
 /// Prefix of every credential name callfleet gives.
 pub const NAME_PREFIX: &str = "callfleet:";
 
-/// The Telnyx `tag` of an organization's credentials.
-pub fn org_tag(org_id: &str) -> String {
-    format!("{TAG_PREFIX}{org_id}")
+/// How many tags one organization's credentials are spread over: one byte of a hash, so about
+/// 240,000 devices per organization before the fullest of them reaches Telnyx's 1,000.
+pub const TAG_SHARDS: usize = 256;
+
+/// The Telnyx `tag` of the credential of store row `row_id` in `org_id` (deterministic, so a
+/// retried or adopted creation uses the same one).
+pub fn credential_tag(org_id: &str, row_id: &str) -> String {
+    let shard = Sha256::digest(row_id.as_bytes())[0];
+    format!("{TAG_PREFIX}{org_id}/{shard:02x}")
+}
+
+/// The organization a tag of ours names (sharded or the older bare form); `None` if not ours.
+/// Organization ids never contain `/`, so the split is unambiguous.
+pub fn org_of_tag(tag: &str) -> Option<&str> {
+    let rest = tag.strip_prefix(TAG_PREFIX)?;
+    Some(rest.split_once('/').map_or(rest, |(org, _)| org)).filter(|org| !org.is_empty())
 }
 
 /// The Telnyx `name` of the credential of store row `row_id` (deterministic: used for adoption).
@@ -124,8 +144,11 @@ pub struct RemoteCredential {
     pub created_at: Option<DateTime<Utc>>,
 }
 
-/// The Telnyx credentials (listed by one of our tags) that the store does not know and that are
-/// older than the grace period.
+/// The Telnyx credentials with one of our names (`callfleet:<row>`; a listing does not show
+/// tags) that the store does not know and that are older than the grace period. A credential
+/// Telnyx lists without a creation date is aged by its name: the row id is a ULID, minted when
+/// our row was, just before the credential; one whose age nothing tells is never swept (it could
+/// be one being created right now, whose row is not committed yet).
 pub fn orphans<'a>(
     remote: &'a [RemoteCredential],
     known_ids: &HashSet<String>,
@@ -134,9 +157,19 @@ pub fn orphans<'a>(
 ) -> Vec<&'a RemoteCredential> {
     remote
         .iter()
+        .filter(|c| row_of_name(&c.name).is_some())
         .filter(|c| !known_ids.contains(&c.id))
-        .filter(|c| c.created_at.is_none_or(|t| now - t >= grace))
+        .filter(|c| created(c).is_some_and(|t| now - t >= grace))
         .collect()
+}
+
+/// When a listed credential was created: Telnyx's date, else the time in its row id.
+fn created(c: &RemoteCredential) -> Option<DateTime<Utc>> {
+    c.created_at.or_else(|| {
+        let row = row_of_name(&c.name)?.split(':').next()?;
+        let ms = ulid::Ulid::from_string(row).ok()?.timestamp_ms();
+        DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)
+    })
 }
 
 #[cfg(test)]
@@ -151,13 +184,30 @@ mod tests {
 
     #[test]
     fn names_and_tags_round_trip() {
-        assert_eq!(org_tag("o1"), "callfleet-org:o1");
+        let tag = credential_tag("org:1", "01ABC");
+        assert!(tag.starts_with("callfleet-org:org:1/") && tag.len() == "callfleet-org:org:1/".len() + 2);
+        assert_eq!(tag, credential_tag("org:1", "01ABC"), "deterministic");
+        assert_eq!(org_of_tag(&tag), Some("org:1"));
+        assert_eq!(org_of_tag("callfleet-org:o1"), Some("o1"), "the bare form of older rows");
+        assert_eq!(org_of_tag("callfleet-org:"), None);
+        assert_eq!(org_of_tag("someone-else:o1"), None);
         assert_eq!(row_of_name(&credential_name("01ABC")), Some("01ABC"));
         assert_eq!(row_of_name("someone-else"), None);
         assert_eq!(row_of_name("callfleet:"), None);
         for s in ["provisioning", "active", "failed", "deleting"] {
             assert_eq!(CredentialStatus::parse(s).unwrap().as_str(), s);
         }
+    }
+
+    #[test]
+    fn a_large_organization_stays_under_telnyx_s_1000_per_tag() {
+        let mut per_tag = std::collections::HashMap::<String, usize>::new();
+        for i in 0..100_000 {
+            *per_tag.entry(credential_tag("big", &format!("01J{i:020}"))).or_default() += 1;
+        }
+        assert_eq!(per_tag.len(), TAG_SHARDS);
+        let fullest = per_tag.values().max().copied().unwrap_or_default();
+        assert!(fullest < 1000, "100,000 devices: the fullest tag holds {fullest}");
     }
 
     #[test]
@@ -185,13 +235,27 @@ mod tests {
     #[test]
     fn orphans_are_unknown_and_old_enough() {
         let now = at(10);
-        let c =
-            |id: &str, created| RemoteCredential { id: id.into(), name: String::new(), created_at: created };
-        let remote =
-            vec![c("known", Some(at(1))), c("old", Some(at(1))), c("young", Some(now)), c("undated", None)];
+        let c = |id: &str, created, name: &str| RemoteCredential {
+            id: id.into(),
+            name: name.into(),
+            created_at: created,
+        };
+        let remote = vec![
+            c("known", Some(at(1)), "callfleet:r1"),
+            c("old", Some(at(1)), "callfleet:r2"),
+            c("young", Some(now), "callfleet:r3"),
+            c("undated", None, "callfleet:r4:next"),
+            c("not-ours", Some(at(1)), "pbx:front-desk"),
+            c("unnamed", Some(at(1)), ""),
+        ];
+        let ulid_at = |t: DateTime<Utc>| ulid::Ulid::from_parts(t.timestamp_millis() as u64, 7).to_string();
+        let mut remote = remote;
+        remote.push(c("undated-old", None, &format!("callfleet:{}", ulid_at(at(1)))));
+        remote.push(c("undated-young", None, &format!("callfleet:{}:next", ulid_at(now))));
         let known: HashSet<String> = ["known".to_string()].into();
         let got: Vec<&str> =
             orphans(&remote, &known, now, Duration::minutes(15)).iter().map(|c| c.id.as_str()).collect();
-        assert_eq!(got, vec!["old", "undated"]);
+        // Before, every undated credential was swept at once, with no grace period.
+        assert_eq!(got, vec!["old", "undated-old"]);
     }
 }

@@ -10,6 +10,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+/// Whether `token` can be an APNs device token: hex digits only (it becomes a path segment of
+/// the request URL, so nothing else may pass), whole bytes, 8 to 200 of them (today's tokens are
+/// 32 bytes; Apple says the length may change).
+pub fn is_apns_device_token(token: &str) -> bool {
+    (16..=400).contains(&token.len()) && token.len() % 2 == 0 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Why a call stopped ringing on a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

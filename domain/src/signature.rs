@@ -6,6 +6,10 @@
 //! is rejected (exactly 300 s is accepted). Checks run in the SDKs' order — headers, timestamp,
 //! signature encoding, Ed25519 — so the first failure is the reason reported.
 //!
+//! During a key rotation the account has two keys at once, so a verifier holds one or more keys and
+//! a signature is good when any of them verifies it (each extra key costs one more Ed25519 check,
+//! only for bodies the first key refuses).
+//!
 //! Every failure maps to a stable, machine-readable [`SignatureError::reason`] that the ingress
 //! returns with its 401; nothing here logs or allocates on the hot path beyond the decode buffers.
 
@@ -52,24 +56,36 @@ impl SignatureError {
 #[error("TELNYX_PUBLIC_KEY must be standard base64 of a raw 32-byte Ed25519 key")]
 pub struct InvalidPublicKey;
 
-/// The account's webhook public key, parsed once at start.
+/// The account's webhook public keys (one, or two during a rotation), parsed once at start.
 #[derive(Clone)]
 pub struct WebhookVerifier {
-    key: VerifyingKey,
+    keys: Vec<VerifyingKey>,
 }
 
 impl std::fmt::Debug for WebhookVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookVerifier").field("key", &STANDARD.encode(self.key.as_bytes())).finish()
+        f.debug_struct("WebhookVerifier").field("keys", &self.keys_base64()).finish()
     }
 }
 
 impl WebhookVerifier {
     /// Parses the Mission Control key: strict standard base64 of 32 raw bytes (not PEM, not DER).
     pub fn from_base64(key: &str) -> Result<Self, InvalidPublicKey> {
-        let bytes = STANDARD.decode(key.trim()).map_err(|_| InvalidPublicKey)?;
-        let raw: [u8; 32] = bytes.try_into().map_err(|_| InvalidPublicKey)?;
-        VerifyingKey::from_bytes(&raw).map(|key| Self { key }).map_err(|_| InvalidPublicKey)
+        Ok(Self { keys: vec![parse_key(key)?] })
+    }
+
+    /// Every key of `keys` (at least one); the first that does not parse is the error.
+    pub fn from_keys<S: AsRef<str>>(keys: &[S]) -> Result<Self, InvalidPublicKey> {
+        if keys.is_empty() {
+            return Err(InvalidPublicKey);
+        }
+        let keys = keys.iter().map(|k| parse_key(k.as_ref())).collect::<Result<_, _>>()?;
+        Ok(Self { keys })
+    }
+
+    /// The keys in force, as configured (standard base64; public keys, safe to log).
+    pub fn keys_base64(&self) -> Vec<String> {
+        self.keys.iter().map(|k| STANDARD.encode(k.as_bytes())).collect()
     }
 
     /// Verifies one delivery. `timestamp` and `signature` are the raw header values (`None` when
@@ -92,8 +108,18 @@ impl WebhookVerifier {
         signed.extend_from_slice(timestamp.as_bytes());
         signed.push(b'|');
         signed.extend_from_slice(body);
-        self.key.verify(&signed, &sig).map_err(|_| SignatureError::BadSignature)
+        if self.keys.iter().any(|key| key.verify(&signed, &sig).is_ok()) {
+            Ok(())
+        } else {
+            Err(SignatureError::BadSignature)
+        }
     }
+}
+
+fn parse_key(key: &str) -> Result<VerifyingKey, InvalidPublicKey> {
+    let bytes = STANDARD.decode(key.trim()).map_err(|_| InvalidPublicKey)?;
+    let raw: [u8; 32] = bytes.try_into().map_err(|_| InvalidPublicKey)?;
+    VerifyingKey::from_bytes(&raw).map_err(|_| InvalidPublicKey)
 }
 
 /// Decimal ASCII seconds only: no sign, no spaces, no fraction. A value that does not fit is invalid.

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// Upper bound on `data.id` and `data.event_type`, so a hostile body cannot bloat the store keys.
 const MAX_KEY_LEN: usize = 200;
@@ -44,7 +45,8 @@ pub struct WebhookHead<'a> {
 struct Wire<'a> {
     #[serde(borrow)]
     data: Option<WireData<'a>>,
-    meta: Option<WireMeta>,
+    #[serde(borrow)]
+    meta: Option<WireMeta<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -60,12 +62,86 @@ struct WireData<'a> {
 #[derive(Deserialize)]
 struct WirePayload<'a> {
     #[serde(borrow, default)]
-    call_session_id: Option<Cow<'a, str>>,
+    call_session_id: Option<Loose<'a>>,
 }
 
 #[derive(Deserialize)]
-struct WireMeta {
-    attempt: Option<u32>,
+struct WireMeta<'a> {
+    #[serde(borrow, default)]
+    attempt: Option<Loose<'a>>,
+}
+
+/// One JSON value seen loosely: a string, a whole non-negative number, or anything else (which
+/// is skipped). For the fields the ingress reads only for tracing and metrics (the session id,
+/// the delivery attempt): serde's derive would refuse a mismatched type outright, the ingress
+/// would answer 400, Telnyx would retry it forever and the event would never be stored.
+enum Loose<'a> {
+    Str(Cow<'a, str>),
+    Int(u64),
+    Other,
+}
+
+impl<'a> Loose<'a> {
+    fn string(self) -> Option<Cow<'a, str>> {
+        match self {
+            Self::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A count such as `meta.attempt`: a whole number, or a string of one.
+    fn count(self) -> Option<u32> {
+        match self {
+            Self::Int(n) => u32::try_from(n).ok(),
+            Self::Str(s) => s.trim().parse().ok(),
+            Self::Other => None,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LooseVisitor)
+    }
+}
+
+struct LooseVisitor;
+
+impl<'de> Visitor<'de> for LooseVisitor {
+    type Value = Loose<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Loose::Int(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(u64::try_from(v).map_or(Loose::Other, Loose::Int))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other)
+    }
 }
 
 /// Parses the envelope head of a raw webhook body.
@@ -84,8 +160,8 @@ pub fn parse_head(body: &[u8]) -> Result<WebhookHead<'_>, WebhookError> {
     Ok(WebhookHead {
         event_id,
         event_type,
-        call_session_id: data.payload.and_then(|p| p.call_session_id),
-        attempt: wire.meta.and_then(|m| m.attempt),
+        call_session_id: data.payload.and_then(|p| p.call_session_id).and_then(Loose::string),
+        attempt: wire.meta.and_then(|m| m.attempt).and_then(|a| a.count()),
     })
 }
 
@@ -125,6 +201,26 @@ mod tests {
         assert_eq!(head.event_type, "call.future");
         assert_eq!(head.call_session_id, None);
         assert_eq!(head.attempt, Some(3));
+    }
+
+    #[test]
+    fn fields_read_only_for_tracing_never_refuse_a_delivery() {
+        let cases: [(&[u8], Option<&str>, Option<u32>); 6] = [
+            (br#"{"data":{"id":"e","event_type":"t"},"meta":{"attempt":"2"}}"#, None, Some(2)),
+            (br#"{"data":{"id":"e","event_type":"t"},"meta":{"attempt":"two"}}"#, None, None),
+            (br#"{"data":{"id":"e","event_type":"t"},"meta":{"attempt":-1}}"#, None, None),
+            (br#"{"data":{"id":"e","event_type":"t"},"meta":{"attempt":[1],"x":{}}}"#, None, None),
+            (br#"{"data":{"id":"e","event_type":"t","payload":{"call_session_id":7}},"meta":null}"#, None, None),
+            (
+                br#"{"data":{"id":"e","event_type":"t","payload":{"call_session_id":"s\u0031","a":[{"b":1}]}},"meta":{"attempt":3.5}}"#,
+                Some("s1"),
+                None,
+            ),
+        ];
+        for (body, session, attempt) in cases {
+            let head = parse_head(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)));
+            assert_eq!((head.call_session_id.as_deref(), head.attempt), (session, attempt));
+        }
     }
 
     #[test]

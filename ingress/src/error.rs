@@ -1,7 +1,7 @@
 //! Errors of the ingress role, and the one place where request failures become HTTP answers.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -10,7 +10,7 @@ use serde::Serialize;
 pub enum IngressError {
     #[error("TELNYX_PUBLIC_KEY is not set; the ingress cannot verify webhooks without it")]
     MissingPublicKey,
-    #[error("TELNYX_PUBLIC_KEY must be standard base64 of a raw 32-byte Ed25519 key")]
+    #[error("TELNYX_PUBLIC_KEY must be standard base64 of raw 32-byte Ed25519 keys, comma-separated")]
     InvalidPublicKey,
     #[error("the Telnyx client cannot be built: {0}")]
     Telnyx(String),
@@ -24,6 +24,10 @@ pub(crate) struct Rejection {
     pub status: StatusCode,
     pub reason: &'static str,
     pub detail: String,
+    /// Answered before the request body was read to its end: the connection is closed after the
+    /// answer (`connection: close`), so the client does not reuse one the server is about to
+    /// drop (a reused one fails with an incomplete message instead of getting an answer).
+    pub close: bool,
 }
 
 #[derive(Serialize)]
@@ -34,12 +38,22 @@ struct Body<'a> {
 
 impl Rejection {
     pub fn new(status: StatusCode, reason: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, reason, detail: detail.into() }
+        Self { status, reason, detail: detail.into(), close: false }
+    }
+
+    /// The same answer, closing the connection after it (see `close`).
+    pub fn closing(self) -> Self {
+        Self { close: true, ..self }
     }
 }
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        (self.status, Json(Body { error: self.reason, detail: &self.detail })).into_response()
+        let mut response =
+            (self.status, Json(Body { error: self.reason, detail: &self.detail })).into_response();
+        if self.close {
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }

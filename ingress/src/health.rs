@@ -1,5 +1,10 @@
-//! `/healthz` (the process answers), `/readyz` (the store and its queues answer), `/metrics`,
-//! and the sampler that turns queue depth into gauges. Every role that serves HTTP mounts these.
+//! `/healthz` (the process answers), `/readyz` (the store and its queues answer, and the process
+//! is not stopping), `/metrics`, and the sampler that turns queue depth into gauges. Every role
+//! that serves HTTP mounts these.
+//!
+//! Shutdown order: once the stop signal comes, `/readyz` answers 503 `shutting_down` at once
+//! while the listener keeps serving for the drain period ([`crate::serve`]), so a load balancer
+//! takes the process out of rotation before its connections are refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,17 +20,30 @@ use fleet_store::Store;
 use crate::api::STORE_UNAVAILABLE;
 use crate::error::Rejection;
 
-/// The health and metrics routes over a store.
-pub fn router(store: Arc<dyn Store>) -> Router {
+/// The health and metrics routes over a store; `/readyz` fails once `stopping` is cancelled.
+pub fn router(store: Arc<dyn Store>, stopping: CancellationToken) -> Router {
     fleet_platform::metrics::install();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(store)
+        .with_state(Health { store, stopping })
 }
 
-async fn readyz(State(store): State<Arc<dyn Store>>) -> Result<&'static str, Rejection> {
+#[derive(Clone)]
+struct Health {
+    store: Arc<dyn Store>,
+    stopping: CancellationToken,
+}
+
+async fn readyz(State(Health { store, stopping }): State<Health>) -> Result<&'static str, Rejection> {
+    if stopping.is_cancelled() {
+        return Err(Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the process is stopping",
+        ));
+    }
     match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
         Ok(Ok(())) => Ok("ready"),
         Ok(Err(e)) => {
@@ -44,9 +62,20 @@ async fn metrics() -> impl IntoResponse {
 
 /// Every `every`, reads queue depth and oldest-job age per pool into gauges
 /// (`callfleet_queue_jobs{pool,state}`, `callfleet_queue_oldest_ready_age_seconds{pool}`).
-/// One grouped query per sample; a failed sample is skipped.
+/// One grouped query per sample; a failed sample is skipped. Also this process's connection
+/// pool (`callfleet_db_connections{state=in_use|idle|max}`), read without a query, and the calls
+/// still routing or ringing five minutes after they started (`callfleet_calls_stuck`).
 pub async fn sample_queue_gauges(store: Arc<dyn Store>, every: Duration, shutdown: CancellationToken) {
     loop {
+        let pool = store.connections();
+        for (state, n) in
+            [("in_use", pool.open.saturating_sub(pool.idle)), ("idle", pool.idle), ("max", pool.max)]
+        {
+            metrics::gauge!("callfleet_db_connections", "state" => state).set(f64::from(n));
+        }
+        if let Ok(n) = store.stuck_calls(store.now() - chrono::Duration::minutes(5)).await {
+            metrics::gauge!("callfleet_calls_stuck").set(n as f64);
+        }
         if let Ok(stats) = store.queue_stats().await {
             for s in stats {
                 let pool = s.pool.clone();

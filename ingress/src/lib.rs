@@ -9,10 +9,12 @@
 //!
 //! Also served here: the app API under `/v1` ([`api`]), `/healthz` (the process is up), `/readyz` (the store answers) and `/metrics`.
 
+pub mod admin;
 pub mod api;
 mod batcher;
 mod error;
 pub mod health;
+mod server;
 mod webhooks;
 
 use std::sync::Arc;
@@ -26,6 +28,8 @@ use tokio::net::TcpListener;
 
 pub use batcher::{AckBatcher, BatcherConfig};
 pub use error::IngressError;
+use error::Rejection;
+pub use server::{ServeOptions, serve};
 
 /// Shared state of the ingress handlers.
 #[derive(Clone)]
@@ -35,27 +39,56 @@ pub struct IngressState {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) max_body: usize,
     pub(crate) api: api::ApiState,
+    /// Cancelled when the process stops: `/readyz` then fails (see [`health`]).
+    pub(crate) stopping: CancellationToken,
 }
 
 impl IngressState {
-    /// Builds the state; fails when `TELNYX_PUBLIC_KEY` is missing or malformed.
+    /// Builds the state; fails when `TELNYX_PUBLIC_KEY` is missing or any of its keys is
+    /// malformed. Says which keys are in force (public keys: safe to log).
     pub fn new(config: &Config, store: Arc<dyn Store>) -> Result<Self, IngressError> {
         fleet_platform::metrics::install();
-        let key = config.telnyx_public_key.as_deref().ok_or(IngressError::MissingPublicKey)?;
-        let verifier = WebhookVerifier::from_base64(key).map_err(|_| IngressError::InvalidPublicKey)?;
+        if config.telnyx_public_keys.is_empty() {
+            return Err(IngressError::MissingPublicKey);
+        }
+        let verifier = WebhookVerifier::from_keys(&config.telnyx_public_keys)
+            .map_err(|_| IngressError::InvalidPublicKey)?;
+        tracing::info!(keys = ?verifier.keys_base64(), "Webhook signature keys in force.");
         let batcher = AckBatcher::start(store.clone(), BatcherConfig::for_engine(store.engine()));
         let telnyx =
             fleet_telnyx::client_from_config(config).map_err(|e| IngressError::Telnyx(e.to_string()))?;
         let api = api::ApiState::new(store.clone(), config.api_token.clone(), telnyx);
-        Ok(Self { verifier: Arc::new(verifier), batcher, store, max_body: config.webhook_max_body, api })
+        let stopping = CancellationToken::new();
+        Ok(Self {
+            verifier: Arc::new(verifier),
+            batcher,
+            store,
+            max_body: config.webhook_max_body,
+            api,
+            stopping,
+        })
     }
 }
 
-/// The ingress routes, ready to serve or to drive with `oneshot` in tests.
+/// The ingress routes, ready to serve or to drive with `oneshot` in tests. An unknown route or a
+/// wrong method gets the same JSON error shape as every other refusal (`not_found`,
+/// `method_not_allowed`).
 pub fn router(state: IngressState) -> Router {
-    let store = state.store.clone();
+    let health = health::router(state.store.clone(), state.stopping.clone());
     let api = api::router(state.api.clone());
-    webhooks::routes().with_state(state).merge(health::router(store)).merge(api)
+    with_json_fallbacks(webhooks::routes().with_state(state).merge(health).merge(api))
+}
+
+/// JSON 404 and 405 answers for `app` (whose own routes answer as they do).
+pub fn with_json_fallbacks(app: Router) -> Router {
+    app.fallback(|| async { Rejection::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            Rejection::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
 }
 
 /// Serves the ingress on `listener` until `shutdown` is cancelled, then drains in-flight requests.
@@ -65,21 +98,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), IngressError> {
-    let state = IngressState::new(config, store)?;
-    serve(router(state), listener, shutdown).await
-}
-
-/// Serves any router with graceful shutdown.
-pub async fn serve(
-    app: Router,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> Result<(), IngressError> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "Ingress listening.");
-    }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(IngressError::Serve)
+    let mut state = IngressState::new(config, store)?;
+    state.stopping = shutdown.clone();
+    serve(router(state), listener, shutdown, ServeOptions::from_config(config)).await
 }

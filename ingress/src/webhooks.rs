@@ -96,8 +96,13 @@ async fn accept(
         .verify(header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &bytes, Utc::now().timestamp())
         .map_err(|e| Rejection::new(StatusCode::UNAUTHORIZED, e.reason(), e.to_string()))?;
 
-    let head =
-        parse_head(&bytes).map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, e.reason(), e.to_string()))?;
+    // What is stored is exactly what was signed: a body that is not UTF-8 is refused, never
+    // stored with replacement characters (the column is text; JSON is UTF-8 by RFC 8259).
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        Rejection::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not UTF-8: {e}"))
+    })?;
+    let head = parse_head(text.as_bytes())
+        .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, e.reason(), e.to_string()))?;
     let span = tracing::Span::current();
     span.record("event_id", &*head.event_id);
     span.record("event_type", &*head.event_type);
@@ -110,8 +115,7 @@ async fn accept(
         call_session_id: head.call_session_id.map(|s| s.into_owned()),
         source,
         attempt: head.attempt,
-        // The envelope parsed as JSON, so the bytes are UTF-8.
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        body: text.to_owned(),
         received_at: Utc::now(),
     };
     let event_id = webhook.event_id.clone();
@@ -124,4 +128,5 @@ async fn accept(
 
 fn too_large(limit: usize) -> Rejection {
     Rejection::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body exceeds {limit} bytes"))
+        .closing()
 }

@@ -52,6 +52,10 @@ pub enum Job {
     /// Enqueue the rotation of every active credential that nears expiry.
     #[serde(rename = "rotate_expiring_credentials.v1")]
     RotateExpiringCredentialsV1 { now: i64 },
+    /// Re-seal every stored secret not sealed by the current key (or in the unbound `v1:`
+    /// format), so an operator can retire the old keys of `CALLFLEET_SECRET_KEY`.
+    #[serde(rename = "reseal_secrets.v1")]
+    ResealSecretsV1 { now: i64 },
     /// Deliver one push message to one device (FCM or APNs, by the device's platform and token
     /// at send time). `requested_at_ms` (Unix ms) is when the push was asked for: the delivery
     /// latency metric counts from it, across retries.
@@ -73,10 +77,6 @@ pub enum Job {
     /// is stored about it, so the command carries what it needs.
     #[serde(rename = "reject_call.v1")]
     RejectCallV1 { call_session_id: String, call_control_id: String },
-    /// Connect an outbound call a device placed (credential connection) to its destination, with
-    /// the organization's number `from` as the caller id.
-    #[serde(rename = "place_outbound.v1")]
-    PlaceOutboundV1 { call_session_id: String, call_control_id: String, to: String, from: String },
     /// Deliver one signed event to the app backend (Standard Webhooks, `CALLFLEET_EVENTS_URL`).
     #[serde(rename = "emit_event.v1")]
     EmitEventV1 { event: AppEventMessage },
@@ -106,9 +106,7 @@ impl Job {
             | Self::DeleteCredentialV1 { .. }
             | Self::RotateCredentialV1 { .. } => Pool::Credentials,
             Self::SendPushV1 { .. } => Pool::Push,
-            Self::CallCommandV1 { .. } | Self::RejectCallV1 { .. } | Self::PlaceOutboundV1 { .. } => {
-                Pool::Legs
-            }
+            Self::CallCommandV1 { .. } | Self::RejectCallV1 { .. } => Pool::Legs,
             Self::CallTimerV1 { .. } => Pool::SimringRetries,
             Self::CallInputV1 { .. } => Pool::Webhooks,
             Self::EmitEventV1 { .. } => Pool::Events,
@@ -116,7 +114,8 @@ impl Job {
             | Self::CleanupExpiredCredentialsV1 { .. }
             | Self::SweepOrphanCredentialsV1 { .. }
             | Self::SweepDepartedCredentialsV1 { .. }
-            | Self::RotateExpiringCredentialsV1 { .. } => Pool::Maintenance,
+            | Self::RotateExpiringCredentialsV1 { .. }
+            | Self::ResealSecretsV1 { .. } => Pool::Maintenance,
         }
     }
 
@@ -132,10 +131,10 @@ impl Job {
             Self::SweepOrphanCredentialsV1 { .. } => "sweep_orphan_credentials",
             Self::SweepDepartedCredentialsV1 { .. } => "sweep_departed_credentials",
             Self::RotateExpiringCredentialsV1 { .. } => "rotate_expiring_credentials",
+            Self::ResealSecretsV1 { .. } => "reseal_secrets",
             Self::SendPushV1 { .. } => "send_push",
             Self::CallCommandV1 { .. } => "call_command",
             Self::RejectCallV1 { .. } => "reject_call",
-            Self::PlaceOutboundV1 { .. } => "place_outbound",
             Self::CallTimerV1 { .. } => "call_timer",
             Self::CallInputV1 { .. } => "call_input",
             Self::EmitEventV1 { .. } => "emit_event",
@@ -159,7 +158,8 @@ impl Job {
             Self::CleanupExpiredCredentialsV1 { .. }
             | Self::SweepOrphanCredentialsV1 { .. }
             | Self::SweepDepartedCredentialsV1 { .. }
-            | Self::RotateExpiringCredentialsV1 { .. } => {
+            | Self::RotateExpiringCredentialsV1 { .. }
+            | Self::ResealSecretsV1 { .. } => {
                 RetryPolicy::new(8, Duration::from_secs(1), Duration::from_secs(900))
             }
             // Pushes are about a call happening now: short backoff, small budget. An
@@ -167,7 +167,7 @@ impl Job {
             Self::SendPushV1 { .. } => RetryPolicy::new(5, Duration::from_secs(1), Duration::from_secs(30)),
             // Live-call commands: a budget of seconds, not minutes (a caller is waiting). When it is
             // spent the command's compensation runs (see `compensation`).
-            Self::CallCommandV1 { .. } | Self::RejectCallV1 { .. } | Self::PlaceOutboundV1 { .. } => {
+            Self::CallCommandV1 { .. } | Self::RejectCallV1 { .. } => {
                 RetryPolicy::new(5, Duration::from_millis(200), Duration::from_secs(2))
             }
             Self::CallTimerV1 { .. } | Self::CallInputV1 { .. } => {

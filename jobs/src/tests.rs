@@ -28,6 +28,7 @@ fn every_variant_round_trips() {
         Job::SweepOrphanCredentialsV1 { now: 1 },
         Job::SweepDepartedCredentialsV1 { now: 1 },
         Job::RotateExpiringCredentialsV1 { now: 1 },
+        Job::ResealSecretsV1 { now: 1 },
     ] {
         let env = Envelope::new(job, "w").next_attempt();
         let back: Envelope = serde_json::from_str(&serde_json::to_string(&env).unwrap()).unwrap();

@@ -6,13 +6,23 @@
 //! config without touching the process environment. Invalid values fail the start with a message
 //! that names the variable; secrets are [`Secret`]s and never print.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::Secret;
 use crate::telemetry::LogFormat;
+
+/// The scheduler's cron variables (read here, like every other setting, so the file counts too).
+pub const CRON_KEYS: [&str; 6] = [
+    "CALLFLEET_CRON_PURGE_WEBHOOKS",
+    "CALLFLEET_CRON_CREDENTIAL_CLEANUP",
+    "CALLFLEET_CRON_ORPHAN_SWEEP",
+    "CALLFLEET_CRON_DEPARTED_SWEEP",
+    "CALLFLEET_CRON_CREDENTIAL_ROTATION",
+    "CALLFLEET_CRON_SECRET_RESEAL",
+];
 
 /// Which store/queue engine the database URL selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +51,19 @@ pub struct Config {
     pub backend: Backend,
     pub redis_url: Option<Secret>,
     pub listen: SocketAddr,
+    /// `CALLFLEET_METRICS_LISTEN`: `/healthz`, `/readyz` and `/metrics` on a listener of their
+    /// own (every role; the worker's and scheduler's only HTTP).
+    pub metrics_listen: Option<SocketAddr>,
     pub api_token: Option<Secret>,
+    /// `CALLFLEET_OPERATOR_TOKEN`: opens the read-only admin pages (`/admin`) on the metrics
+    /// listener; without it they answer 403 `admin_disabled`.
+    pub operator_token: Option<Secret>,
     pub secret_key: Option<Secret>,
-    pub telnyx_public_key: Option<String>,
+    /// Cron expressions that replace a schedule's default, by variable (`CALLFLEET_CRON_*`, one of
+    /// [`CRON_KEYS`]); the scheduler validates them at start.
+    pub crons: BTreeMap<&'static str, String>,
+    /// `TELNYX_PUBLIC_KEY`: one key, or several comma-separated during a rotation; empty when unset.
+    pub telnyx_public_keys: Vec<String>,
     pub telnyx_api_key: Option<Secret>,
     pub telnyx_api_base: String,
     pub telnyx_connection_id: Option<String>,
@@ -67,6 +87,15 @@ pub struct Config {
     pub orphan_after: Duration,
     /// How long shutdown waits for in-flight jobs before leaving them to the orphan window.
     pub shutdown_timeout: Duration,
+    /// After a stop signal, how long HTTP listeners keep serving with `/readyz` failing, so a
+    /// load balancer stops sending before connections are refused (`CALLFLEET_SHUTDOWN_DRAIN_SECS`).
+    pub shutdown_drain: Duration,
+    /// A connection that has not sent a whole request head in this long is closed.
+    pub http_header_timeout: Duration,
+    /// A request (body included) that takes longer answers 408.
+    pub http_request_timeout: Duration,
+    /// Requests served at once per listener; past it, 503 `overloaded` before the body is read.
+    pub http_max_in_flight: usize,
     /// How long stored webhook events are kept.
     pub webhook_retention_days: u32,
     /// Lifetime of a new device credential (`CALLFLEET_CREDENTIAL_TTL_SECS`, default 30 days).
@@ -113,6 +142,11 @@ impl Config {
         let listen = listen.parse().map_err(|_| {
             invalid("CALLFLEET_LISTEN", format!("{listen:?} is not an address like 127.0.0.1:8080"))
         })?;
+        let metrics_listen = get("CALLFLEET_METRICS_LISTEN")
+            .map(|a| {
+                a.parse().map_err(|_| invalid("CALLFLEET_METRICS_LISTEN", format!("{a:?} is not an address")))
+            })
+            .transpose()?;
         let telnyx_api_base = get("TELNYX_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.into());
         check_url("TELNYX_API_BASE", &telnyx_api_base)?;
         for key in [
@@ -148,9 +182,12 @@ impl Config {
             backend,
             redis_url: secret("CALLFLEET_REDIS_URL"),
             listen,
+            metrics_listen,
             api_token: secret("CALLFLEET_API_TOKEN"),
+            operator_token: secret("CALLFLEET_OPERATOR_TOKEN"),
             secret_key: secret("CALLFLEET_SECRET_KEY"),
-            telnyx_public_key: get("TELNYX_PUBLIC_KEY"),
+            crons: CRON_KEYS.iter().filter_map(|k| Some((*k, get(k)?))).collect(),
+            telnyx_public_keys: get("TELNYX_PUBLIC_KEY").map(|v| key_list(&v)).unwrap_or_default(),
             telnyx_api_key: secret("TELNYX_API_KEY"),
             telnyx_api_base,
             telnyx_connection_id: get("TELNYX_CONNECTION_ID"),
@@ -174,6 +211,24 @@ impl Config {
             shutdown_timeout: Duration::from_secs(
                 number(&get, "CALLFLEET_SHUTDOWN_TIMEOUT_SECS", 20, 1, 600)? as u64,
             ),
+            shutdown_drain: Duration::from_secs(
+                number(&get, "CALLFLEET_SHUTDOWN_DRAIN_SECS", 5, 0, 300)? as u64
+            ),
+            http_header_timeout: Duration::from_secs(number(
+                &get,
+                "CALLFLEET_HTTP_HEADER_TIMEOUT_SECS",
+                30,
+                1,
+                300,
+            )? as u64),
+            http_request_timeout: Duration::from_secs(number(
+                &get,
+                "CALLFLEET_HTTP_REQUEST_TIMEOUT_SECS",
+                30,
+                1,
+                600,
+            )? as u64),
+            http_max_in_flight: number(&get, "CALLFLEET_HTTP_MAX_IN_FLIGHT", 1024, 1, 100_000)?,
             webhook_retention_days: number(&get, "CALLFLEET_WEBHOOK_RETENTION_DAYS", 30, 1, 3650)? as u32,
             credential_ttl: Duration::from_secs(number(
                 &get,
@@ -202,6 +257,11 @@ impl Config {
     pub fn database_url(&self) -> &str {
         self.database_url.expose()
     }
+}
+
+/// A comma-separated list, trimmed, without empty entries.
+fn key_list(raw: &str) -> Vec<String> {
+    raw.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect()
 }
 
 fn backend_of(url: &str) -> Result<Backend, ConfigError> {
@@ -285,6 +345,26 @@ mod tests {
         );
         assert_eq!(with(&[("CALLFLEET_EVENTS_SECRET", "abc")]).unwrap_err().key, "CALLFLEET_EVENTS_SECRET");
         assert_eq!(with(&[("TELNYX_API_BASE", "ftp://x")]).unwrap_err().key, "TELNYX_API_BASE");
+    }
+
+    #[test]
+    fn the_config_file_sets_cron_expressions_too() {
+        let dir = std::env::temp_dir().join(format!("callfleet-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("callfleet.env");
+        std::fs::write(&path, "# crons\nCALLFLEET_CRON_ORPHAN_SWEEP = \"0 */5 * * * *\"\n").unwrap();
+        let file = read_file(path.to_str().unwrap()).unwrap();
+        let cfg = Config::from_lookup(|k| file.get(k).cloned()).unwrap();
+        assert_eq!(cfg.crons.get("CALLFLEET_CRON_ORPHAN_SWEEP").map(String::as_str), Some("0 */5 * * * *"));
+        assert_eq!(cfg.crons.len(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn several_public_keys_are_a_comma_separated_list() {
+        assert!(with(&[]).unwrap().telnyx_public_keys.is_empty());
+        let cfg = with(&[("TELNYX_PUBLIC_KEY", " k1 , k2,,")]).unwrap();
+        assert_eq!(cfg.telnyx_public_keys, vec!["k1", "k2"]);
     }
 
     #[test]

@@ -12,7 +12,10 @@
 //! one budget, so all pools of a process share it.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock (the same as the system's, except in tests that pause it).
+use tokio::time::Instant;
 
 use fleet_domain::rate::{FixedWindow, TokenBucket};
 
@@ -44,6 +47,9 @@ struct Shared {
     conn: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
     /// Redis failed at this instant: use the local bucket until `REDIS_BACKOFF` has passed.
     down_since: Mutex<Option<Instant>>,
+    /// What `callfleet_rate_limiter_redis_up` last said (0 unset, 1 up, 2 down): the gauge is
+    /// written when it changes, not on every call.
+    reported: std::sync::atomic::AtomicU8,
 }
 
 impl RateLimiter {
@@ -66,6 +72,7 @@ impl RateLimiter {
             window: FixedWindow::per_second(u64::from(per_sec.max(1))),
             conn: tokio::sync::Mutex::new(None),
             down_since: Mutex::new(None),
+            reported: std::sync::atomic::AtomicU8::new(0),
         };
         Ok(Self::build(per_sec, burst, Some(shared)))
     }
@@ -125,9 +132,16 @@ impl RateLimiter {
         if let Some(shared) = &self.inner.shared {
             if !shared.backing_off() {
                 match shared.acquire().await {
-                    Ok(()) => return,
+                    Ok(()) => {
+                        shared.redis_up(true);
+                        return;
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, "Redis rate limiter unavailable; limiting locally for 5 s.");
+                        tracing::warn!(
+                            error = %e,
+                            key = %shared.prefix,
+                            "Redis rate limiter unavailable; limiting locally for 5 s."
+                        );
                         shared.mark_down();
                     }
                 }
@@ -164,7 +178,18 @@ impl Shared {
         }
     }
 
+    /// `callfleet_rate_limiter_redis_up{limiter}`: 1 while calls are counted in Redis, 0 while
+    /// this process limits alone (the fallback).
+    fn redis_up(&self, up: bool) {
+        let state = if up { 1 } else { 2 };
+        if self.reported.swap(state, std::sync::atomic::Ordering::Relaxed) != state {
+            let value = if up { 1.0 } else { 0.0 };
+            metrics::gauge!("callfleet_rate_limiter_redis_up", "limiter" => self.prefix.clone()).set(value);
+        }
+    }
+
     fn mark_down(&self) {
+        self.redis_up(false);
         *self.down_since.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 
@@ -204,5 +229,27 @@ impl Shared {
             .await
             .map_err(|e| e.to_string())?;
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Driven by tokio's paused clock, not the wall clock: the pacing is exact on any machine.
+    #[tokio::test(start_paused = true)]
+    async fn the_local_bucket_paces_calls() {
+        let limiter = RateLimiter::local(50, 5);
+        let started = Instant::now();
+        for _ in 0..5 {
+            limiter.acquire().await;
+        }
+        assert_eq!(started.elapsed(), Duration::ZERO, "a burst of five goes at once");
+        for _ in 0..10 {
+            limiter.acquire().await;
+        }
+        let took = started.elapsed();
+        // Ten more at 50/s: 200 ms (sleeps round up to the timer's millisecond).
+        assert!(took >= Duration::from_millis(199) && took < Duration::from_millis(215), "{took:?}");
     }
 }

@@ -68,6 +68,11 @@ impl ApnsClient {
 
     /// Sends `message` to the VoIP device token (hex).
     pub async fn send(&self, device_token: &str, message: &PushMessage) -> ProviderOutcome {
+        // The token becomes a path segment: a stored one that is not hex is never sent (and is
+        // pruned like a token APNs refused).
+        if !fleet_domain::push::is_apns_device_token(device_token) {
+            return ProviderOutcome::PruneToken { reason: "not a hex APNs device token".into() };
+        }
         let outcome = self.send_once(device_token, message, false).await;
         if matches!(outcome, ProviderOutcome::RefreshAuth { .. }) {
             return match self.send_once(device_token, message, true).await {
@@ -103,7 +108,7 @@ impl ApnsClient {
                 let bytes = resp.bytes().await.unwrap_or_default();
                 classify_apns(status, &bytes, after)
             }
-            Err(e) => transport_failure(&e),
+            Err(e) => transport_failure(e),
         }
     }
 

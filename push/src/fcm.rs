@@ -101,7 +101,7 @@ impl FcmClient {
                 let bytes = resp.bytes().await.unwrap_or_default();
                 classify_fcm(status, &bytes, after)
             }
-            Err(e) => transport_failure(&e),
+            Err(e) => transport_failure(e),
         }
     }
 
@@ -131,7 +131,7 @@ impl FcmClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| transport_failure(&e))?;
+            .map_err(transport_failure)?;
         let status = resp.status();
         #[derive(Deserialize)]
         struct Grant {

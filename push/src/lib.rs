@@ -48,8 +48,10 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
 
 /// A transport failure (no answer): always worth a retry. The reason is a fixed word (it becomes
 /// a metric label); the detail goes to the log.
-pub(crate) fn transport_failure(e: &reqwest::Error) -> ProviderOutcome {
+pub(crate) fn transport_failure(e: reqwest::Error) -> ProviderOutcome {
     let reason = if e.is_timeout() { "timeout" } else { "transport" };
+    // The URL of an APNs request ends in the device token: never log it.
+    let e = e.without_url();
     tracing::warn!(error = %e, reason, "Push provider unreachable.");
     ProviderOutcome::Retry { after: None, reason: reason.to_owned() }
 }

@@ -103,8 +103,9 @@ async fn fcm_refreshes_a_revoked_access_token_once() {
 async fn apns_sends_voip_pushes_over_http2() {
     let sim = PushSim::new(9);
     let client = apns(&sim).await;
-    assert_eq!(client.send("aabbcc", &ringing(now() + 30)).await, ProviderOutcome::Delivered);
-    let attempts = sim.attempts(Provider::Apns, "aabbcc");
+    let token = "aabbcc".repeat(4);
+    assert_eq!(client.send(&token, &ringing(now() + 30)).await, ProviderOutcome::Delivered);
+    let attempts = sim.attempts(Provider::Apns, &token);
     assert_eq!(attempts.len(), 1);
     let req = &attempts[0];
     assert!(req.http_version.contains('2'), "HTTP/2: {}", req.http_version);
@@ -119,11 +120,17 @@ async fn apns_sends_voip_pushes_over_http2() {
 async fn apns_errors_are_classified() {
     let sim = PushSim::new(9);
     let client = apns(&sim).await;
-    sim.script(Provider::Apns, "dead01", Outcome::Unregistered);
-    sim.script(Provider::Apns, "0bad02", Outcome::BadDeviceToken);
-    sim.script(Provider::Apns, "d0e003", Outcome::Status(500));
-    assert!(matches!(client.send("dead01", &ended()).await, ProviderOutcome::PruneToken { .. }));
-    assert!(matches!(client.send("0bad02", &ended()).await, ProviderOutcome::PruneToken { .. }));
-    let down = client.send("d0e003", &ended()).await;
+    let [dead, bad, down] = ["dead01", "0bad02", "d0e003"].map(|t| t.repeat(4));
+    sim.script(Provider::Apns, &dead, Outcome::Unregistered);
+    sim.script(Provider::Apns, &bad, Outcome::BadDeviceToken);
+    sim.script(Provider::Apns, &down, Outcome::Status(500));
+    assert!(matches!(client.send(&dead, &ended()).await, ProviderOutcome::PruneToken { .. }));
+    assert!(matches!(client.send(&bad, &ended()).await, ProviderOutcome::PruneToken { .. }));
+    let down = client.send(&down, &ended()).await;
     assert!(matches!(down, ProviderOutcome::Retry { .. }), "{down:?}");
+    // A stored token that is not hex would become part of the request path: never sent, pruned.
+    let before = sim.requests().len();
+    let odd = client.send("../../3/device/aabb", &ended()).await;
+    assert!(matches!(odd, ProviderOutcome::PruneToken { .. }), "{odd:?}");
+    assert_eq!(sim.requests().len(), before, "no request went out");
 }

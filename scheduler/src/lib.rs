@@ -17,7 +17,7 @@ use fleet_platform::Config;
 use fleet_platform::shutdown::CancellationToken;
 use fleet_store::{NewJob, Store, StoreError};
 
-pub use schedules::{default_schedules, schedules_with};
+pub use schedules::default_schedules;
 
 /// A cron schedule and the job of each tick.
 pub struct Schedule {
@@ -66,6 +66,10 @@ impl Schedule {
 pub async fn fire(store: &dyn Store, schedule: &Schedule, tick: DateTime<Utc>) -> Result<bool, StoreError> {
     let job = (schedule.job)(tick);
     let fresh = store.enqueue_tick(schedule.name, tick, &job).await?;
+    // `enqueued` by this replica, or `duplicate` (another replica, or an earlier start, had it).
+    let outcome = if fresh { "enqueued" } else { "duplicate" };
+    metrics::counter!("callfleet_schedule_ticks_total", "schedule" => schedule.name, "outcome" => outcome)
+        .increment(1);
     if fresh {
         tracing::info!(schedule = schedule.name, %tick, kind = job.envelope.job.kind(), "Schedule tick enqueued.");
     }
@@ -81,33 +85,52 @@ pub async fn run(
     let schedules = default_schedules(config)?;
     let mut last = Utc::now();
     catch_up(store.as_ref(), &schedules, last).await;
+    let mut failures = 0u32;
     loop {
         let next = schedules.iter().filter_map(|s| s.cron.after(&last).next()).min();
         let Some(next) = next else { return Ok(()) };
-        let wait = (next - Utc::now()).to_std().unwrap_or_default();
+        // A tick that could not be enqueued is due again at once; retry it after a backoff.
+        let wait = match failures {
+            0 => (next - Utc::now()).to_std().unwrap_or_default(),
+            n => RETRY_FIRST.saturating_mul(1 << (n - 1).min(4)).min(RETRY_MAX),
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(wait) => {}
         }
-        last = tick(store.as_ref(), &schedules, last, Utc::now().max(next)).await;
+        let now = Utc::now().max(next);
+        last = tick(store.as_ref(), &schedules, last, now).await;
+        failures = if last < now { failures + 1 } else { 0 };
     }
 }
 
+/// Backoff of a tick that could not be enqueued (the database is down): 2 s doubling to 30 s.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One step of the scheduler's clock: fires every tick of every schedule in `(last, now]` and
-/// returns `now` (the next `last`). Tests drive it with a simulated clock; any number of
-/// replicas may call it with overlapping windows, each tick is still enqueued once.
+/// returns the next `last`: `now` when every tick was enqueued, else just before the earliest
+/// tick that failed, so the next step fires it again (a purge that is due daily is not skipped
+/// for a day because the database was away at 03:17). Tests drive it with a simulated clock; any
+/// number of replicas may call it with overlapping windows, each tick is still enqueued once.
 pub async fn tick(
     store: &dyn Store,
     schedules: &[Schedule],
     last: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> DateTime<Utc> {
+    let mut failed: Option<DateTime<Utc>> = None;
     for schedule in schedules {
         for t in schedule.ticks_between(last, now) {
-            fire_logged(store, schedule, t).await;
+            if !fire_logged(store, schedule, t).await {
+                failed = Some(failed.map_or(t, |f| f.min(t)));
+            }
         }
     }
-    now
+    match failed {
+        Some(t) => t - chrono::Duration::microseconds(1),
+        None => now,
+    }
 }
 
 /// What a scheduler does on start: fires the latest tick at or before `now` of every schedule
@@ -120,10 +143,17 @@ pub async fn catch_up(store: &dyn Store, schedules: &[Schedule], now: DateTime<U
     }
 }
 
-/// A failed enqueue is logged, not fatal: the next start (or the next replica) fires the
-/// latest tick again, and the tick table keeps that from doubling.
-async fn fire_logged(store: &dyn Store, schedule: &Schedule, tick: DateTime<Utc>) {
-    if let Err(e) = fire(store, schedule, tick).await {
-        tracing::error!(schedule = schedule.name, %tick, error = %e, "Could not enqueue a schedule tick.");
+/// A failed enqueue is logged, not fatal: [`tick`] fires it again after a backoff (and the next
+/// start or replica would too); the tick table keeps that from doubling. Whether it was enqueued
+/// (or had been before).
+async fn fire_logged(store: &dyn Store, schedule: &Schedule, tick: DateTime<Utc>) -> bool {
+    match fire(store, schedule, tick).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!(schedule = schedule.name, %tick, error = %e, "Could not enqueue a schedule tick; retrying.");
+            metrics::counter!("callfleet_schedule_tick_failures_total", "schedule" => schedule.name)
+                .increment(1);
+            false
+        }
     }
 }

@@ -18,21 +18,14 @@ const ORPHAN_SWEEP: &str = "0 41 * * * *";
 const DEPARTED_SWEEP: &str = "0 47 * * * *";
 /// Hourly at :05 unless `CALLFLEET_CRON_CREDENTIAL_ROTATION` says otherwise.
 const CREDENTIAL_ROTATION: &str = "0 5 * * * *";
+/// Daily at 04:23 unless `CALLFLEET_CRON_SECRET_RESEAL` says otherwise.
+const SECRET_RESEAL: &str = "0 23 4 * * *";
 
-/// Every schedule, built from the configuration (cron expressions from the environment).
+/// Every schedule, built from the configuration: a `CALLFLEET_CRON_*` setting (environment or
+/// `CALLFLEET_CONFIG` file, see [`Config::crons`]) replaces that schedule's default.
 pub fn default_schedules(config: &Config) -> Result<Vec<Schedule>, SchedulerError> {
-    schedules_with(config, |key| std::env::var(key).ok())
-}
-
-/// Every schedule, with cron overrides looked up by `lookup` (tests pass their own).
-pub fn schedules_with(
-    config: &Config,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<Vec<Schedule>, SchedulerError> {
     let retention = Duration::days(i64::from(config.webhook_retention_days));
-    let cron = |key: &str, default: &str| {
-        lookup(key).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.into())
-    };
+    let cron = |key: &str, default: &str| config.crons.get(key).cloned().unwrap_or_else(|| default.into());
     let purge = cron("CALLFLEET_CRON_PURGE_WEBHOOKS", PURGE_WEBHOOKS);
     Ok(vec![
         Schedule::new("purge-webhook-events", &purge, move |tick| {
@@ -67,6 +60,9 @@ pub fn schedules_with(
                 )
             },
         )?,
+        Schedule::new("secret-reseal", &cron("CALLFLEET_CRON_SECRET_RESEAL", SECRET_RESEAL), |tick| {
+            tick_job(Job::ResealSecretsV1 { now: tick.timestamp() }, "secret-reseal", tick)
+        })?,
     ])
 }
 

@@ -5,8 +5,16 @@
 //! `SIM_CONTROL_API=<url>/sim/openapi.json`, `CALLFLEET_EVENTS_URL=<url>/sim/events`,
 //! `CALLFLEET_EVENTS_SECRET=whsec_…` and `SIM_TIMELINE=<url>/sim/timeline`, and flushes, so a parent process can read them. It serves until
 //! `shutdown` is cancelled. Fails if the address cannot be bound or the configuration is invalid.
+//!
+//! With `--env-file PATH` it also writes, before it serves, a `CALLFLEET_CONFIG` file with every
+//! setting that points a fleet of separate processes at it (Telnyx API and key, webhook key,
+//! connection ids, app events, FCM and APNs), the provider keys in files beside it. The file is
+//! written under a temporary name and renamed, so a role that waits for it never reads half of
+//! one; the process environment of each role still wins over it (a configured value is never
+//! replaced).
 
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -14,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ClockMode, SimConfig};
 use crate::error::SimError;
-use crate::handle::Simulator;
+use crate::handle::{SimHandle, Simulator};
 
 /// Flags of `callfleet sim`.
 #[derive(Clone, Debug, clap::Args)]
@@ -68,6 +76,10 @@ pub struct SimArgs {
     /// Disable the 30 dials/s (150 per 5 s) limit.
     #[arg(long)]
     pub no_dial_limit: bool,
+    /// Write the fleet's settings for this simulator to this file (`CALLFLEET_CONFIG` format),
+    /// with its FCM and APNs keys beside it.
+    #[arg(long)]
+    pub env_file: Option<std::path::PathBuf>,
 }
 
 impl SimArgs {
@@ -110,7 +122,37 @@ pub async fn run_cli(args: SimArgs, shutdown: CancellationToken) -> Result<(), S
         writeln!(out, "SIM_TIMELINE={}/sim/timeline", handle.base_url())?;
         out.flush()?;
     }
+    if let Some(path) = &args.env_file {
+        write_env_file(&handle, args.api_key.as_deref(), path)?;
+    }
     tracing::info!(base_url = handle.base_url(), "carrier simulator listening");
     shutdown.cancelled().await;
     handle.stopped().await
+}
+
+/// The `CALLFLEET_CONFIG` lines that point a fleet at `handle`; the push keys go to files in the
+/// same folder as `path`.
+fn write_env_file(handle: &SimHandle, api_key: Option<&str>, path: &Path) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let fcm = dir.join("simulator-fcm.json");
+    std::fs::write(&fcm, handle.push().service_account_json(handle.base_url()))?;
+    let mut lines = vec![
+        "# Written by `callfleet sim --env-file`: the settings that point a fleet at this simulator."
+            .to_owned(),
+        format!("TELNYX_PUBLIC_KEY={}", handle.public_key_base64()),
+        format!("TELNYX_API_BASE={}", handle.telnyx_api_base()),
+        format!("TELNYX_API_KEY={}", api_key.unwrap_or("simulator")),
+        format!("TELNYX_CONNECTION_ID={}", handle.config().connection_id),
+        "TELNYX_CREDENTIAL_CONNECTION_ID=simulator-credential-connection".to_owned(),
+        format!("CALLFLEET_EVENTS_URL={}", handle.events_url()),
+        format!("CALLFLEET_EVENTS_SECRET={}", handle.events_secret()),
+    ];
+    for (key, value) in handle.push_env(&dir.join("simulator-apns.p8"), "com.callfleet.sim")? {
+        let value = if key == "FCM_SERVICE_ACCOUNT" { fcm.display().to_string() } else { value };
+        lines.push(format!("{key}={value}"));
+    }
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, lines.join("\n") + "\n")?;
+    std::fs::rename(&partial, path)
 }

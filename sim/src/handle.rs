@@ -51,7 +51,14 @@ impl Simulator {
         let pending = Arc::new(AtomicUsize::new(0));
         let config = Arc::new(config);
         let world = World::new(config.clone(), epoch, public_base, tx, pending.clone());
-        let http = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(64).build()?;
+        // Idle connections are dropped well before a server would close them (callfleet's ingress
+        // closes one that sends no request head within its header timeout, 30 s by default), so a
+        // delivery never races that close.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(64)
+            .pool_idle_timeout(Duration::from_secs(4))
+            .build()?;
         let core = Arc::new(Core::new(config.clone(), world, pending, http)?);
         tokio::spawn(core.clone().lanes(rx, max_in_flight, shutdown.clone()));
         if config.clock == ClockMode::Real {

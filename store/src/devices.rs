@@ -93,6 +93,14 @@ pub struct Device {
     pub credential: Option<DeviceCredential>,
 }
 
+/// A sealed SIP password due for a re-seal, with what it is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct SealedPassword {
+    pub id: String,
+    pub telnyx_id: String,
+    pub sealed: String,
+}
+
 /// A credential row.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct DeviceCredential {

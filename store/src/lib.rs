@@ -21,6 +21,7 @@ pub mod push;
 mod queue_rows;
 pub mod sql;
 pub mod sqlite;
+pub mod story;
 mod types;
 pub mod wake;
 pub mod webhook_jobs;
@@ -28,7 +29,7 @@ pub mod webhook_jobs;
 pub use db::Db;
 pub use devices::{
     Device, DeviceCredential, DeviceRegistration, DialableCredential, OrgCredential, OrgSettings,
-    Organization, ProvisionedCredential, Registered, RingTarget, User,
+    Organization, ProvisionedCredential, Registered, RingTarget, SealedPassword, User,
 };
 pub use error::StoreError;
 pub use port::{CallStore, DirectoryStore, PushStore, QueueStore, RoutingStore, Store, WebhookStore};

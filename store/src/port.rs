@@ -11,9 +11,10 @@ use fleet_domain::call::Call;
 use fleet_domain::routing::NumberConfig;
 
 use crate::{
-    Accepted, CallLeg, DeadJob, Device, DeviceCredential, DeviceRegistration, DialableCredential, Engine,
-    LegUpdate, NewJob, NewWebhook, OrgCredential, Organization, ProvisionedCredential, QueueStats,
-    Registered, ReplaySelector, ReplayTarget, RingTarget, StoreError, StoredWebhook, User,
+    Accepted, CallLeg, ConnectionUse, DeadJob, Device, DeviceCredential, DeviceRegistration,
+    DialableCredential, Engine, LegUpdate, NewJob, NewWebhook, OrgCredential, Organization,
+    ProvisionedCredential, QueueStats, Registered, ReplaySelector, ReplayTarget, RingTarget, StoreError,
+    StoredWebhook, User,
 };
 
 /// The storage port. Every method is one short transaction (or none); none holds a connection
@@ -84,8 +85,18 @@ pub trait QueueStore: Send + Sync {
     /// Depth and age per pool.
     async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError>;
 
+    /// This process's connection pool use, read without a query.
+    fn connections(&self) -> ConnectionUse;
+
     /// Jobs that ended in the dead set (budget spent or permanent failure), newest first.
     async fn dead_jobs(&self, pool: Option<Pool>, limit: u32) -> Result<Vec<DeadJob>, StoreError>;
+
+    /// One dead job with its payload and last error, if that id is in the dead set.
+    async fn dead_job(&self, job_id: &str) -> Result<Option<DeadJob>, StoreError>;
+
+    /// Closes a dead job for good (kept, as done, until the retention purge). `false` if no dead
+    /// job has that id.
+    async fn discard_dead_job(&self, job_id: &str) -> Result<bool, StoreError>;
 
     /// Puts a dead job back in its queue as a first attempt. `false` if no dead job has that id.
     async fn retry_dead_job(&self, job_id: &str) -> Result<bool, StoreError>;
@@ -181,11 +192,22 @@ pub trait DirectoryStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<String>, StoreError>;
 
+    /// Sealed SIP passwords that do not start with `current` (the prefix the current key seals
+    /// with, `v2:<key id>:`), in row id order after `after` (`""` first): one page of what a
+    /// re-seal still has to do.
+    async fn sealed_passwords_to_reseal(
+        &self,
+        current: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<crate::devices::SealedPassword>, StoreError>;
+
+    /// Replaces a row's sealed password if it is still `old` (a rotation or a concurrent re-seal
+    /// wins); whether it was replaced.
+    async fn replace_sealed_password(&self, id: &str, old: &str, new: &str) -> Result<bool, StoreError>;
+
     /// Which of these Telnyx credential ids the store knows (device or org-level).
     async fn known_telnyx_ids(&self, ids: &[String]) -> Result<HashSet<String>, StoreError>;
-
-    /// Every organization id.
-    async fn organization_ids(&self) -> Result<Vec<String>, StoreError>;
 
     /// The live credential row (any status but `deleting`) with this SIP username: whose device
     /// places an outbound call.
@@ -260,6 +282,10 @@ pub trait CallStore: Send + Sync {
 
     /// The user's newest call that has not ended (ringing, answered, voicemail, AI agent).
     async fn live_call_of_user(&self, user_id: &str) -> Result<Option<Call>, StoreError>;
+
+    /// Calls still routing or ringing that started before `started_before`: none should be (a
+    /// ring ends at its timeout, 120 s at most), so any is a call the engine lost track of.
+    async fn stuck_calls(&self, started_before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// Push fan-out, delivery records and token pruning.

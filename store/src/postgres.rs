@@ -60,6 +60,28 @@ struct DeadRow {
 /// apalis's own budget ran out (`Failed`).
 const DEAD: &str = "(status = 'Killed' OR status = 'Failed' AND attempts >= max_attempts)";
 
+/// Jobs whose run time has come and that wait for a worker.
+const DUE: &str = "(status IN ('Pending', 'Queued') AND run_at <= now())";
+
+/// Jobs a worker would fetch now: the due ones, and failed ones apalis retries.
+const READY: &str = "((status IN ('Pending', 'Queued') AND run_at <= now()) OR (status = 'Failed' AND attempts < max_attempts))";
+
+/// One statement an autoscaler polls (KEDA's `postgresql` scaler; `deploy/k8s/keda.yaml`
+/// carries these texts, and a test holds them equal): `pool`'s ready jobs, counted as
+/// `callfleet queues` counts them.
+pub fn ready_jobs_sql(pool: JobPool) -> String {
+    format!("SELECT count(*) FROM apalis.jobs WHERE job_type = '{}' AND {READY}", pool.as_str())
+}
+
+/// Whole seconds (rounded up) `pool`'s oldest due job has waited, 0 when none: the age `callfleet
+/// queues` shows, as an integer (what KEDA's scaler reads).
+pub fn oldest_ready_age_sql(pool: JobPool) -> String {
+    format!(
+        "SELECT coalesce(ceil(extract(epoch FROM now() - min(run_at))), 0)::bigint FROM apalis.jobs WHERE job_type = '{}' AND {DUE}",
+        pool.as_str()
+    )
+}
+
 impl Affected for sqlx::postgres::PgQueryResult {
     fn affected(&self) -> u64 {
         self.rows_affected()
@@ -71,6 +93,7 @@ impl Dialect for Postgres {
     const PING: &'static str = "SELECT 1 FROM apalis.jobs LIMIT 1";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const BEGIN_WRITE: Option<&'static str> = None;
     const SNAPSHOT: Option<&'static str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 
     fn in_json_ids(column: &str, n: usize) -> String {
@@ -156,13 +179,11 @@ impl Dialect for Postgres {
     async fn queue_stats(tx: &mut Transaction<'_, Self>) -> Result<Vec<QueueStats>, StoreError> {
         let rows: Vec<(String, i64, i64, i64, i64, f64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT job_type,
-                    count(*) FILTER (WHERE status IN ('Pending', 'Queued') AND run_at <= now()
-                                        OR status = 'Failed' AND attempts < max_attempts),
+                    count(*) FILTER (WHERE {READY}),
                     count(*) FILTER (WHERE status = 'Pending' AND run_at > now()),
                     count(*) FILTER (WHERE status = 'Running'),
                     count(*) FILTER (WHERE {DEAD}),
-                    coalesce(extract(epoch FROM now() - min(run_at) FILTER (
-                        WHERE status IN ('Pending', 'Queued') AND run_at <= now())), 0)::float8
+                    coalesce(extract(epoch FROM now() - min(run_at) FILTER (WHERE {DUE})), 0)::float8
                FROM apalis.jobs WHERE status <> 'Done' GROUP BY job_type"
         )))
         .fetch_all(&mut **tx)
@@ -173,15 +194,18 @@ impl Dialect for Postgres {
     async fn dead_jobs(
         pool: &PgPool,
         which: Option<JobPool>,
+        only: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DeadJob>, StoreError> {
         let rows: Vec<DeadRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT id, job_type, job, attempts, last_result::text AS last_result, done_at, lock_at
                FROM apalis.jobs WHERE {DEAD} AND ($1::text IS NULL OR job_type = $1)
+                AND ($3::text IS NULL OR id = $3)
               ORDER BY coalesce(done_at, lock_at, run_at) DESC LIMIT $2"
         )))
         .bind(which.map(|p| p.as_str()))
         .bind(i64::from(limit))
+        .bind(only)
         .fetch_all(pool)
         .await?;
         rows.into_iter()
@@ -193,7 +217,7 @@ impl Dialect for Postgres {
     }
 
     async fn retry_dead(pool: &PgPool, job_id: &str) -> Result<Option<NewJob>, StoreError> {
-        let mut tx = pool.begin().await?;
+        let mut tx = crate::sql::begin_write(pool).await?;
         let payload: Option<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT job FROM apalis.jobs WHERE id = $1 AND {DEAD} FOR UPDATE"
         )))
@@ -214,11 +238,26 @@ impl Dialect for Postgres {
         Ok(Some(job))
     }
 
-    async fn purge_done_jobs(pool: &PgPool, before: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM apalis.jobs WHERE status = 'Done' AND done_at < $1")
-            .bind(before)
-            .execute(pool)
-            .await?;
-        Ok(())
+    async fn discard_dead(pool: &PgPool, job_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE apalis.jobs SET status = 'Done', done_at = now(),
+                    last_result = jsonb_build_object('Err', 'discarded by an operator')
+              WHERE id = $1 AND {DEAD}"
+        )))
+        .bind(job_id)
+        .execute(pool)
+        .await?;
+        Ok(done.affected() == 1)
+    }
+
+    async fn purge_done_jobs(pool: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM apalis.jobs WHERE id IN (SELECT id FROM apalis.jobs WHERE status = 'Done' AND done_at < $1 LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(pool)
+        .await?;
+        Ok(done.affected())
     }
 }

@@ -94,6 +94,7 @@ impl Dialect for Sqlite {
     const PING: &'static str = "SELECT 1 FROM Jobs LIMIT 1";
     const SKIP_LOCKED: &'static str = "";
     const FOR_UPDATE: &'static str = "";
+    const BEGIN_WRITE: Option<&'static str> = Some("BEGIN IMMEDIATE");
     const SNAPSHOT: Option<&'static str> = None;
 
     fn in_json_ids(column: &str, n: usize) -> String {
@@ -133,7 +134,7 @@ impl Dialect for Sqlite {
         store: &SqlStore<Self>,
         batch: &[NewWebhook],
     ) -> Result<(Vec<Accepted>, Vec<NewJob>), StoreError> {
-        let mut tx = store.pool().begin().await?;
+        let mut tx = crate::sql::begin_write(store.pool()).await?;
         let mut inserted = HashSet::with_capacity(batch.len());
         for chunk in batch.chunks(CHUNK) {
             let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
@@ -181,15 +182,17 @@ impl Dialect for Sqlite {
     async fn dead_jobs(
         pool: &SqlitePool,
         which: Option<JobPool>,
+        only: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DeadJob>, StoreError> {
         let rows: Vec<DeadRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT id, job_type, job, attempts, last_result, done_at, lock_at FROM Jobs
-              WHERE {DEAD} AND ($1 IS NULL OR job_type = $1)
+              WHERE {DEAD} AND ($1 IS NULL OR job_type = $1) AND ($3 IS NULL OR id = $3)
               ORDER BY coalesce(done_at, lock_at, run_at) DESC LIMIT $2"
         )))
         .bind(which.map(|p| p.as_str()))
         .bind(i64::from(limit))
+        .bind(only)
         .fetch_all(pool)
         .await?;
         rows.into_iter()
@@ -201,7 +204,7 @@ impl Dialect for Sqlite {
     }
 
     async fn retry_dead(pool: &SqlitePool, job_id: &str) -> Result<Option<NewJob>, StoreError> {
-        let mut tx = pool.begin().await?;
+        let mut tx = crate::sql::begin_write(pool).await?;
         let payload: Option<Vec<u8>> =
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT job FROM Jobs WHERE id = $1 AND {DEAD}")))
                 .bind(job_id)
@@ -222,11 +225,30 @@ impl Dialect for Sqlite {
         Ok(Some(job))
     }
 
-    async fn purge_done_jobs(pool: &SqlitePool, before: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM Jobs WHERE status = 'Done' AND done_at < $1")
-            .bind(before.timestamp())
-            .execute(pool)
-            .await?;
-        Ok(())
+    async fn discard_dead(pool: &SqlitePool, job_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE Jobs SET status = 'Done', done_at = $2, last_result = '{{\"Err\":\"discarded by an operator\"}}'
+              WHERE id = $1 AND {DEAD}"
+        )))
+        .bind(job_id)
+        .bind(Utc::now().timestamp())
+        .execute(pool)
+        .await?;
+        Ok(done.affected() == 1)
+    }
+
+    async fn purge_done_jobs(
+        pool: &SqlitePool,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM Jobs WHERE id IN (SELECT id FROM Jobs WHERE status = 'Done' AND done_at < $1 LIMIT $2)",
+        )
+        .bind(before.timestamp())
+        .bind(limit)
+        .execute(pool)
+        .await?;
+        Ok(done.affected())
     }
 }

@@ -74,6 +74,8 @@ pub struct StoredWebhook {
 #[derive(Debug, Clone)]
 pub enum ReplaySelector {
     Ids(Vec<String>),
+    /// Every stored event of one call session.
+    Session(String),
     /// Received in `[from, to)`.
     Range {
         from: DateTime<Utc>,
@@ -151,6 +153,17 @@ impl NewJob {
         let key = envelope.attempt_key();
         Self { envelope, delay, unique_key: Some(key) }
     }
+}
+
+/// This process's database connection pool: how close it is to its bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionUse {
+    /// Connections open (in use and idle).
+    pub open: u32,
+    /// Open connections nobody holds.
+    pub idle: u32,
+    /// The pool's bound.
+    pub max: u32,
 }
 
 /// Depth and age of one pool's queue.

@@ -1,7 +1,9 @@
 //! The HTTP calls: `/telephony_credentials` create, list (paged, filtered), delete, token.
 //!
 //! Order of a request: the `credentials` breaker (open → `Retryable` at once, with the remaining
-//! cooldown as `retry_after`), the housekeeping rate limiter (waits as long as needed), then HTTP.
+//! cooldown as `retry_after`), the housekeeping rate limiter (a job waits as long as needed; an
+//! interactive call — a device's login token — at most [`INTERACTIVE_WAIT`], then `Busy`), then
+//! HTTP.
 //! 5xx, 408, timeouts and transport errors count against the breaker; 429 and other 4xx do not.
 
 use std::fmt;
@@ -19,6 +21,8 @@ use crate::{RateLimiter, TelnyxError};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Whole-request timeout of every call.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a caller that a person waits on waits for the shared rate budget.
+pub const INTERACTIVE_WAIT: Duration = Duration::from_secs(2);
 
 /// A SIP password as Telnyx returned it. Never printed.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -126,12 +130,30 @@ impl TelnyxClient {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, TelnyxError> {
+        self.send_within(req, None).await
+    }
+
+    /// [`Self::send`], waiting at most `max_wait` for the rate budget when one is given.
+    async fn send_within(
+        &self,
+        req: reqwest::RequestBuilder,
+        max_wait: Option<Duration>,
+    ) -> Result<reqwest::Response, TelnyxError> {
         let open = |wait| TelnyxError::Retryable { message: "circuit open".into(), retry_after: Some(wait) };
         if let Some(wait) = self.breaker.refuses() {
             return Err(open(wait));
         }
         let waited = std::time::Instant::now();
-        self.limiter.acquire().await;
+        match max_wait {
+            None => self.limiter.acquire().await,
+            Some(max) => {
+                if tokio::time::timeout(max, self.limiter.acquire()).await.is_err() {
+                    metrics::counter!("callfleet_telnyx_limiter_busy_total", "budget" => "housekeeping")
+                        .increment(1);
+                    return Err(TelnyxError::Busy { waited: max });
+                }
+            }
+        }
         metrics::histogram!("callfleet_telnyx_limiter_wait_seconds", "budget" => "housekeeping")
             .record(waited.elapsed().as_secs_f64());
         self.breaker.allow().map_err(open)?;
@@ -244,9 +266,10 @@ impl TelnyxClient {
     }
 
     /// `POST /telephony_credentials/{id}/token`: a login JWT (the body is the token, text/plain).
+    /// A person waits on it, so it waits at most [`INTERACTIVE_WAIT`] for the rate budget.
     pub async fn credential_token(&self, id: &str) -> Result<String, TelnyxError> {
-        let res =
-            self.send(self.http.post(format!("{}/telephony_credentials/{id}/token", self.base))).await?;
+        let req = self.http.post(format!("{}/telephony_credentials/{id}/token", self.base));
+        let res = self.send_within(req, Some(INTERACTIVE_WAIT)).await?;
         let token = res.text().await.map_err(|e| TelnyxError::Retryable {
             message: format!("unreadable token: {e}"),
             retry_after: None,

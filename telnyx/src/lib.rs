@@ -34,6 +34,10 @@ pub enum TelnyxError {
     /// Worth retrying later (429, 5xx, timeout, connection failure).
     #[error("Telnyx temporarily failed: {message}")]
     Retryable { message: String, retry_after: Option<Duration> },
+    /// The shared rate budget had no room within an interactive caller's deadline; nothing was
+    /// sent (a device login answers 503 `telnyx_busy` instead of hanging behind a cleanup run).
+    #[error("the Telnyx rate budget had no room within {waited:?}")]
+    Busy { waited: Duration },
     /// The resource does not exist (404).
     #[error("Telnyx resource not found")]
     NotFound,
@@ -44,7 +48,7 @@ pub enum TelnyxError {
 
 impl TelnyxError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Retryable { .. })
+        matches!(self, Self::Retryable { .. } | Self::Busy { .. })
     }
 }
 

@@ -6,7 +6,8 @@
 
 use chrono::{Duration, SecondsFormat, Utc};
 use fleet_domain::call::{
-    Call, CallSetup, CallState, DEFAULT_GREETING, EndReason, Leg, LegId, LegState, VoicemailSettings,
+    Call, CallDirection, CallSetup, CallState, DEFAULT_GREETING, EndReason, Leg, LegId, LegState,
+    VoicemailSettings,
 };
 use fleet_sim::openapi_check::OpenApi;
 use fleet_store::Engine;
@@ -116,6 +117,7 @@ async fn organizations_carry_voicemail_settings(engine: Engine) {
         (json!({"ai_agent_sip_uri": "https://ai.example.com"}), "invalid_sip_uri"),
         (json!({"voicemail_greeting": "  "}), "invalid_field"),
         (json!({"voicemail_greeting": "x".repeat(3001)}), "invalid_field"),
+        (json!({"name": "n".repeat(257)}), "invalid_field"),
         (json!({"voicemail_max_secs": "120"}), "invalid_body"),
         (json!({"greeting": "hi"}), "invalid_body"),
     ] {
@@ -168,6 +170,7 @@ async fn users_belong_to_several_orgs(engine: Engine) {
         (json!({"org_id": "a", "dnd": "yes"}), 400, "invalid_body"),
         (json!({"org_id": "a", "role": "admin"}), 400, "invalid_body"),
         (json!({"org_ids": ["a", "nowhere"]}), 422, "invalid_reference"),
+        (json!({"org_id": "a", "name": "n".repeat(257)}), 400, "invalid_field"),
     ] {
         api.refused("/v1/users/u1", body, status, reason).await;
     }
@@ -304,6 +307,8 @@ fn new_call(id: &str, org: &str, user: Option<&str>, started: chrono::DateTime<U
     Call::new(
         CallSetup {
             id: id.into(),
+            direction: CallDirection::Inbound,
+            placed_by: None,
             org_id: org.into(),
             user_id: user.map(str::to_owned),
             parent_call_control_id: format!("v3:parent-{id}"),
@@ -473,12 +478,22 @@ async fn every_route_needs_the_token_but_the_document(engine: Engine) {
     assert!(shape.is_err(), "a wrong shape is caught");
     let status = api.doc.check_response("GET", "/v1/calls/s1", 418, "application/json", &json!({}));
     assert!(status.is_err(), "an undocumented status is caught");
-    // Unknown routes are plain 404s.
-    let res = http.get(api.fleet.url("/v1/nothing-here")).bearer_auth(TOKEN).send().await.unwrap();
-    assert_eq!(res.status().as_u16(), 404);
+    // Unknown routes and wrong methods answer in the same JSON error shape (before: empty bodies).
+    for (method, path, status, reason) in [
+        (Method::GET, "/v1/nothing-here", 404, "not_found"),
+        (Method::GET, "/nowhere", 404, "not_found"),
+        (Method::POST, "/v1/users/u1", 405, "method_not_allowed"),
+        (Method::GET, "/webhooks/telnyx", 405, "method_not_allowed"),
+    ] {
+        let res = http.request(method.clone(), api.fleet.url(path)).bearer_auth(TOKEN).send().await.unwrap();
+        let got = res.status().as_u16();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        assert_eq!((got, body["error"].as_str()), (status, Some(reason)), "{method} {path}: {body}");
+    }
 }
 
-/// A 404 from a handler carries our error body (a router 404 has none).
+/// A 404 from a handler carries a reason of its own (`device_not_found`, …), not the router's.
 async fn res_is_ours(res: reqwest::Response) -> bool {
-    res.status().as_u16() == 404 && res.json::<Value>().await.is_ok_and(|v| v["error"].is_string())
+    res.status().as_u16() == 404
+        && res.json::<Value>().await.is_ok_and(|v| v["error"].is_string() && v["error"] != "not_found")
 }

@@ -4,7 +4,8 @@
 
 use chrono::Utc;
 use fleet_domain::call::{
-    Call, CallInput, CallSetup, CallState, LegId, Platform, RingDevice, Route, VoicemailSettings, step,
+    Call, CallDirection, CallInput, CallSetup, CallState, LegId, Platform, RingDevice, Route,
+    VoicemailSettings, step,
 };
 use fleet_domain::client_state::{ClientState, ClientStateKey, LegKind};
 use fleet_domain::sealing::Keyring;
@@ -22,6 +23,8 @@ fn ringing_call(session: &str) -> Call {
     let call = Call::new(
         CallSetup {
             id: session.into(),
+            direction: CallDirection::Inbound,
+            placed_by: None,
             org_id: "o1".into(),
             user_id: Some("u1".into()),
             parent_call_control_id: "v3:parent".into(),

@@ -105,8 +105,6 @@ async fn many_calls_end_with_one_bridge_or_voicemail(engine: Engine) {
 async fn calls_survive_a_worker_sigkill_postgres() {
     use std::time::Instant;
 
-    use fleet_sim::{Caller, CallerScript};
-
     use crate::support::{eventually, process};
 
     let calls: usize = std::env::var("CALLFLEET_SOAK_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
@@ -134,19 +132,7 @@ async fn calls_survive_a_worker_sigkill_postgres() {
         ..DeliveryKnobs::default()
     });
     // `CallerScript::at` counts from now.
-    let start = Duration::from_millis(200);
-    let mut at = start;
-    let mut placed = Vec::new();
-    for i in 0..calls {
-        at += Duration::from_millis(rng.gen_range(0..=2 * gap_ms));
-        let script = CallerScript {
-            from: Caller::Pstn(format!("+1773555{i:04}")),
-            to: numbers[i % numbers.len()].clone(),
-            at,
-            hangup_after: Some(Duration::from_secs(16)),
-        };
-        placed.push(env.sim.place_call(script).unwrap());
-    }
+    let placed = place_calls(&env, &numbers, calls, gap_ms, Duration::from_millis(200), "555", &mut rng);
 
     // Killed while the calls arrive, ring and answer.
     let kill_at = placed[calls * 2 / 5].starts_at + Duration::from_millis(1500);
@@ -156,13 +142,26 @@ async fn calls_survive_a_worker_sigkill_postgres() {
     let killed = Instant::now();
     let mut replacement = worker();
 
+    let deadline = Duration::from_secs(120) + Duration::from_millis(gap_ms * calls as u64);
+    wait_until_quiet(&env, &placed, deadline).await;
+    eprintln!("{calls} calls; the fleet went quiet {:?} after the kill", killed.elapsed());
+    let (outcomes, redelivered) = assert_every_call_settled_once(&env, &placed).await;
+    eprintln!("outcomes {outcomes:?}; app events redelivered after the kill: {redelivered}");
+    process::kill9(&mut b).await;
+    process::kill9(&mut replacement).await;
+}
+
+/// Waits until every placed call has ended (after the last caller's 16 s hangup) and no job is
+/// ready, running or dead; panics after `within` with what is still open.
+pub(crate) async fn wait_until_quiet(env: &CallEnv, placed: &[fleet_sim::PlacedCall], within: Duration) {
+    use std::time::Instant;
     let last = placed.iter().map(|p| p.starts_at).max().unwrap();
     let store = env.store().clone();
     let quiet = || async {
         if env.sim.now() < last + Duration::from_secs(17) {
             return None;
         }
-        for p in &placed {
+        for p in placed {
             if store.call(&p.call_session_id).await.ok()??.state != CallState::Ended {
                 return None;
             }
@@ -172,11 +171,11 @@ async fn calls_survive_a_worker_sigkill_postgres() {
         let stats = store.queue_stats().await.ok()?;
         stats.iter().all(|s| s.ready == 0 && s.running == 0 && s.dead == 0).then_some(())
     };
-    let deadline = Instant::now() + Duration::from_secs(120) + Duration::from_millis(gap_ms * calls as u64);
+    let deadline = Instant::now() + within;
     while quiet().await.is_none() {
         if Instant::now() > deadline {
             let mut open = Vec::new();
-            for p in &placed {
+            for p in placed {
                 let call = store.call(&p.call_session_id).await.unwrap();
                 if call.as_ref().is_none_or(|c| c.state != CallState::Ended) {
                     open.push((p.call_session_id.clone(), call.map(|c| c.state)));
@@ -190,26 +189,37 @@ async fn calls_survive_a_worker_sigkill_postgres() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    eprintln!("{calls} calls; the fleet went quiet {:?} after the kill", killed.elapsed());
+}
 
+/// Every call ended with one bridge or one voicemail, no phone was left ringing, each app event
+/// was emitted once (one `webhook-id` per call and type) and every call has its `call.ended`.
+/// The outcomes by kind, and how many app events were redelivered (retries of the same id).
+pub(crate) async fn assert_every_call_settled_once(
+    env: &CallEnv,
+    placed: &[fleet_sim::PlacedCall],
+) -> (HashMap<&'static str, usize>, u64) {
     let (bridges, record_starts) = (env.requests("bridge"), env.requests("record_start"));
-    let mut outcomes: HashMap<&str, usize> = HashMap::new();
-    for p in &placed {
+    let mut outcomes: HashMap<&'static str, usize> = HashMap::new();
+    for p in placed {
         let call = env.call(&p.call_session_id).await;
-        let mut ids: Vec<String> = bridges
-            .iter()
-            .filter(|r| r.target.as_deref() == Some(p.call_control_id.as_str()) && r.status == 200)
-            .map(|r| r.body["command_id"].to_string())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let records =
-            record_starts.iter().filter(|r| r.target.as_deref() == Some(p.call_control_id.as_str())).count();
+        let bridged = acted_on(&bridges, &p.call_control_id);
+        let records = acted_on(&record_starts, &p.call_control_id);
         // Voicemail answered the caller (the caller may hang up during the greeting, before the
         // recording starts).
         let voicemail = call.winner.is_none() && call.answered_at.is_some();
-        match (call.answered_by_device_id(), ids.len(), voicemail, records) {
+        match (call.answered_by_device_id(), bridged, voicemail, records) {
             (Some(_), 1, false, 0) => *outcomes.entry("bridged").or_default() += 1,
+            // A phone answered as the caller hung up (late ringing under faults): the bridge was
+            // refused (422, the caller's leg gone) or never sent, and the phone's leg hung up.
+            (Some(_), 0, false, 0) if call.parent_ended => {
+                *outcomes.entry("answered as the caller hung up").or_default() += 1
+            }
+            // The caller gave up while the phones rang (late ringing under faults).
+            (None, 0, false, 0)
+                if call.end_reason == Some(fleet_domain::call::EndReason::CallerCancelled) =>
+            {
+                *outcomes.entry("caller hung up while ringing").or_default() += 1
+            }
             (None, 0, true, 1) => *outcomes.entry("voicemail, recorded").or_default() += 1,
             (None, 0, true, 0) => {
                 *outcomes.entry("voicemail, caller left during the greeting").or_default() += 1
@@ -221,7 +231,7 @@ async fn calls_survive_a_worker_sigkill_postgres() {
     let mut per_call: HashMap<(Option<String>, Option<String>), Vec<String>> = HashMap::new();
     let mut redelivered = 0;
     for e in env.sim.app_events() {
-        redelivered += e.duplicates;
+        redelivered += e.duplicates as u64;
         per_call
             .entry((e.call_session_id.clone(), e.event_type.clone()))
             .or_default()
@@ -230,16 +240,60 @@ async fn calls_survive_a_worker_sigkill_postgres() {
     assert!(per_call.values().all(|ids| ids.len() == 1), "an event emitted twice: {per_call:?}");
     let ended = per_call.keys().filter(|(_, t)| t.as_deref() == Some("call.ended")).count();
     assert_eq!(ended, placed.len(), "one call.ended per call");
-    eprintln!("outcomes {outcomes:?}; app events redelivered after the kill: {redelivered}");
-    process::kill9(&mut b).await;
-    process::kill9(&mut replacement).await;
+    (outcomes, redelivered)
+}
+
+/// How many distinct commands of `requests` Telnyx acted on for `leg`: accepted ones, counted
+/// by command id (a command resent after a lost answer — a killed worker, a cut connection —
+/// repeats its id, and Telnyx acts once per id).
+fn acted_on(requests: &[fleet_sim::RecordedRequest], leg: &str) -> usize {
+    let mut ids: Vec<String> = requests
+        .iter()
+        .filter(|r| r.target.as_deref() == Some(leg) && r.status == 200)
+        .map(|r| r.body["command_id"].to_string())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.len()
+}
+
+/// Scripts `calls` PSTN calls from `+1773<prefix><i>` to `numbers` in turn, starting `start`
+/// from now, `gap_ms` apart on average (uniform 0..2×); each caller hangs up 16 s in.
+pub(crate) fn place_calls(
+    env: &CallEnv,
+    numbers: &[String],
+    calls: usize,
+    gap_ms: u64,
+    start: Duration,
+    prefix: &str,
+    rng: &mut SmallRng,
+) -> Vec<fleet_sim::PlacedCall> {
+    use fleet_sim::{Caller, CallerScript};
+    let mut at = start;
+    (0..calls)
+        .map(|i| {
+            at += Duration::from_millis(rng.gen_range(0..=2 * gap_ms));
+            let script = CallerScript {
+                from: Caller::Pstn(format!("+1773{prefix}{i:04}")),
+                to: numbers[i % numbers.len()].clone(),
+                at,
+                hangup_after: Some(Duration::from_secs(16)),
+            };
+            env.sim.place_call(script).unwrap()
+        })
+        .collect()
 }
 
 /// Users `u0…`, each with a number (ringing `ring_secs`) and 3–10 phones: most answer at a random
 /// moment (ties on purpose: whole 100 ms steps), some never. A hundred users per organization:
 /// Telnyx keeps at most 1,000 credentials under one tag, and the fleet tags them by organization.
 /// The numbers.
-async fn users_with_phones(env: &CallEnv, users: usize, ring_secs: u32, rng: &mut SmallRng) -> Vec<String> {
+pub(crate) async fn users_with_phones(
+    env: &CallEnv,
+    users: usize,
+    ring_secs: u32,
+    rng: &mut SmallRng,
+) -> Vec<String> {
     let (mut numbers, mut phones) = (Vec::new(), Vec::new());
     for u in 0..users {
         let org = format!("o{}", u / 100);

@@ -91,15 +91,7 @@ async fn sigkilled_ingress_keeps_what_it_acknowledged(engine: Engine) {
     })
     .await;
     let body = webhook::event("acked-1", "call.answered", "v3:acked", "s-acked");
-    let (ts, sig) = webhook::sign_now(&body);
-    let resp = http
-        .post(format!("{base}/webhooks/telnyx"))
-        .header("telnyx-timestamp", ts)
-        .header("telnyx-signature-ed25519", sig)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let resp = webhook::deliver(&http, &format!("{base}/webhooks/telnyx"), &body).await;
     assert_eq!(resp.status().as_u16(), 200);
     process::kill9(&mut ingress).await;
 

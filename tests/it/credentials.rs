@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use chrono::{Duration, Utc};
-use fleet_domain::credentials::{CredentialStatus, org_tag};
+use fleet_domain::credentials::{CredentialStatus, credential_tag, org_of_tag};
 use fleet_domain::sealing::Keyring;
 use fleet_jobs::Pool;
 use fleet_sim::{Fault, SimConfig, SimHandle, Simulator};
@@ -48,6 +48,10 @@ impl Drop for DropCancel {
 
 impl Env {
     pub async fn start(engine: Engine, extra: &[(&str, &str)]) -> Self {
+        Self::start_on(TestDb::new(engine).await, extra).await
+    }
+
+    pub async fn start_on(test_db: TestDb, extra: &[(&str, &str)]) -> Self {
         crate::support::logs::capture();
         let token = CancellationToken::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -65,7 +69,7 @@ impl Env {
             ("CALLFLEET_SECRET_KEY", &key),
         ];
         vars.extend_from_slice(extra);
-        let fleet = Fleet::start_on(TestDb::new(engine).await, &vars).await;
+        let fleet = Fleet::start_on(test_db, &vars).await;
         Self { fleet, sim, responses: Arc::default(), _token: DropCancel(token) }
     }
 
@@ -96,15 +100,18 @@ impl Env {
         self.put(
             &format!("/v1/devices/{device}"),
             json!({"user_id": user, "org_id": org, "platform": "ios",
-            "voip_token": format!("voip-{device}"), "app_version": "1.2.3"}),
+            "voip_token": crate::support::calls::hex_token(device), "app_version": "1.2.3"}),
         )
         .await
     }
 
-    /// Live simulator credentials carrying our tag for `org`.
+    /// Live simulator credentials carrying one of our tags for `org`.
     pub fn sim_creds(&self, org: &str) -> Vec<fleet_sim::Credential> {
-        let tag = org_tag(org);
-        self.sim.credentials().into_iter().filter(|c| c.tag.as_deref() == Some(tag.as_str())).collect()
+        self.sim
+            .credentials()
+            .into_iter()
+            .filter(|c| c.tag.as_deref().and_then(org_of_tag) == Some(org))
+            .collect()
     }
 
     pub async fn rows(&self) -> i64 {
@@ -144,8 +151,10 @@ async fn concurrent_registrations_make_one_credential(engine: Engine) {
     assert_eq!(cred.status, CredentialStatus::Active);
     assert_eq!(cred.sip_username.as_deref(), Some(sim_cred.sip_username.as_str()));
     let sealed = cred.sip_password_sealed.expect("password kept sealed");
-    assert!(sealed.starts_with("v1:k1:") && !sealed.contains(&sim_cred.sip_password));
-    assert_eq!(Keyring::parse(&secret_key()).unwrap().open(&sealed).unwrap(), sim_cred.sip_password);
+    assert!(sealed.starts_with("v2:k1:") && !sealed.contains(&sim_cred.sip_password));
+    let ring = Keyring::parse(&secret_key()).unwrap();
+    assert_eq!(ring.open(&sealed, &sim_cred.id).unwrap(), sim_cred.sip_password);
+    assert!(ring.open(&sealed, "another-credential").is_err(), "bound to its credential");
 
     // Re-registering an active device changes nothing on Telnyx.
     assert_eq!(env.register("phone-1", "alice", "org-1").await.0, 200);
@@ -199,6 +208,12 @@ async fn failed_provisioning_is_retried_by_reregistering(engine: Engine) {
     let (s, v) =
         env.put("/v1/devices/tab-2", json!({"user_id": "fred", "org_id": "org-f", "platform": "fax"})).await;
     assert_eq!((s, v["error"].as_str()), (400, Some("invalid_field")));
+    // The APNs token becomes a path segment of the push request: hex only.
+    for voip in ["../../3/device/x", "voip-tab-2", "abc"] {
+        let body = json!({"user_id": "fred", "org_id": "org-f", "platform": "ios", "voip_token": voip});
+        let (s, v) = env.put("/v1/devices/tab-2", body).await;
+        assert_eq!((s, v["error"].as_str()), (400, Some("invalid_field")), "{voip}");
+    }
     let (s, v) = env
         .put("/v1/devices/tab-2", json!({"user_id": "nobody", "org_id": "org-f", "platform": "web"}))
         .await;
@@ -238,32 +253,30 @@ async fn scheduled_cleanup_deletes_expired_orphans_and_departed(engine: Engine) 
     let dialable = env.fleet.store.dialable_credentials("bob", "org-2", Utc::now()).await.unwrap();
     assert_eq!(dialable.iter().map(|d| d.device_id.as_str()).collect::<Vec<_>>(), vec!["d-live"]);
 
-    // An orphan: tagged as ours, unknown to the store.
+    // Orphans: tagged as ours (the bare tag of older rows, and a sharded one), unknown to the store.
     let telnyx = fleet_telnyx::TelnyxClient::new(
         &env.sim.telnyx_api_base(),
         "k",
         fleet_telnyx::RateLimiter::unlimited(),
     )
     .unwrap();
-    let orphan = telnyx
-        .create_credential(&fleet_telnyx::CreateCredential {
+    // A credential made on Telnyx behind the store's back, on the fleet's credential connection.
+    let create = |name: &'static str, tag: &str| {
+        let request = fleet_telnyx::CreateCredential {
             connection_id: "cred-conn-1".into(),
-            name: "callfleet:ghost".into(),
-            tag: org_tag("org-2"),
+            name: name.into(),
+            tag: tag.to_owned(),
             expires_at: Utc::now() + Duration::days(30),
-        })
-        .await
-        .unwrap();
+        };
+        let telnyx = &telnyx;
+        async move { telnyx.create_credential(&request).await.unwrap() }
+    };
+    let orphan = create("callfleet:ghost", "callfleet-org:org-2").await;
+    let sharded_orphan = create("callfleet:ghost-2", &credential_tag("org-2", "ghost-2")).await;
+    // Another system's credential on the same connection: not ours to delete.
+    let foreign = create("pbx:front-desk", "pbx").await;
     // An org-level credential of a user who then moves to another org.
-    let web = telnyx
-        .create_credential(&fleet_telnyx::CreateCredential {
-            connection_id: "cred-conn-1".into(),
-            name: "web:carol".into(),
-            tag: org_tag("org-2"),
-            expires_at: Utc::now() + Duration::days(30),
-        })
-        .await
-        .unwrap();
+    let web = create("web:carol", "callfleet-org:org-2").await;
     env.fleet
         .store
         .upsert_org_credential(&OrgCredential {
@@ -287,7 +300,7 @@ async fn scheduled_cleanup_deletes_expired_orphans_and_departed(engine: Engine) 
         code: None,
         count: 1,
     });
-    let schedules = fleet_scheduler::schedules_with(&env.fleet.config, |_| None).unwrap();
+    let schedules = fleet_scheduler::default_schedules(&env.fleet.config).unwrap();
     let now = Utc::now();
     // Hourly sweeps: their latest tick before now + 2 h is at least an hour away (past the orphan grace).
     let later = now + Duration::hours(2);
@@ -303,7 +316,8 @@ async fn scheduled_cleanup_deletes_expired_orphans_and_departed(engine: Engine) 
     let left: Vec<String> = env.sim_creds("org-2").into_iter().map(|c| c.id).collect();
     let live = env.fleet.store.device("d-live").await.unwrap().unwrap().credential.unwrap();
     assert_eq!(left, vec![live.telnyx_id.clone().unwrap()], "only the active credential is left on Telnyx");
-    assert!(!left.contains(&orphan.id) && !left.contains(&web.id));
+    assert!(!left.contains(&orphan.id) && !left.contains(&sharded_orphan.id) && !left.contains(&web.id));
+    assert!(env.sim.credentials().iter().any(|c| c.id == foreign.id), "another system's credential stays");
     assert_eq!(env.rows().await, 1);
     assert_eq!(live.status, CredentialStatus::Active);
     assert_eq!(env.fleet.test_db.count("SELECT count(*) FROM org_credentials").await, 0);
@@ -311,6 +325,28 @@ async fn scheduled_cleanup_deletes_expired_orphans_and_departed(engine: Engine) 
     let deletes_failed = env.sim.requests().iter().filter(|r| r.status >= 500).count();
     assert_eq!(deletes_failed, 1, "the injected 5xx happened and was retried");
     assert_no_password_leak(&env, &passwords).await;
+}
+
+/// Telnyx holds at most 1,000 credentials per tag (the simulator refuses the 1,001st with 422):
+/// an organization's credentials are spread over sharded tags, so its 1,001st device gets one.
+/// Postgres only: what it exercises is the tag, not the engine.
+#[tokio::test]
+async fn an_organization_gets_more_credentials_than_one_telnyx_tag_holds() {
+    // The credential API budget (20/s by default) would make this take two minutes.
+    let env = Env::start(Engine::Postgres, &[("CALLFLEET_TELNYX_RATE_LIMIT", "5000")]).await;
+    env.tenant("org-big", &["u-big"]).await;
+    const DEVICES: usize = 1_100;
+    for i in 0..DEVICES {
+        let (status, body) = env.register(&format!("big-{i}"), "u-big", "org-big").await;
+        assert!(status == 200 || status == 201, "{status} {body}");
+    }
+    env.fleet.start_workers(&[Pool::Credentials]);
+    env.fleet.drain().await;
+    assert!(env.fleet.store.dead_jobs(None, 10).await.unwrap().is_empty(), "no provisioning died");
+    let creds = env.sim_creds("org-big");
+    assert_eq!(creds.len(), DEVICES);
+    let tags: std::collections::HashSet<_> = creds.iter().filter_map(|c| c.tag.clone()).collect();
+    assert!(tags.len() > 200, "spread over the shards: {} tags", tags.len());
 }
 
 async fn rotation_replaces_without_a_gap(engine: Engine) {
@@ -340,7 +376,7 @@ async fn rotation_replaces_without_a_gap(engine: Engine) {
             }
         })
     };
-    let schedules = fleet_scheduler::schedules_with(&env.fleet.config, |_| None).unwrap();
+    let schedules = fleet_scheduler::default_schedules(&env.fleet.config).unwrap();
     let rotation = schedules.iter().find(|s| s.name == "credential-rotation").unwrap();
     fleet_scheduler::fire(store.as_ref(), rotation, rotation.previous_tick(Utc::now()).unwrap())
         .await
@@ -420,4 +456,104 @@ async fn long_cleanups_continue_in_follow_up_jobs(engine: Engine) {
         .count(&format!("SELECT count(*) FROM {table} WHERE job_type = 'maintenance'"))
         .await;
     assert_eq!(follow_ups, 1, "one continuation, however often the attempt ran");
+}
+
+/// Device logins share the Telnyx rate budget with cleanups, but a person is waiting: past
+/// `INTERACTIVE_WAIT` the answer is 503 `telnyx_busy` (before: the request hung until the budget
+/// had room, however long a cleanup run kept it full).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn device_logins_never_hang_behind_the_rate_budget() {
+    let env = Env::start(Engine::Sqlite, &[("CALLFLEET_TELNYX_RATE_LIMIT", "1")]).await;
+    env.tenant("org-1", &["alice"]).await;
+    assert_eq!(env.register("phone-1", "alice", "org-1").await.0, 201);
+    env.fleet.start_workers(&[Pool::Credentials]);
+    env.fleet.drain().await;
+    // One call per second with a burst of one, twelve logins at once: at most three fit in the
+    // two seconds each may wait.
+    let logins = (0..12).map(|_| env.call(reqwest::Method::POST, "/v1/devices/phone-1/token", None));
+    let answers = futures::future::join_all(logins).await;
+    let issued = answers.iter().filter(|(s, _)| *s == 201).count();
+    let busy = answers.iter().filter(|(s, v)| *s == 503 && v["error"] == "telnyx_busy").count();
+    assert_eq!(issued + busy, answers.len(), "{answers:?}");
+    assert!(issued >= 1 && busy >= 1, "issued {issued}, busy {busy}");
+}
+
+/// The store goes away while an attempt fails and must enqueue its next one: the enqueue is
+/// retried with a backoff until the store is back, and the chain goes on (before, apalis re-ran
+/// the attempt at once, its small budget was spent within the outage and the job was dead).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_outage_while_enqueuing_the_next_attempt_delays_the_job_instead_of_killing_it() {
+    let mut test_db = TestDb::new(Engine::Postgres).await;
+    let proxy = crate::support::proxy::Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let direct = test_db.url.clone();
+    test_db.url = test_db.url.replace("127.0.0.1:5432", &proxy.addr.to_string());
+    let env = Env::start_on(test_db, &[]).await;
+    env.tenant("org-1", &["alice"]).await;
+    // The first lookup of the credential answers late with a 503: the attempt fails (retryable)
+    // while the database is cut.
+    env.sim.inject(Fault::ApiTimeout {
+        operation: Some(fleet_sim::scenario::ops::CREDENTIAL_LIST.into()),
+        delay: std::time::Duration::from_secs(2),
+        apply: false,
+        count: 1,
+    });
+    assert_eq!(env.register("phone-1", "alice", "org-1").await.0, 201);
+    env.fleet.start_workers(&[Pool::Credentials]);
+    eventually(20, "the attempt to reach Telnyx", || async {
+        env.sim
+            .requests()
+            .iter()
+            .any(|r| r.operation == fleet_sim::scenario::ops::CREDENTIAL_LIST)
+            .then_some(())
+    })
+    .await;
+    proxy.cut();
+    eventually(30, "the next attempt's enqueue to be retried", || async {
+        let logs = crate::support::logs::captured();
+        (logs.matches("Could not enqueue the job's next step").count() >= 3).then_some(())
+    })
+    .await;
+    proxy.restore();
+    env.fleet.test_db.make_scheduled_due("credentials").await;
+    env.fleet.drain().await;
+    let cred = env.fleet.store.device("phone-1").await.unwrap().unwrap().credential.unwrap();
+    assert_eq!(cred.status, CredentialStatus::Active, "provisioned by the next attempt");
+    assert!(env.fleet.store.dead_jobs(None, 10).await.unwrap().is_empty(), "nothing died");
+    drop(direct);
+}
+
+/// Key rotation of `CALLFLEET_SECRET_KEY`: with a new key first, the re-seal job moves every
+/// stored password under it (bound to its credential), after which the old key can be removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_reseal_job_moves_passwords_under_the_new_key() {
+    let env = Env::start(Engine::Sqlite, &[]).await;
+    env.tenant("org-1", &["alice"]).await;
+    assert_eq!(env.register("phone-1", "alice", "org-1").await.0, 201);
+    env.fleet.start_workers(&[Pool::Credentials]);
+    env.fleet.drain().await;
+    let before = env.fleet.store.device("phone-1").await.unwrap().unwrap().credential.unwrap();
+    assert!(before.sip_password_sealed.as_deref().unwrap().starts_with("v2:k1:"));
+
+    let k2 = format!("k2:{}", base64::engine::general_purpose::STANDARD.encode([6u8; 32]));
+    let rotated = format!("{k2},{}", secret_key());
+    let config =
+        crate::support::fleet::test_config(&env.fleet.test_db.url, &[("CALLFLEET_SECRET_KEY", &rotated)]);
+    let runtime = fleet_workers::Runtime::from_config(&config, env.fleet.store.clone()).unwrap();
+    let job = fleet_jobs::Envelope::new(fleet_jobs::Job::ResealSecretsV1 { now: 0 }, "reseal-test");
+    fleet_workers::run_job(&runtime, &job).await.unwrap();
+
+    let after = env.fleet.store.device("phone-1").await.unwrap().unwrap().credential.unwrap();
+    let sealed = after.sip_password_sealed.unwrap();
+    assert!(sealed.starts_with("v2:k2:"), "{sealed}");
+    let telnyx_id = after.telnyx_id.unwrap();
+    let password = env.sim_creds("org-1").remove(0).sip_password;
+    assert_eq!(
+        Keyring::parse(&k2).unwrap().open(&sealed, &telnyx_id).unwrap(),
+        password,
+        "k1 is no longer needed"
+    );
+    // A second run finds nothing left to do.
+    fleet_workers::run_job(&runtime, &job).await.unwrap();
+    let again = env.fleet.store.device("phone-1").await.unwrap().unwrap().credential.unwrap();
+    assert_eq!(again.sip_password_sealed.as_deref(), Some(sealed.as_str()));
 }

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::on_both;
 use crate::support::fleet::test_config;
+use crate::support::metrics::Delta;
 use crate::support::{Fleet, TestDb, eventually, logs};
 
 on_both! {
@@ -114,13 +115,11 @@ fn rfc3339(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).unwrap().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn metric_line(name: &str, with: &[&str]) -> bool {
-    let metrics = fleet_platform::metrics::render();
-    metrics.lines().any(|l| l.starts_with(name) && with.iter().all(|w| l.contains(w)))
-}
-
 async fn a_delivered_event_verifies_at_the_receiver(engine: Engine) {
     logs::capture();
+    let delivered =
+        Delta::of("callfleet_events_total", &[r#"type="call.answered""#, r#"outcome="delivered""#]);
+    let timed = Delta::of("callfleet_event_delivery_seconds_count", &[r#"type="call.answered""#]);
     let env = EventsEnv::start(engine).await;
     // Decided ten minutes ago (a backlog): the body keeps the decision time, while the signed
     // webhook-timestamp is the send time, inside the receiver's ±5 min tolerance.
@@ -141,8 +140,7 @@ async fn a_delivered_event_verifies_at_the_receiver(engine: Engine) {
     assert!((got.webhook_timestamp - Utc::now().timestamp()).abs() <= 5, "signed at send time");
     assert_eq!(got.duplicates, 0);
     assert!(env.rejected().is_empty());
-    assert!(metric_line("callfleet_events_total", &[r#"type="call.answered""#, r#"outcome="delivered""#]));
-    assert!(metric_line("callfleet_event_delivery_seconds_count", &[r#"type="call.answered""#]));
+    assert_eq!((delivered.since(), timed.since()), (1.0, 1.0));
 
     // Logs: never the secret (nor its key), never the event body at info or above.
     let logs = logs::captured();
@@ -159,6 +157,7 @@ async fn a_delivered_event_verifies_at_the_receiver(engine: Engine) {
 
 async fn unavailable_twice_then_delivered_once(engine: Engine) {
     let env = EventsEnv::start(engine).await;
+    let retries = Delta::of("callfleet_events_total", &[r#"outcome="retry""#]);
     env.sim.inject(Fault::AppEventError { status: 503, count: 2 });
     env.emit(&answered("s-503", Utc::now().timestamp_millis())).await;
 
@@ -171,7 +170,7 @@ async fn unavailable_twice_then_delivered_once(engine: Engine) {
     assert_eq!(received.len(), 1, "delivered once");
     assert_eq!(received[0].duplicates, 0, "and not again after the 200");
     assert!(env.fleet.store.dead_jobs(Some(Pool::Events), 10).await.unwrap().is_empty());
-    assert!(metric_line("callfleet_events_total", &[r#"outcome="retry""#]));
+    assert_eq!(retries.since(), 2.0, "one retry per 503");
 }
 
 async fn a_rerun_sends_the_same_webhook_id(engine: Engine) {
@@ -194,6 +193,7 @@ async fn a_rerun_sends_the_same_webhook_id(engine: Engine) {
 
 async fn a_refused_event_goes_to_the_dead_set(engine: Engine) {
     let env = EventsEnv::start(engine).await;
+    let failed = Delta::of("callfleet_events_total", &[r#"outcome="failed""#]);
     env.sim.inject(Fault::AppEventError { status: 400, count: 1 });
     env.emit(&answered("s-400", Utc::now().timestamp_millis())).await;
     env.settle().await;
@@ -205,7 +205,7 @@ async fn a_refused_event_goes_to_the_dead_set(engine: Engine) {
     let error = dead[0].last_error.as_deref().unwrap_or("");
     assert!(error.contains("HTTP 400") && error.contains("retry-dead"), "{error}");
     assert!(env.sim.app_events().is_empty());
-    assert!(metric_line("callfleet_events_total", &[r#"outcome="failed""#]));
+    assert_eq!(failed.since(), 1.0);
 
     // The receiver is fixed; the operator retries the dead job and it is delivered once.
     assert!(env.fleet.store.retry_dead_job(&dead[0].id).await.unwrap());
@@ -282,7 +282,7 @@ async fn answers_decide_retry_done_or_dead() {
 /// secret, or a malformed secret, stops the start with an error naming the variable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_off_are_skipped_and_bad_settings_stop_the_start() {
-    fleet_platform::metrics::install();
+    let skipped = Delta::of("callfleet_events_total", &[r#"outcome="skipped""#]);
     let test_db = TestDb::new(Engine::Sqlite).await;
     let store = test_db.open().await.store();
     let off = test_config(&test_db.url, &[]);
@@ -290,7 +290,7 @@ async fn events_off_are_skipped_and_bad_settings_stop_the_start() {
     assert!(runtime.events.is_none());
     let job = event_envelope(answered("s-off", Utc::now().timestamp_millis()));
     fleet_workers::run_job(&runtime, &job).await.expect("skipped, not failed");
-    assert!(metric_line("callfleet_events_total", &[r#"outcome="skipped""#]));
+    assert_eq!(skipped.since(), 1.0);
 
     let url = ("CALLFLEET_EVENTS_URL", "http://127.0.0.1:9/hooks");
     for extra in [vec![url], vec![url, ("CALLFLEET_EVENTS_SECRET", "whsec_not base64!")]] {

@@ -19,6 +19,7 @@ use fleet_store::{DeviceRegistration, Engine, Organization, User};
 use tokio_util::sync::CancellationToken;
 
 use crate::on_both;
+use crate::support::metrics::Delta;
 use crate::support::{Fleet, TestDb, eventually};
 
 on_both! {
@@ -166,6 +167,12 @@ fn now_ms() -> i64 {
 
 async fn unavailable_then_ok_is_delivered_exactly_once(engine: Engine) {
     let env = PushEnv::start(engine, &[]).await;
+    let counted = [r#"provider="fcm""#, r#"provider="apns""#].map(|provider| {
+        (
+            Delta::of("callfleet_push_total", &[provider, r#"outcome="sent""#]),
+            Delta::of("callfleet_push_delivery_seconds_count", &[provider, r#"kind="call_ended""#]),
+        )
+    });
     env.device("d-android", "u1", "org-1", "android", FCM_TOKEN).await;
     env.device("d-ios", "u1", "org-1", "ios", VOIP_TOKEN).await;
     env.script(SimProvider::Fcm, FCM_TOKEN, vec![Outcome::Status(503)]);
@@ -180,14 +187,8 @@ async fn unavailable_then_ok_is_delivered_exactly_once(engine: Engine) {
         assert_eq!(env.attempts(provider, token), 2, "{token}: one 503, one 200");
         assert_eq!(env.delivered(token), 1, "{token}: delivered exactly once");
     }
-    let metrics = fleet_platform::metrics::render();
-    for provider in ["fcm", "apns"] {
-        let provider = format!(r#"provider="{provider}""#);
-        let line = |name: &str, with: &str| {
-            metrics.lines().any(|l| l.starts_with(name) && l.contains(&provider) && l.contains(with))
-        };
-        assert!(line("callfleet_push_total", r#"outcome="sent""#), "{metrics}");
-        assert!(line("callfleet_push_delivery_seconds_count", r#"kind="call_ended""#), "{metrics}");
+    for (sent, timed) in &counted {
+        assert_eq!((sent.since(), timed.since()), (1.0, 1.0), "one push sent and timed per provider");
     }
     let delivered = &env.sim.push().delivered(FCM_TOKEN)[0];
     assert_eq!(delivered.data["type"], "call_ended");
@@ -367,6 +368,8 @@ async fn call_ended_is_org_scoped(engine: Engine) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_provider_opens_the_breaker() {
     let env = PushEnv::start(Engine::Sqlite, &[]).await;
+    let unavailable = Delta::of("callfleet_push_total", &[r#"outcome="retry""#, r#"reason="UNAVAILABLE""#]);
+    let refused = Delta::of("callfleet_push_total", &[r#"reason="circuit_open""#]);
     for i in 0..10 {
         let token = format!("fcm-failing-{i}");
         env.device(&format!("d-{i}"), "u1", "org-1", "android", &token).await;
@@ -380,20 +383,14 @@ async fn a_failing_provider_opens_the_breaker() {
     assert_eq!(scheduled, 10);
     let metrics = fleet_platform::metrics::render();
     assert!(metrics.contains(r#"callfleet_push_breaker_state{provider="fcm"} 2"#), "{metrics}");
-    assert!(
-        metrics.lines().any(|l| l.starts_with("callfleet_push_total")
-            && l.contains(r#"outcome="retry""#)
-            && l.contains(r#"reason="UNAVAILABLE""#)
-            && l.ends_with(" 10")),
-        "{metrics}"
-    );
+    assert_eq!(unavailable.since(), 10.0, "{metrics}");
     // The retries fall due while the breaker is open: refused here, FCM sees nothing more.
     env.make_due().await;
     let (scheduled, _) = env.idle().await;
     assert_eq!(scheduled, 10);
     let sent: usize = (0..10).map(|i| env.attempts(SimProvider::Fcm, &format!("fcm-failing-{i}"))).sum();
     assert_eq!(sent, 10, "no request reached FCM while its breaker was open");
-    assert!(fleet_platform::metrics::render().contains(r#"reason="circuit_open""#));
+    assert!(refused.since() >= 10.0, "the ten due retries were refused by the open breaker");
 }
 
 /// The FCM limit is counted in Redis (shared by every replica); with Redis down, pushes still go

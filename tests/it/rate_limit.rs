@@ -11,6 +11,8 @@ fn redis_url() -> String {
 /// Two limiters (two replicas) sharing 20 calls/s: 60 calls between them need three one-second
 /// windows, so they take more than 1 s (the third window opens at least 1 s after the first call,
 /// wherever in its window that fell). Unshared, each replica would do its 30 in two windows.
+/// (A lower bound on wall time: a slow machine only makes it longer. Redis windows are wall-clock
+/// seconds shared between processes, so tokio's paused clock cannot drive this one.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_limit_is_shared_between_replicas() {
     let prefix = format!("cf-test:{}", ulid::Ulid::generate());
@@ -27,17 +29,14 @@ async fn redis_limit_is_shared_between_replicas() {
     assert!(took >= 1.0, "60 calls at 20/s across two replicas took only {took:.2}s");
 }
 
-/// With Redis unreachable, calls still go out, paced by the local bucket.
+/// With Redis unreachable, calls still go out, under the local bucket (whose pacing is
+/// unit-tested on tokio's paused clock in `fleet_platform::rate_limiter`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_falls_back_to_local_limits() {
     let port = crate::support::process::free_port();
     let limiter = RateLimiter::shared(&format!("redis://127.0.0.1:{port}"), "cf-test:down", 50, 5).unwrap();
-    let started = Instant::now();
     for _ in 0..15 {
         limiter.acquire().await;
     }
     assert!(!limiter.is_shared(), "fell back to local");
-    let took = started.elapsed().as_secs_f64();
-    // 5 at once, then 10 more at 50/s ≈ 0.2 s.
-    assert!((0.15..5.0).contains(&took), "{took:.3}s");
 }

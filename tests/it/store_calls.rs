@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use fleet_domain::call::{Call, CallSetup, CallState, VoicemailSettings};
+use fleet_domain::call::{Call, CallDirection, CallSetup, CallState, VoicemailSettings};
 use fleet_domain::routing::{Mode, NumberConfig, OutsideHours};
 use fleet_jobs::{Envelope, Job, Pool};
 use fleet_store::{DeviceRegistration, Engine, NewJob, OrgSettings, Organization, StoreError, User};
@@ -110,6 +110,8 @@ fn call(id: &str, user: &str) -> Call {
     Call::new(
         CallSetup {
             id: id.into(),
+            direction: CallDirection::Inbound,
+            placed_by: None,
             org_id: "o".into(),
             user_id: Some(user.into()),
             parent_call_control_id: format!("v3:parent-{id}"),
@@ -140,6 +142,10 @@ async fn transitions_commit_with_their_jobs(engine: Engine) {
     ringing.state = CallState::Ringing;
     ringing.version = 1;
     assert!(store.transition_call(0, &ringing, &[marker_job("ring")]).await.unwrap());
+    // Ringing: stuck only if it started before the cutoff (what the stuck-calls gauge counts).
+    let started = first.started_at;
+    assert_eq!(store.stuck_calls(started + chrono::Duration::seconds(1)).await.unwrap(), 1);
+    assert_eq!(store.stuck_calls(started - chrono::Duration::seconds(1)).await.unwrap(), 0);
     // A stale decision (from version 0 again) writes nothing and enqueues nothing.
     let mut stale = first.clone();
     stale.state = CallState::Ended;
@@ -152,6 +158,11 @@ async fn transitions_commit_with_their_jobs(engine: Engine) {
     ended.version = 2;
     assert!(store.transition_call(1, &ended, &[]).await.unwrap());
     assert!(store.live_call_of_user("u").await.unwrap().is_none(), "an ended call is not live");
+    assert_eq!(
+        store.stuck_calls(started + chrono::Duration::seconds(1)).await.unwrap(),
+        0,
+        "ended is not stuck"
+    );
 
     let keys: Vec<String> = jobs_with_keys(&db).await;
     assert_eq!(keys, vec!["created#1", "ring#1"], "only the winners' jobs exist");

@@ -9,8 +9,10 @@
 //! - permanent failure, spent budget, or undecodable payload → `AbortError` → `Killed` (dead set),
 //!   after enqueuing the job's declared compensation, if it has one (a dial or bridge that failed
 //!   for good tells its call, which then ends or reroutes cleanly);
-//! - the push of the next attempt itself fails → a plain error → apalis re-runs this attempt at
-//!   once, up to its own small budget, after which the row is `Failed` (also in the dead set).
+//! - the push of the next attempt (or of the compensation) fails → it is tried again with a
+//!   backoff (250 ms doubling to 5 s) for up to [`ENQUEUE_PATIENCE`], so a short store outage
+//!   delays the chain instead of ending it; past that, a plain error → apalis re-runs this
+//!   attempt at once, up to its own small budget, after which the row is `Failed` (dead set).
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
@@ -65,6 +67,32 @@ impl From<StoreError> for JobError {
 /// Longest one attempt may run before it counts as a (retryable) failure.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long an attempt keeps trying to enqueue what it decided (its next attempt, its
+/// compensation) while the store is away.
+pub const ENQUEUE_PATIENCE: Duration = Duration::from_secs(45);
+
+/// Enqueues `jobs`, riding out a store outage of up to [`ENQUEUE_PATIENCE`] (a corrupt payload is
+/// not retried), rather than failing the handler into apalis's re-run, which has no backoff.
+/// (Measured: with a 13 s Postgres cut the old path also recovered, through the liveness rescue;
+/// this keeps the chain in the attempt that decided it instead of relying on that.)
+async fn enqueue_decided(runtime: &Runtime, jobs: &[NewJob]) -> Result<(), StoreError> {
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(250);
+    loop {
+        match runtime.store.enqueue(jobs).await {
+            Ok(_) => return Ok(()),
+            Err(e @ StoreError::Corrupt { .. }) => return Err(e),
+            Err(e) if started.elapsed() + wait > ENQUEUE_PATIENCE => return Err(e),
+            Err(e) => {
+                metrics::counter!("callfleet_enqueue_retries_total").increment(1);
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Could not enqueue the job's next step; retrying.");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 /// Runs one attempt of the job in `payload` (apalis task `task_id`).
 pub(crate) async fn execute(
     runtime: &Runtime,
@@ -75,14 +103,16 @@ pub(crate) async fn execute(
         Ok(envelope) => envelope,
         Err(e) => {
             tracing::error!(task_id, error = %e, "Undecodable job payload; moved to the dead set.");
-            metrics::counter!("callfleet_jobs_total", "kind" => "unknown", "outcome" => "dead").increment(1);
+            metrics::counter!("callfleet_jobs_total", "pool" => "unknown", "kind" => "unknown", "outcome" => "dead")
+                .increment(1);
             return Err(AbortError::new(format!("undecodable payload: {e}")).into());
         }
     };
     let kind = envelope.job.kind();
+    let pool = envelope.pool().as_str();
     let span = tracing::info_span!(
         "job",
-        pool = envelope.pool().as_str(),
+        pool,
         kind,
         task_id,
         work_id = %envelope.work_id,
@@ -92,9 +122,13 @@ pub(crate) async fn execute(
     async move {
         let started = Instant::now();
         let result = run_guarded(runtime, &envelope).await;
-        metrics::histogram!("callfleet_job_duration_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
+        let finished = |outcome: &'static str| {
+            let labels = [("pool", pool), ("kind", kind), ("outcome", outcome)];
+            metrics::counter!("callfleet_jobs_total", &labels).increment(1);
+            metrics::histogram!("callfleet_job_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+        };
         let Err(error) = result else {
-            metrics::counter!("callfleet_jobs_total", "kind" => kind, "outcome" => "done").increment(1);
+            finished("done");
             tracing::debug!("Job done.");
             return Ok(());
         };
@@ -104,13 +138,13 @@ pub(crate) async fn execute(
         });
         match policy.decide_within(envelope.attempt, error.failure, rand::random::<f64>(), remaining) {
             RetryDecision::RetryAfter(delay) => {
-                runtime.store.enqueue(&[NewJob::once_after(envelope.next_attempt(), delay)]).await?;
-                metrics::counter!("callfleet_jobs_total", "kind" => kind, "outcome" => "retry").increment(1);
+                enqueue_decided(runtime, &[NewJob::once_after(envelope.next_attempt(), delay)]).await?;
+                finished("retry");
                 tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "Job failed; retry scheduled.");
                 Ok(())
             }
             RetryDecision::Expired => {
-                metrics::counter!("callfleet_jobs_total", "kind" => kind, "outcome" => "expired").increment(1);
+                finished("expired");
                 tracing::info!(error = %error, "Job failed and a retry would come after its deadline; dropped.");
                 Ok(())
             }
@@ -120,10 +154,10 @@ pub(crate) async fn execute(
                 if let Some(job) = envelope.job.compensation() {
                     let work_id = format!("compensate:{}", envelope.work_id);
                     let compensation = Envelope::new(job, work_id).with_call_session(envelope.call_session_id.clone());
-                    runtime.store.enqueue(&[NewJob::once(compensation)]).await?;
+                    enqueue_decided(runtime, &[NewJob::once(compensation)]).await?;
                     tracing::warn!("Compensation enqueued for a job that failed for good.");
                 }
-                metrics::counter!("callfleet_jobs_total", "kind" => kind, "outcome" => "dead").increment(1);
+                finished("dead");
                 tracing::error!(error = %error, "Job failed for good; moved to the dead set.");
                 Err(AbortError::new(error.message).into())
             }

@@ -67,16 +67,24 @@ pub async fn run(
         tracing::info!(pool = pool.as_str(), concurrency = settings.concurrency, "Worker pool started.");
     }
     tokio::spawn(crate::promoter::run(db.store(), db.waker().clone(), pools.to_vec(), shutdown.clone()));
+    // One monitor for every pool. (One per pool, each its own task, keeps a pool in restart
+    // backoff from stalling the others — apalis sleeps the backoff inside the monitor's poll —
+    // but it was measured to make the process soak at 10 calls/s leave legs ringing: the pools
+    // then fetch in parallel against the 16-connection pool. That waits for the pool sizing.)
     let stopping = shutdown.clone();
+    let backoffs = std::sync::Mutex::new(std::collections::HashMap::<String, Backoff>::new());
     monitor
         .should_restart(move |ctx, error| {
             if stopping.is_cancelled() {
                 return false;
             }
-            let backoff = Duration::from_millis(100u64 << ctx.restarts().min(6)).min(Duration::from_secs(5));
-            tracing::warn!(worker = %ctx.name(), %error, backoff_ms = backoff.as_millis() as u64, "Worker stopped; restarting.");
+            // Worker names start with their pool (`worker_name`): one backoff per pool.
+            let pool = ctx.name().split('@').next().unwrap_or_default().to_owned();
+            let now = std::time::Instant::now();
+            let wait = backoffs.lock().unwrap_or_else(|p| p.into_inner()).entry(pool).or_default().next(now);
+            tracing::warn!(worker = %ctx.name(), %error, backoff_ms = wait.as_millis() as u64, "Worker stopped; restarting.");
             // The callback is synchronous; block_in_place lets the runtime move other tasks away.
-            tokio::task::block_in_place(|| std::thread::sleep(backoff));
+            tokio::task::block_in_place(|| std::thread::sleep(wait));
             true
         })
         .shutdown_timeout(config.shutdown_timeout)
@@ -86,6 +94,44 @@ pub async fn run(
         })
         .await
         .map_err(|e| WorkerError::Monitor(e.to_string()))
+}
+
+/// The restart backoff of one pool: 100 ms doubling to 5 s over a streak of failures, and back
+/// to 100 ms once the worker has run for [`Backoff::CALM`] since its last restart. (apalis's own
+/// restart count never resets: after a few database restarts over a day, every later one would
+/// keep the pool down 5 s longer than the outage.)
+#[derive(Debug, Default)]
+struct Backoff {
+    streak: u32,
+    last: Option<std::time::Instant>,
+}
+
+impl Backoff {
+    const CALM: Duration = Duration::from_secs(30);
+
+    fn next(&mut self, now: std::time::Instant) -> Duration {
+        let calm = self.last.is_none_or(|last| now.duration_since(last) >= Self::CALM);
+        self.streak = if calm { 0 } else { self.streak + 1 };
+        self.last = Some(now);
+        Duration::from_millis(100u64 << self.streak.min(6)).min(Duration::from_secs(5))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::Backoff;
+
+    #[test]
+    fn backoff_doubles_over_a_streak_and_resets_after_a_calm_run() {
+        let mut b = Backoff::default();
+        let t = Instant::now();
+        let waits: Vec<u128> = (0..8).map(|i| b.next(t + Duration::from_secs(i)).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        assert_eq!(b.next(t + Duration::from_secs(7 + 30)), Duration::from_millis(100), "calm for 30 s");
+        assert_eq!(b.next(t + Duration::from_secs(38)), Duration::from_millis(200));
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -112,6 +112,12 @@ pub enum Command {
         sip_uri: String,
         custom_headers: Vec<(String, String)>,
     },
+    /// Connect a device's outbound call (the parent) to `to` with `from` as the caller id; the
+    /// new leg's `client_state` marks it as this call's far end (sealed by the worker).
+    ConnectOutbound {
+        to: String,
+        from: String,
+    },
     Push {
         device_id: String,
         push: Push,

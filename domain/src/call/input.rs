@@ -26,6 +26,8 @@ pub enum Route {
     AiAgent { sip_uri: String, reason: super::EndReason },
     /// Ring these devices at once for `ring_timeout_secs`.
     Ring { devices: Vec<RingDevice>, ring_timeout_secs: u32 },
+    /// A device's outbound call passed its checks: connect it to the call's `to`, showing `from`.
+    Outbound,
 }
 
 /// Timers a call schedules for itself (delayed jobs that come back as [`CallInput`]s).
@@ -75,8 +77,14 @@ pub enum CallInput {
     ParentHangup {
         cause: String,
     },
-    /// `call.bridged` for the parent and the winner.
+    /// `call.bridged` for the parent and the winner (or an outbound call's far end).
     Bridged,
+    /// The far end of an outbound call answered (its leg carries our `outbound` client state).
+    FarEndAnswered,
+    /// The far end of an outbound call hung up, or never answered.
+    FarEndHangup {
+        cause: String,
+    },
     /// The bridge command failed for good (its job died): compensate.
     BridgeFailed,
     /// `call.speak.ended` on the parent: the voicemail greeting finished.

@@ -26,6 +26,8 @@ mod step;
 mod sweep;
 
 #[cfg(test)]
+mod outbound_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
@@ -35,9 +37,10 @@ use chrono::{DateTime, Utc};
 pub use command::{AppEvent, Command, Effect, HEADER_CALL_ID, HEADER_ORG_ID, HangupTarget, Push};
 pub use input::{CallInput, Route, Timer, is_decline};
 pub use model::{
-    Call, CallSetup, CallState, DEFAULT_GREETING, DEFAULT_VOICEMAIL_MAX_SECS, EndReason, Leg, LegId,
-    LegState, Platform, RingDevice, Rung, VoicemailSettings,
+    Call, CallDirection, CallSetup, CallState, DEFAULT_GREETING, DEFAULT_VOICEMAIL_MAX_SECS, EndReason, Leg,
+    LegId, LegState, Platform, RingDevice, Rung, VoicemailSettings,
 };
+pub use step::{OUTBOUND_RECONCILE_AFTER, OUTBOUND_RING_SECS};
 
 /// The outcome of one step.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -47,6 +47,26 @@ impl CallState {
     }
 }
 
+/// Which way the call goes (fixed names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallDirection {
+    /// A PSTN caller dialed one of our numbers; the devices are rung.
+    #[default]
+    Inbound,
+    /// A device placed the call (credential connection); it is connected to the destination.
+    Outbound,
+}
+
+impl CallDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+}
+
 /// Why a call (or a leg) ended, or why the ring stopped (fixed names, snake_case on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -79,6 +99,8 @@ pub enum EndReason {
     Dnd,
     /// The number has no receiving user.
     NoUser,
+    /// A device called out from an organization that has no number to show as the caller id.
+    NoCallerId,
 }
 
 impl EndReason {
@@ -98,6 +120,7 @@ impl EndReason {
             Self::OutsideHours => "outside_hours",
             Self::Dnd => "dnd",
             Self::NoUser => "no_user",
+            Self::NoCallerId => "no_caller_id",
         }
     }
 }
@@ -239,15 +262,19 @@ pub const DEFAULT_GREETING: &str =
 /// Longest voicemail recording when the organisation set none, seconds.
 pub const DEFAULT_VOICEMAIL_MAX_SECS: u32 = 120;
 
-/// What is known when an inbound call is first stored (before routing).
+/// What is known when a call is first stored (before routing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallSetup {
     /// Telnyx `call_session_id`: our call id.
     pub id: String,
+    pub direction: CallDirection,
+    /// For an outbound call, the device that placed it.
+    pub placed_by: Option<String>,
     pub org_id: String,
     pub user_id: Option<String>,
-    /// The parent (PSTN) leg's `call_control_id`.
+    /// The parent leg's `call_control_id`: the PSTN caller's leg (inbound) or the device's (outbound).
     pub parent_call_control_id: String,
+    /// The caller: the PSTN number (inbound), or the org's number shown as caller id (outbound).
     pub from: String,
     pub to: String,
     /// The caller's name as Telnyx reported it, shown on the phones.
@@ -261,6 +288,11 @@ pub struct CallSetup {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Call {
     pub id: String,
+    #[serde(default)]
+    pub direction: CallDirection,
+    /// For an outbound call, the device that placed it.
+    #[serde(default)]
+    pub placed_by: Option<String>,
     pub org_id: String,
     pub user_id: Option<String>,
     pub parent_call_control_id: String,
@@ -301,6 +333,8 @@ impl Call {
     pub fn new(setup: CallSetup, now: DateTime<Utc>) -> Self {
         Self {
             id: setup.id,
+            direction: setup.direction,
+            placed_by: setup.placed_by,
             org_id: setup.org_id,
             user_id: setup.user_id,
             parent_call_control_id: setup.parent_call_control_id,
@@ -327,9 +361,20 @@ impl Call {
         }
     }
 
-    /// Still alerting devices: the push pool must not send `incoming_call` otherwise.
+    /// Still alerting devices: the push pool must not send `incoming_call` otherwise. (An
+    /// outbound call's `ringing` is its far end's, and alerts none of our devices.)
     pub fn is_ringing(&self) -> bool {
-        self.state == CallState::Ringing
+        self.state == CallState::Ringing && self.direction == CallDirection::Inbound
+    }
+
+    /// The key of this call's effect `suffix` (`"{call}:{suffix}"`, e.g. `"s1:parent:answer"`).
+    pub fn effect_key(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.id)
+    }
+
+    /// Whether the effect `suffix` was ever produced for this call.
+    pub fn has_emitted(&self, suffix: &str) -> bool {
+        self.emitted.contains(&self.effect_key(suffix))
     }
 
     pub fn leg(&self, id: &LegId) -> Option<&Leg> {
@@ -340,9 +385,12 @@ impl Call {
         self.devices.iter().find(|rung| rung.device.device_id == device_id)
     }
 
-    /// The device that answered, for `answered_by_device_id`.
+    /// The device that answered (inbound), or the one that placed an answered outbound call.
     pub fn answered_by_device_id(&self) -> Option<&str> {
-        self.winner.as_ref().map(|leg| leg.device_id.as_str())
+        match self.direction {
+            CallDirection::Inbound => self.winner.as_ref().map(|leg| leg.device_id.as_str()),
+            CallDirection::Outbound => self.placed_by.as_deref().filter(|_| self.answered_at.is_some()),
+        }
     }
 
     /// Seconds from answer to end (0 when never answered or not ended yet).

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::command::{AppEvent, Command, Effect, HEADER_CALL_ID, HEADER_ORG_ID, HangupTarget, Push};
 use super::input::{CallInput, Route, Timer, is_decline};
-use super::model::{Call, CallState, EndReason, Leg, LegId, LegState, Rung};
+use super::model::{Call, CallDirection, CallState, EndReason, Leg, LegId, LegState, Rung};
 
 /// How long after a failed or missing registration a device is dialed again.
 pub const REDIAL_INTERVAL: Duration = Duration::seconds(2);
@@ -18,6 +18,10 @@ pub const BRIDGE_RECONCILE_AFTER: Duration = Duration::seconds(10);
 pub const LIVE_RECONCILE_EVERY: Duration = Duration::minutes(10);
 /// Slack after the longest voicemail recording before the first reconcile check.
 pub const VOICEMAIL_RECONCILE_SLACK: Duration = Duration::seconds(60);
+/// How long an outbound call's far end may ring (the transfer's `timeout_secs`).
+pub const OUTBOUND_RING_SECS: u32 = 30;
+/// When an outbound call whose far end never answered nor hung up is first checked with Telnyx.
+pub const OUTBOUND_RECONCILE_AFTER: Duration = Duration::seconds(OUTBOUND_RING_SECS as i64 + 30);
 
 /// One step in progress: the working copy of the call and the effects so far.
 pub(super) struct Tx {
@@ -37,7 +41,7 @@ impl Tx {
 
     /// Records `command` under `"{call}:{suffix}"` unless that key was produced before.
     pub(super) fn emit(&mut self, suffix: &str, command: Command) -> bool {
-        let key = format!("{}:{suffix}", self.call.id);
+        let key = self.call.effect_key(suffix);
         if !self.call.emitted.insert(key.clone()) {
             return false;
         }
@@ -64,6 +68,8 @@ impl Tx {
             CallInput::StrayLeg { call_control_id } => self.hang_up_stray(call_control_id),
             CallInput::ParentHangup { .. } => self.parent_hangup(),
             CallInput::Bridged => self.bridged(),
+            CallInput::FarEndAnswered => self.far_end_answered(),
+            CallInput::FarEndHangup { cause } => self.far_end_hangup(cause),
             CallInput::BridgeFailed => {
                 if self.call.state == CallState::Answered && !self.call.bridged {
                     self.end(EndReason::BridgeFailed);
@@ -87,7 +93,7 @@ impl Tx {
                 self.redial(device_id, Some(*round), sip_target.as_ref());
             }
             CallInput::RingTimeout => {
-                if self.call.state == CallState::Ringing {
+                if self.call.is_ringing() {
                     self.voicemail(EndReason::NoAnswer);
                 }
             }
@@ -158,6 +164,44 @@ impl Tx {
                     Command::Schedule { timer: Timer::RingTimeout, at: deadline },
                 );
             }
+            Route::Outbound => {
+                self.call.state = CallState::Ringing;
+                let (to, from) = (self.call.to.clone(), self.call.from.clone());
+                self.emit("parent:connect", Command::ConnectOutbound { to, from });
+                if let Some(user_id) = self.call.user_id.clone() {
+                    self.emit("active_call:set", Command::ActiveCall { user_id, active: true });
+                }
+                self.schedule_reconcile(OUTBOUND_RECONCILE_AFTER);
+            }
+        }
+    }
+
+    fn is_outbound(&self) -> bool {
+        self.call.direction == CallDirection::Outbound
+    }
+
+    /// An outbound call's far end answered (or was bridged, which implies it).
+    fn far_end_answered(&mut self) {
+        if !self.is_outbound() || self.call.state != CallState::Ringing {
+            return;
+        }
+        self.call.state = CallState::Answered;
+        self.call.answered_at = Some(self.now);
+        if let Some(device_id) = self.call.placed_by.clone() {
+            self.emit("event:call.answered", Command::Emit(AppEvent::Answered { device_id }));
+        }
+        self.schedule_reconcile(BRIDGE_RECONCILE_AFTER);
+    }
+
+    /// An outbound call's far end is gone: the call ends (the device's leg is hung up).
+    fn far_end_hangup(&mut self, cause: &str) {
+        if !self.is_outbound() {
+            return;
+        }
+        match self.call.state {
+            CallState::Ringing if is_decline(cause) => self.end(EndReason::AllDeclined),
+            CallState::Routing | CallState::Ringing => self.end(EndReason::NoAnswer),
+            _ => self.end(EndReason::Completed),
         }
     }
 
@@ -186,7 +230,7 @@ impl Tx {
     /// Schedules the next redial round of a device that has a push token, within the ring.
     fn schedule_redial(&mut self, device_id: &str) {
         let at = self.now + REDIAL_INTERVAL;
-        if self.call.state != CallState::Ringing || self.call.ring_deadline.is_none_or(|d| at >= d) {
+        if !self.call.is_ringing() || self.call.ring_deadline.is_none_or(|d| at >= d) {
             return;
         }
         let Some(rung) = self.rung_mut(device_id).filter(|r| r.device.push && !r.declined) else { return };
@@ -200,7 +244,7 @@ impl Tx {
     /// A registration or a redial timer: dial the device if it is still worth ringing.
     /// `round` is `None` for a registration; a timer of an older round is stale.
     fn redial(&mut self, device_id: &str, round: Option<u32>, target: Option<&String>) {
-        if self.call.state != CallState::Ringing {
+        if !self.call.is_ringing() {
             return;
         }
         let Some(rung) = self.call.rung(device_id) else { return };
@@ -253,7 +297,7 @@ impl Tx {
             return;
         }
         self.advance(i, LegState::Answered);
-        let can_win = self.call.state == CallState::Ringing && self.call.legs[i].is_live();
+        let can_win = self.call.is_ringing() && self.call.legs[i].is_live();
         if !can_win {
             return; // a late answer: the sweep hangs it up
         }
@@ -294,7 +338,7 @@ impl Tx {
         if let Some(rung) = self.rung_mut(&device_id).filter(|_| declined) {
             rung.declined = true; // a fact in any state, so the order of inputs does not matter
         }
-        if self.call.state != CallState::Ringing {
+        if !self.call.is_ringing() {
             return;
         }
         if !declined {
@@ -305,7 +349,7 @@ impl Tx {
 
     /// While ringing: no live leg and no device that may still come → voicemail.
     fn check_all_failed(&mut self) {
-        if self.call.state != CallState::Ringing || self.call.legs.iter().any(Leg::is_live) {
+        if !self.call.is_ringing() || self.call.legs.iter().any(Leg::is_live) {
             return;
         }
         let waiting = self.call.devices.iter().any(|r| r.device.push && !r.declined);
@@ -322,7 +366,7 @@ impl Tx {
         match was {
             CallState::Routing | CallState::Ringing => {
                 self.call.legs_end_reason.get_or_insert(EndReason::CallerCancelled);
-                if was == CallState::Ringing {
+                if was == CallState::Ringing && !self.is_outbound() {
                     let reason = EndReason::CallerCancelled;
                     self.emit("event:call.missed", Command::Emit(AppEvent::Missed { reason }));
                 }
@@ -334,6 +378,7 @@ impl Tx {
     }
 
     fn bridged(&mut self) {
+        self.far_end_answered();
         if self.call.state != CallState::Answered {
             return;
         }
@@ -376,7 +421,8 @@ impl Tx {
     }
 
     fn reconcile_due(&mut self, round: u32) {
-        let live = matches!(self.call.state, CallState::Answered | CallState::Voicemail);
+        let live = matches!(self.call.state, CallState::Answered | CallState::Voicemail)
+            || (self.is_outbound() && self.call.state == CallState::Ringing);
         if !live || round != self.call.reconciles {
             return;
         }

@@ -20,7 +20,7 @@ impl Tx {
         if self.call.state == CallState::Ended {
             return;
         }
-        let was_answered = self.call.state == CallState::Answered;
+        let active_set = self.call.has_emitted("active_call:set");
         self.call.state = CallState::Ended;
         self.call.ended_at = Some(self.now);
         let reason = *self.call.end_reason.get_or_insert(reason);
@@ -29,7 +29,7 @@ impl Tx {
             self.call.parent_ended = true;
             self.emit("parent:hangup", Command::Hangup { target: HangupTarget::Parent, reason });
         }
-        if let Some(user_id) = self.call.user_id.clone().filter(|_| was_answered) {
+        if let Some(user_id) = self.call.user_id.clone().filter(|_| active_set) {
             self.emit("active_call:clear", Command::ActiveCall { user_id, active: false });
         }
         let duration_secs = self.call.duration_secs();

@@ -12,6 +12,8 @@ pub(super) fn t0() -> DateTime<Utc> {
 pub(super) fn new_call() -> Call {
     let setup = CallSetup {
         id: "s1".into(),
+        direction: CallDirection::Inbound,
+        placed_by: None,
         org_id: "org1".into(),
         user_id: Some("u1".into()),
         parent_call_control_id: "v3:parent".into(),

@@ -132,3 +132,13 @@ fn only_provider_failures_feed_the_breaker() {
     assert!(!ProviderOutcome::PruneToken { reason: "Unregistered".into() }.is_provider_failure());
     assert!(!ProviderOutcome::Delivered.is_provider_failure());
 }
+
+#[test]
+fn apns_device_tokens_are_hex_whole_bytes() {
+    assert!(is_apns_device_token(&"ab".repeat(32)));
+    assert!(is_apns_device_token(&"0F".repeat(100)));
+    for bad in ["", "abc", "zz".repeat(32).as_str(), &format!("{}/../x", "ab".repeat(32)), &"ab".repeat(201)]
+    {
+        assert!(!is_apns_device_token(bad), "{bad}");
+    }
+}

@@ -46,7 +46,7 @@ fn reason(route: &Route) -> Option<EndReason> {
         Route::Reject { reason } | Route::Voicemail { reason } | Route::AiAgent { reason, .. } => {
             Some(*reason)
         }
-        Route::Ring { .. } => None,
+        Route::Ring { .. } | Route::Outbound => None,
     }
 }
 

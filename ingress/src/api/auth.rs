@@ -35,7 +35,7 @@ pub(super) async fn require_token(State(state): State<ApiState>, request: Reques
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

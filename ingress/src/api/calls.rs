@@ -59,8 +59,7 @@ impl From<Call> for CallView {
             call_session_id: call.id,
             org_id: call.org_id,
             user_id: call.user_id,
-            // Every stored call is an inbound PSTN call today; device-placed calls are not stored as calls.
-            direction: "inbound",
+            direction: call.direction.as_str(),
             from: call.from,
             to: call.to,
             state: call.state.as_str(),

@@ -13,7 +13,7 @@ use fleet_store::{Device, DeviceRegistration};
 use fleet_telnyx::TelnyxError;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiState, check_id, parse_body, store_rejection};
+use super::{ApiState, bounded, check_id, invalid_field, parse_body, store_rejection};
 use crate::error::Rejection;
 
 #[derive(Deserialize)]
@@ -79,17 +79,6 @@ fn not_found() -> Rejection {
     Rejection::new(StatusCode::NOT_FOUND, "device_not_found", "no device with this id")
 }
 
-fn bounded(what: &'static str, v: &Option<String>, max: usize) -> Result<(), Rejection> {
-    match v {
-        Some(s) if s.len() > max => Err(Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_field",
-            format!("{what} is longer than {max}"),
-        )),
-        _ => Ok(()),
-    }
-}
-
 pub(super) async fn put(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -107,9 +96,11 @@ pub(super) async fn put(
         ));
     }
     bounded("push_token", &b.push_token, 4096)?;
-    bounded("voip_token", &b.voip_token, 4096)?;
+    if b.voip_token.as_deref().is_some_and(|t| !fleet_domain::push::is_apns_device_token(t)) {
+        return Err(invalid_field("voip_token must be the APNs device token in hex (8 to 200 bytes)"));
+    }
     bounded("app_version", &b.app_version, 64)?;
-    bounded("name", &b.name, 256)?;
+    bounded("name", &b.name, super::orgs::MAX_NAME_CHARS)?;
     let reg = DeviceRegistration {
         id: id.clone(),
         user_id: b.user_id,
@@ -185,6 +176,11 @@ pub(super) async fn token(
             Json(TokenView { token, sip_username, credential_expires_at: cred.expires_at }),
         )),
         Err(TelnyxError::NotFound) => Err(not_ready("the credential no longer exists on Telnyx".into())),
+        Err(TelnyxError::Busy { .. }) => Err(Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "telnyx_busy",
+            "the Telnyx rate budget is in use (e.g. by a cleanup run); retry in a few seconds",
+        )),
         Err(e) => {
             tracing::warn!(device_id = %id, error = %e, "Login token request to Telnyx failed.");
             Err(Rejection::new(

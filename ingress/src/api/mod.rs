@@ -20,7 +20,7 @@
 //! in with `POST /v1/devices/{id}/token`, a short-lived Telnyx JWT. This is the one place the
 //! ingress calls Telnyx (with the client's timeouts); webhooks never do.
 
-mod auth;
+pub(crate) mod auth;
 mod calls;
 mod devices;
 mod numbers;

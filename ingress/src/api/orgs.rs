@@ -25,6 +25,8 @@ use crate::error::Rejection;
 const MAX_GREETING_CHARS: usize = 3000;
 /// Most organizations one user may belong to.
 const MAX_MEMBERSHIPS: usize = 100;
+/// Display names of organizations, users and devices, in characters.
+pub(super) const MAX_NAME_CHARS: usize = 256;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -131,6 +133,7 @@ pub(super) async fn put_org(
 ) -> Result<(StatusCode, Json<OrgView>), Rejection> {
     check_id("organization id", &id)?;
     let body: OrgBody = parse_body(&body)?;
+    bounded("name", &body.name, MAX_NAME_CHARS)?;
     let settings = org_settings(&body)?;
     let org = Organization { id, name: body.name, settings };
     let created = state.store.upsert_organization(&org).await.map_err(store_rejection)?;
@@ -174,6 +177,7 @@ pub(super) async fn put_user(
 ) -> Result<(StatusCode, Json<UserView>), Rejection> {
     check_id("user id", &id)?;
     let body: UserBody = parse_body(&body)?;
+    bounded("name", &body.name, MAX_NAME_CHARS)?;
     let (org_id, org_ids) = memberships(&body)?;
     let user = User { id, org_id, org_ids, name: body.name, dnd: body.dnd.unwrap_or(false) };
     let created = state.store.upsert_user(&user).await.map_err(store_rejection)?;

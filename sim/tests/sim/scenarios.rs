@@ -311,10 +311,12 @@ struct Cli {
 
 #[tokio::test]
 async fn cli_flags_parse_and_the_simulator_stops_on_cancel() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
     let cli = Cli::try_parse_from([
         "sim",
         "--listen",
-        "127.0.0.1:0",
+        &listen,
         "--webhook-url",
         "http://127.0.0.1:9/webhooks/telnyx",
         "--seed",
@@ -333,9 +335,22 @@ async fn cli_flags_parse_and_the_simulator_stops_on_cancel() {
     assert!(Cli::try_parse_from(["sim", "--listen", "127.0.0.1:0"]).is_err(), "--webhook-url is required");
     let cancel = CancellationToken::new();
     let task = tokio::spawn(fleet_sim::run_cli(cli.sim, cancel.clone()));
-    tokio::task::yield_now().await;
+    // Running: it answers on its port (so what stops below had really started).
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let info = format!("http://{listen}/sim/info");
+    let mut up = false;
+    for _ in 0..500 {
+        if http.get(&info).send().await.is_ok_and(|r| r.status().is_success()) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(up, "the simulator answered on {listen}");
     cancel.cancel();
     task.await.unwrap().unwrap();
+    // Stopped: the port no longer takes connections.
+    assert!(tokio::net::TcpStream::connect(&listen).await.is_err(), "the listener is closed");
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //! changes no row and its transaction (jobs included) rolls back.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use fleet_domain::call::Call;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, Type};
 
@@ -46,7 +47,7 @@ where
     }
 
     async fn create_call(&self, call: &Call, jobs: &[NewJob]) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         let created = sqlx::query(
             "INSERT INTO calls (call_session_id, org_id, user_id, state, version, doc, started_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (call_session_id) DO NOTHING",
@@ -78,7 +79,7 @@ where
         next: &Call,
         jobs: &[NewJob],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         let won = sqlx::query(
             "UPDATE calls SET state = $3, version = $4, doc = $5, user_id = $6, updated_at = $7
               WHERE call_session_id = $1 AND version = $2",
@@ -111,5 +112,16 @@ where
         .fetch_optional(&self.pool)
         .await?;
         doc.as_deref().map(decode).transpose()
+    }
+
+    async fn stuck_calls(&self, started_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM calls
+              WHERE state <> 'ended' AND state IN ('routing', 'ringing') AND started_at < $1",
+        )
+        .bind(Ts(started_before))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
     }
 }

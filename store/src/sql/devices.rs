@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, Transaction, Type};
 
 use super::{Affected, Dialect, OptTs, SqlStore, Ts, json_ids};
-use crate::devices::{delete_job, provision_job};
+use crate::devices::{SealedPassword, delete_job, provision_job};
 use crate::{
     Device, DeviceCredential, DeviceRegistration, DialableCredential, DirectoryStore, NewJob, OrgCredential,
     Organization, ProvisionedCredential, Registered, RingTarget, StoreError, User,
@@ -45,7 +45,7 @@ where
         let now = self.now();
         let settings =
             serde_json::to_string(&org.settings).map_err(|e| StoreError::corrupt("org settings", e))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         let created = sqlx::query(
             "INSERT INTO organizations (id, name, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (id) DO NOTHING",
@@ -75,7 +75,7 @@ where
     async fn upsert_user(&self, user: &User) -> Result<bool, StoreError> {
         let now = self.now();
         let orgs = user.memberships();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         let created = sqlx::query(
             "INSERT INTO users (id, org_id, name, dnd, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
              ON CONFLICT (id) DO NOTHING",
@@ -163,7 +163,7 @@ where
 
     async fn register_device(&self, reg: &DeviceRegistration) -> Result<Registered, StoreError> {
         let now = self.now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         // Insert-or-lock: concurrent registrations of one device queue up on this row.
         let created = sqlx::query(
             "INSERT INTO devices (id, user_id, org_id, platform, created_at, updated_at)
@@ -278,7 +278,7 @@ where
     }
 
     async fn deregister_device(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         let existed =
             sqlx::query("DELETE FROM devices WHERE id = $1").bind(id).execute(&mut *tx).await?.affected()
                 == 1;
@@ -347,7 +347,7 @@ where
         c: &ProvisionedCredential,
     ) -> Result<bool, StoreError> {
         let now = self.now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         let owner: Option<(String, String, String)> = sqlx::query_as(
             "UPDATE device_credentials SET status = 'deleting', updated_at = $2
               WHERE id = $1 AND status = 'active' RETURNING device_id, user_id, org_id",
@@ -406,10 +406,6 @@ where
         .await?)
     }
 
-    async fn organization_ids(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT id FROM organizations ORDER BY id").fetch_all(&self.pool).await?)
-    }
-
     async fn expired_credentials(
         &self,
         now: DateTime<Utc>,
@@ -443,6 +439,38 @@ where
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn sealed_passwords_to_reseal(
+        &self,
+        current: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<SealedPassword>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, telnyx_id, sip_password AS sealed FROM device_credentials
+              WHERE sip_password IS NOT NULL AND telnyx_id IS NOT NULL AND substr(sip_password, 1, length($1)) <> $1
+                AND id > $2
+              ORDER BY id LIMIT $3",
+        )
+        .bind(current)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn replace_sealed_password(&self, id: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE device_credentials SET sip_password = $3, updated_at = $4 WHERE id = $1 AND sip_password = $2",
+        )
+        .bind(id)
+        .bind(old)
+        .bind(new)
+        .bind(self.now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.affected() == 1)
     }
 
     async fn known_telnyx_ids(&self, ids: &[String]) -> Result<HashSet<String>, StoreError> {

@@ -23,10 +23,11 @@
 //! impl blocks repeat it, because Rust does not carry bounds on foreign types through a trait),
 //! and SQL that both engines accept — which the conformance suite checks on both.
 //!
-//! **Transactions on SQLite.** A transaction that reads and then writes can fail to upgrade its
-//! lock when another writer got there first, so every shared write transaction starts with a
-//! write statement: it takes the write lock at once, and concurrent writers queue on the busy
-//! timeout instead of failing.
+//! **Transactions on SQLite.** A deferred transaction that reads and then writes fails to
+//! upgrade its lock ("database is locked", no wait) when another writer committed in between, so
+//! every write transaction opens through [`begin_write`] (`BEGIN IMMEDIATE` on SQLite): it takes
+//! the write lock at once, and concurrent writers queue on the busy timeout instead of failing.
+//! Only read-only transactions (queue statistics) use a plain `begin`.
 //!
 //! **Adding a table and its methods**: a migration per engine (`migrations/postgres`,
 //! `migrations/sqlite`; the same columns, times as `TIMESTAMPTZ` / `INTEGER`), the method on
@@ -52,7 +53,9 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 pub use time::{OptTs, Ts, opt};
 
 use crate::wake::QueueWaker;
-use crate::{Accepted, DeadJob, Engine, NewJob, NewWebhook, QueueStats, QueueStore, Store, StoreError};
+use crate::{
+    Accepted, ConnectionUse, DeadJob, Engine, NewJob, NewWebhook, QueueStats, QueueStore, Store, StoreError,
+};
 
 /// The time source of record timestamps.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -112,6 +115,10 @@ pub trait Dialect: Database<QueryResult: Affected, Arguments: IntoArguments<Self
     /// Appended to a `SELECT` that locks the rows it reads inside a write transaction.
     const FOR_UPDATE: &'static str;
 
+    /// The statement that opens a write transaction, when the engine's default `BEGIN` is not
+    /// one (see [`begin_write`]).
+    const BEGIN_WRITE: Option<&'static str>;
+
     /// Appended to a `SELECT` of rows to claim, so concurrent claimers take different rows.
     const SKIP_LOCKED: &'static str;
 
@@ -141,11 +148,18 @@ pub trait Dialect: Database<QueryResult: Affected, Arguments: IntoArguments<Self
         tx: &mut Transaction<'_, Self>,
     ) -> impl Future<Output = Result<Vec<QueueStats>, StoreError>> + Send;
 
+    /// Dead jobs of `which` pool (all when `None`), or the one with id `only`, newest first.
     fn dead_jobs(
         pool: &Pool<Self>,
         which: Option<JobPool>,
+        only: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<DeadJob>, StoreError>> + Send;
+
+    /// Closes a dead job without running it again (`Done`, "discarded by an operator"); `false`
+    /// if no dead job has that id.
+    fn discard_dead(pool: &Pool<Self>, job_id: &str)
+    -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Re-enqueues a dead job as a new generation of its work and closes the dead row, in one
     /// transaction; the new job, or `None` if no dead job has that id.
@@ -154,11 +168,26 @@ pub trait Dialect: Database<QueryResult: Affected, Arguments: IntoArguments<Self
         job_id: &str,
     ) -> impl Future<Output = Result<Option<NewJob>, StoreError>> + Send;
 
-    /// Deletes finished job rows older than `before` (apalis never does).
+    /// Deletes up to `limit` finished job rows older than `before` (apalis never does); how many.
     fn purge_done_jobs(
         pool: &Pool<Self>,
         before: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        limit: i64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Opens a transaction that will write. On SQLite that is `BEGIN IMMEDIATE`: it takes the write
+/// lock up front, so a writer that finds the lock taken waits on the busy timeout. A deferred
+/// `BEGIN` would read first and then fail to upgrade (`SQLITE_BUSY`, "database is locked", with no
+/// wait) whenever another connection committed in between — which the operator's dead-job retry
+/// and any read-then-write method would meet under load.
+pub(crate) async fn begin_write<DB: Dialect>(
+    pool: &Pool<DB>,
+) -> Result<Transaction<'static, DB>, StoreError> {
+    Ok(match DB::BEGIN_WRITE {
+        Some(statement) => pool.begin_with(statement).await?,
+        None => pool.begin().await?,
+    })
 }
 
 /// Serialises an id list for [`Dialect::in_json_ids`].
@@ -247,7 +276,7 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         let pushed = self.push(&mut tx, jobs).await?;
         tx.commit().await?;
         self.waker.pushed(jobs, &pushed);
@@ -256,7 +285,7 @@ where
 
     async fn promote_due_jobs(&self, pools: &[JobPool], limit: u32) -> Result<usize, StoreError> {
         let queues: Vec<String> = pools.iter().map(|p| p.as_str().to_owned()).collect();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         let claim = format!(
             "DELETE FROM scheduled_jobs WHERE id IN (
                  SELECT id FROM scheduled_jobs WHERE {} AND due_at <= $2 ORDER BY due_at LIMIT $3{})
@@ -297,6 +326,14 @@ where
     /// The queue's own counts, plus the delayed jobs waiting in `scheduled_jobs` as `scheduled`,
     /// from one snapshot: a job moving between the two tables (a promotion, a retry pushed as a
     /// delayed job before its attempt is acknowledged) is counted once, never missed.
+    fn connections(&self) -> ConnectionUse {
+        ConnectionUse {
+            open: self.pool.size(),
+            idle: self.pool.num_idle() as u32,
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
     async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
         let mut tx = self.pool.begin().await?;
         if let Some(snapshot) = DB::SNAPSHOT {
@@ -317,7 +354,15 @@ where
     }
 
     async fn dead_jobs(&self, pool: Option<JobPool>, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
-        DB::dead_jobs(&self.pool, pool, limit).await
+        DB::dead_jobs(&self.pool, pool, None, limit).await
+    }
+
+    async fn dead_job(&self, job_id: &str) -> Result<Option<DeadJob>, StoreError> {
+        Ok(DB::dead_jobs(&self.pool, None, Some(job_id), 1).await?.pop())
+    }
+
+    async fn discard_dead_job(&self, job_id: &str) -> Result<bool, StoreError> {
+        DB::discard_dead(&self.pool, job_id).await
     }
 
     async fn retry_dead_job(&self, job_id: &str) -> Result<bool, StoreError> {
@@ -332,7 +377,7 @@ where
         tick_at: DateTime<Utc>,
         job: &NewJob,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         let claimed = sqlx::query(
             "INSERT INTO schedule_ticks (schedule, tick_at, enqueued_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )

@@ -77,10 +77,11 @@ where
     }
 
     async fn purge_push_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM push_deliveries WHERE delivered_at < $1")
-            .bind(Ts(before))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.affected())
+        self.delete_batched(
+            "DELETE FROM push_deliveries WHERE push_key IN
+               (SELECT push_key FROM push_deliveries WHERE delivered_at < $1 LIMIT $2)",
+            before,
+        )
+        .await
     }
 }

@@ -29,7 +29,7 @@ where
     async fn put_number(&self, e164: &str, config: &NumberConfig) -> Result<bool, StoreError> {
         let doc = serde_json::to_string(config).map_err(|e| StoreError::corrupt("number config", e))?;
         let now = self.now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         let created = sqlx::query(
             "INSERT INTO numbers (e164, org_id, config, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (e164) DO NOTHING",
@@ -90,7 +90,7 @@ where
     }
 
     async fn block_number(&self, org_id: &str, e164: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         let created = sqlx::query(
             "INSERT INTO blocked_numbers (org_id, e164, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )

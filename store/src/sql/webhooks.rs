@@ -9,6 +9,27 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, Type};
 
 use super::{Affected, Dialect, OptTs, SqlStore, Ts, json_ids, opt};
+
+/// The most rows one purge statement deletes.
+pub(crate) const PURGE_BATCH: i64 = 2_000;
+
+/// Runs `batch` (one statement deleting at most [`PURGE_BATCH`] rows, how many it did) until a
+/// batch comes back short, yielding between batches; the rows deleted in all.
+async fn in_batches<F, Fut>(mut batch: F) -> Result<u64, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, StoreError>>,
+{
+    let mut total = 0;
+    loop {
+        let n = batch().await?;
+        total += n;
+        if n < PURGE_BATCH as u64 {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
+    }
+}
 use crate::{
     Accepted, CallLeg, LegUpdate, NewWebhook, ReplaySelector, ReplayTarget, StoreError, StoredWebhook,
     WebhookStore,
@@ -54,7 +75,7 @@ where
         outcome: &str,
         leg: Option<&LegUpdate>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         sqlx::query("UPDATE webhook_events SET processed_at = $2, outcome = $3 WHERE event_id = $1")
             .bind(event_id)
             .bind(self.now())
@@ -78,6 +99,15 @@ where
                 );
                 sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(json_ids(ids)).fetch_all(&self.pool).await?
             }
+            ReplaySelector::Session(session) => {
+                sqlx::query_as(
+                    "SELECT event_id, call_session_id FROM webhook_events
+                      WHERE call_session_id = $1 ORDER BY received_at, event_id",
+                )
+                .bind(session.as_str())
+                .fetch_all(&self.pool)
+                .await?
+            }
             ReplaySelector::Range { from, to } => {
                 sqlx::query_as(
                     "SELECT event_id, call_session_id FROM webhook_events
@@ -95,14 +125,26 @@ where
             .collect())
     }
 
-    /// Deletes old events, and the finished job rows of the same age (apalis never does).
+    /// Deletes old events, the schedule ticks and finished job rows of the same age (apalis
+    /// never deletes its rows), each in statements of at most [`PURGE_BATCH`] rows: every batch
+    /// commits on its own, so a purge that dies is resumed by its retry, and on SQLite the write
+    /// lock is free between batches (the ingress keeps committing instead of answering 503).
     async fn purge_webhooks(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM webhook_events WHERE received_at < $1")
-            .bind(Ts(before))
-            .execute(&self.pool)
+        let events = self
+            .delete_batched(
+                "DELETE FROM webhook_events WHERE event_id IN
+                   (SELECT event_id FROM webhook_events WHERE received_at < $1 LIMIT $2)",
+                before,
+            )
             .await?;
-        DB::purge_done_jobs(&self.pool, before).await?;
-        Ok(done.affected())
+        self.delete_batched(
+            "DELETE FROM schedule_ticks WHERE (schedule, tick_at) IN
+               (SELECT schedule, tick_at FROM schedule_ticks WHERE tick_at < $1 LIMIT $2)",
+            before,
+        )
+        .await?;
+        in_batches(|| DB::purge_done_jobs(&self.pool, before, PURGE_BATCH)).await?;
+        Ok(events)
     }
 
     async fn apply_leg_event(&self, update: &LegUpdate) -> Result<(), StoreError> {
@@ -137,6 +179,19 @@ where
     for<'r> OptTs: Decode<'r, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
+    /// Runs `sql` (a `DELETE` of at most `$2` rows older than `$1`) until a batch comes back
+    /// short; the rows deleted.
+    pub(crate) async fn delete_batched(
+        &self,
+        sql: &'static str,
+        before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        in_batches(|| async {
+            Ok(sqlx::query(sql).bind(Ts(before)).bind(PURGE_BATCH).execute(&self.pool).await?.affected())
+        })
+        .await
+    }
+
     /// Applies one leg fact on `conn` (a pooled connection or an open transaction).
     async fn apply_leg(&self, conn: &mut DB::Connection, u: &LegUpdate) -> Result<(), StoreError> {
         sqlx::query(

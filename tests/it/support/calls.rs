@@ -33,8 +33,12 @@ use super::{Fleet, TestClock, TestDb, eventually};
 
 /// The simulator's epoch and the fleet clock's start. The wall clock at start: Telnyx signature
 /// timestamps (wall clock) and event times (virtual) then agree until the virtual clock jumps.
+///
+/// Whole milliseconds, like the [`TestClock`]: with a sub-millisecond epoch, a timer due a fraction
+/// of a millisecond after the clock's reading rounded up to the clock's own reading, so
+/// [`CallEnv::run_for`] never moved the clock past it ("time stands still").
 fn epoch() -> DateTime<Utc> {
-    Utc::now()
+    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("the wall clock is in range")
 }
 
 /// Stops the simulator when the environment is dropped.
@@ -372,7 +376,7 @@ pub struct Phone {
 }
 
 /// A 64-hex-digit APNs device token derived from the device id.
-fn hex_token(id: &str) -> String {
+pub fn hex_token(id: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(id.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }

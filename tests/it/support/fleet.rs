@@ -33,6 +33,7 @@ pub fn test_config(db_url: &str, extra: &[(&str, &str)]) -> Config {
         ("CALLFLEET_LISTEN", "127.0.0.1:0".to_owned()),
         ("CALLFLEET_ORPHAN_AFTER_SECS", "3".to_owned()),
         ("CALLFLEET_SHUTDOWN_TIMEOUT_SECS", "2".to_owned()),
+        ("CALLFLEET_SHUTDOWN_DRAIN_SECS", "0".to_owned()),
         ("CALLFLEET_WORKER_CONCURRENCY", "8".to_owned()),
         ("CALLFLEET_WEBHOOK_MAX_BODY", "65536".to_owned()),
     ]
@@ -76,7 +77,14 @@ impl Fleet {
         let token = CancellationToken::new();
         let (c, s, t) = (config.clone(), store.clone(), token.clone());
         tokio::spawn(async move { fleet_ingress::run(&c, s, listener, t).await });
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        // The server closes a keep-alive connection that sends no request head within its header
+        // timeout (CALLFLEET_HTTP_HEADER_TIMEOUT_SECS, 30 s by default): a client must not reuse one
+        // idle that long, or its request races the close (`IncompleteMessage`).
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_idle_timeout(std::time::Duration::from_secs(1))
+            .build()
+            .unwrap();
         Self { test_db, db, store, config, addr, http, token, started: Default::default() }
     }
 

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod db;
 pub mod fleet;
 pub mod logs;
+pub mod metrics;
 pub mod process;
 pub mod proxy;
 pub mod webhook;

@@ -6,8 +6,13 @@ use tokio::process::{Child, Command};
 
 use super::webhook;
 
-/// Spawns `callfleet <args>` against `db_url`, logs to a file beside the test database.
+/// Spawns `callfleet <args>` against `db_url`, signing key of the tests, stdout piped.
 pub fn spawn(db_url: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Child {
+    command(db_url, args, extra_env).spawn().expect("spawn callfleet")
+}
+
+/// The command [`spawn`] runs, to adjust before spawning (unset a variable, pipe stderr).
+pub fn command(db_url: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_callfleet"));
     cmd.args(args)
         .env_clear()
@@ -16,6 +21,7 @@ pub fn spawn(db_url: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Child {
         .env("TELNYX_PUBLIC_KEY", webhook::public_key())
         .env("CALLFLEET_ORPHAN_AFTER_SECS", "3")
         .env("CALLFLEET_SHUTDOWN_TIMEOUT_SECS", "2")
+        .env("CALLFLEET_SHUTDOWN_DRAIN_SECS", "0")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -24,13 +30,20 @@ pub fn spawn(db_url: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Child {
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    cmd.spawn().expect("spawn callfleet")
+    cmd
 }
 
 /// Runs `callfleet <args>` to completion; returns (success, stdout).
 pub async fn run(db_url: &str, args: &[&str]) -> (bool, String) {
     let out = spawn(db_url, args, &[]).wait_with_output().await.expect("callfleet output");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Sends SIGTERM (what systemd and Kubernetes send to stop a process).
+pub fn sigterm(child: &Child) {
+    let pid = child.id().expect("a running child").to_string();
+    let ok = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success();
+    assert!(ok, "kill -TERM {pid}");
 }
 
 /// SIGKILLs the child and reaps it.

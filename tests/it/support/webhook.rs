@@ -40,7 +40,26 @@ pub fn event(event_id: &str, event_type: &str, call_control_id: &str, session: &
 
 /// `(telnyx-timestamp, telnyx-signature-ed25519)` for `body` signed now.
 pub fn sign_now(body: &str) -> (String, String) {
+    sign_bytes_now(body.as_bytes())
+}
+
+/// POSTs `body` signed now to `url`: a delivery to an ingress running in a process of its own
+/// (a `Fleet` has `deliver`).
+pub async fn deliver(http: &reqwest::Client, url: &str, body: &str) -> reqwest::Response {
+    let (ts, sig) = sign_now(body);
+    http.post(url)
+        .header("content-type", "application/json")
+        .header("telnyx-timestamp", ts)
+        .header("telnyx-signature-ed25519", sig)
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("delivery")
+}
+
+/// [`sign_now`] for a body that need not be UTF-8.
+pub fn sign_bytes_now(body: &[u8]) -> (String, String) {
     let ts = chrono::Utc::now().timestamp().to_string();
-    let sig = fleet_domain::signature::sign(&signing_key(), &ts, body.as_bytes());
+    let sig = fleet_domain::signature::sign(&signing_key(), &ts, body);
     (ts, sig)
 }

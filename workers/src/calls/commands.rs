@@ -15,7 +15,7 @@
 //! A dial whose call stopped ringing before the job ran is not sent (it would only ring a phone
 //! for a call that is over); the call learns that the leg never existed.
 
-use fleet_domain::call::{Call, CallInput, Command, Effect, HangupTarget};
+use fleet_domain::call::{Call, CallInput, Command, Effect, HangupTarget, OUTBOUND_RING_SECS};
 use fleet_domain::client_state::{ClientState, LegKind};
 use fleet_domain::retry::Failure;
 use fleet_telnyx::call_control::{
@@ -86,6 +86,15 @@ pub async fn run(runtime: &Runtime, session: &str, effect: &Effect) -> Result<()
             transfer.custom_headers = custom_headers.iter().map(|(k, v)| CustomHeader::new(k, v)).collect();
             telnyx.transfer(parent, &transfer).await
         }
+        Command::ConnectOutbound { to, from } => {
+            let far_end =
+                ClientState::new(LegKind::Outbound, call.id.clone(), None).with_org(call.org_id.clone());
+            let mut transfer = Transfer::new(to.clone(), id);
+            transfer.from = Some(from.clone());
+            transfer.timeout_secs = Some(OUTBOUND_RING_SECS);
+            transfer.target_leg_client_state = Some(far_end.seal(&runtime.client_state_key));
+            telnyx.transfer(parent, &transfer).await
+        }
         Command::Push { .. } | Command::Emit(_) | Command::ActiveCall { .. } | Command::Schedule { .. } => {
             return Err(JobError::permanent("not a Telnyx command"));
         }
@@ -112,6 +121,7 @@ fn is_parent_command(command: &Command) -> bool {
             | Command::SpeakGreeting { .. }
             | Command::RecordVoicemail { .. }
             | Command::Transfer { .. }
+            | Command::ConnectOutbound { .. }
     )
 }
 
@@ -134,10 +144,10 @@ fn needs_answered_parent(command: &Command) -> bool {
 /// answer effect's own `command_id` (the machine's key `"{call}:parent:answer"`): Telnyx applies
 /// it once whichever job gets there first, and the bridge or speak never meets an unanswered call.
 async fn answer_parent_first(telnyx: &CallControl, call: &Call) -> Result<(), CallControlError> {
-    let key = format!("{}:parent:answer", call.id);
-    if !call.emitted.contains(&key) {
+    if !call.has_emitted("parent:answer") {
         return Ok(());
     }
+    let key = call.effect_key("parent:answer");
     telnyx.answer(&call.parent_call_control_id, &Answer::new(CommandId::derive(&key))).await.map(|_| ())
 }
 
@@ -232,24 +242,6 @@ pub async fn reject_unknown(runtime: &Runtime, session: &str, parent: &str) -> R
     let telnyx = runtime.call_control()?;
     let id = CommandId::derive(&format!("{session}:reject:unknown_number"));
     match telnyx.reject(parent, &Reject::new(RejectCause::CallRejected, id)).await {
-        Ok(_) => Ok(()),
-        Err(e) => settle(e),
-    }
-}
-
-/// Connects an outbound call a device placed to its destination, with the organization's
-/// number as the caller id (the device never chooses it).
-pub async fn place_outbound(
-    runtime: &Runtime,
-    session: &str,
-    ccid: &str,
-    to: &str,
-    from: &str,
-) -> Result<(), JobError> {
-    let telnyx = runtime.call_control()?;
-    let mut transfer = Transfer::new(to.to_owned(), CommandId::derive(&format!("{session}:outbound")));
-    transfer.from = Some(from.to_owned());
-    match telnyx.transfer(ccid, &transfer).await {
         Ok(_) => Ok(()),
         Err(e) => settle(e),
     }

@@ -57,6 +57,7 @@ fn job_for(call: &Call, effect: &Effect, now: DateTime<Utc>) -> Option<NewJob> {
         | Command::SpeakGreeting { .. }
         | Command::RecordVoicemail { .. }
         | Command::Transfer { .. }
+        | Command::ConnectOutbound { .. }
         | Command::QueryStatus => Envelope::new(
             Job::CallCommandV1 { call_session_id: call.id.clone(), effect: effect.clone() },
             format!("cmd:{}", effect.key),
@@ -98,7 +99,7 @@ fn app_event(call: &Call, key: &str, event: &AppEvent, now: DateTime<Utc>) -> Ap
         "call_session_id": call.id,
         "org_id": call.org_id,
         "user_id": call.user_id,
-        "direction": "inbound",
+        "direction": call.direction.as_str(),
         "from": call.from,
         "to": call.to,
         "caller_name": call.caller_name,
@@ -131,7 +132,9 @@ fn app_event(call: &Call, key: &str, event: &AppEvent, now: DateTime<Utc>) -> Ap
 
 #[cfg(test)]
 mod tests {
-    use fleet_domain::call::{CallSetup, EndReason, HangupTarget, LegId, Timer, VoicemailSettings};
+    use fleet_domain::call::{
+        CallDirection, CallSetup, EndReason, HangupTarget, LegId, Timer, VoicemailSettings,
+    };
     use fleet_domain::push::CallEndedReason;
     use fleet_jobs::Pool;
 
@@ -141,6 +144,8 @@ mod tests {
         Call::new(
             CallSetup {
                 id: "s1".into(),
+                direction: CallDirection::Inbound,
+                placed_by: None,
                 org_id: "o1".into(),
                 user_id: Some("u1".into()),
                 parent_call_control_id: "v3:parent".into(),

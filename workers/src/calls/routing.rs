@@ -9,7 +9,10 @@
 //! commit. A second `call.initiated` for the same session (a retry, the failover URL, a replay)
 //! finds the call stored and does nothing.
 
-use fleet_domain::call::{Call, CallInput, CallSetup, Platform, RingDevice, VoicemailSettings, step};
+use chrono::{DateTime, Utc};
+use fleet_domain::call::{
+    Call, CallDirection, CallInput, CallSetup, Platform, RingDevice, Route, VoicemailSettings, step,
+};
 use fleet_domain::event::CallEvent;
 use fleet_domain::routing::{RoutingFacts, route};
 use fleet_jobs::{Envelope, Job};
@@ -70,12 +73,7 @@ pub(super) async fn route_inbound(
     let (from, to) = (p.from.clone().unwrap_or_default(), p.to.clone().unwrap_or_default());
     let Some(number) = store.number(&to).await? else {
         tracing::warn!(to = %to, "Inbound call to a number callfleet does not know; rejecting it.");
-        let job =
-            Job::RejectCallV1 { call_session_id: session.to_owned(), call_control_id: parent.to_owned() };
-        let envelope =
-            Envelope::new(job, format!("reject:{session}")).with_call_session(Some(session.to_owned()));
-        store.enqueue(&[NewJob::once(envelope)]).await?;
-        return Ok(());
+        return reject_unstored(runtime, session, parent, &format!("reject:{session}")).await;
     };
     let org = store.organization(&number.org_id).await?.unwrap_or_default();
     let user = match &number.user_id {
@@ -98,6 +96,8 @@ pub(super) async fn route_inbound(
     let call = Call::new(
         CallSetup {
             id: session.to_owned(),
+            direction: CallDirection::Inbound,
+            placed_by: None,
             org_id: number.org_id.clone(),
             user_id: user.as_ref().map(|u| u.id.clone()),
             parent_call_control_id: parent.to_owned(),
@@ -109,12 +109,39 @@ pub(super) async fn route_inbound(
         },
         event.occurred_at.unwrap_or(now),
     );
-    let decision = step(&call, &CallInput::Routed(decided), now);
+    store_routed(runtime, call, decided, now).await
+}
+
+/// Rejects a call that has no org to be stored in (`reject_call.v1`, keyed `work_id`): an
+/// unknown number, or an outbound call from a SIP user that is not ours.
+pub(super) async fn reject_unstored(
+    runtime: &Runtime,
+    session: &str,
+    parent: &str,
+    work_id: &str,
+) -> Result<(), JobError> {
+    let job = Job::RejectCallV1 { call_session_id: session.to_owned(), call_control_id: parent.to_owned() };
+    let envelope = Envelope::new(job, work_id.to_owned()).with_call_session(Some(session.to_owned()));
+    runtime.store.enqueue(&[NewJob::once(envelope)]).await?;
+    Ok(())
+}
+
+/// Stores a new call with its first decision (`route`) and that decision's jobs, in one
+/// transaction; a call already stored for the session (a duplicate `call.initiated`) wins.
+pub(super) async fn store_routed(
+    runtime: &Runtime,
+    call: Call,
+    route: Route,
+    now: DateTime<Utc>,
+) -> Result<(), JobError> {
+    let decision = step(&call, &CallInput::Routed(route), now);
     let next = decision.next.unwrap_or(call);
     let jobs = outbox::jobs_for(&next, &decision.effects, now);
-    if store.create_call(&next, &jobs).await? {
-        tracing::info!(org_id = %next.org_id, state = next.state.as_str(), "Inbound call routed.");
-        metrics::counter!("callfleet_calls_routed_total", "state" => next.state.as_str()).increment(1);
+    if runtime.store.create_call(&next, &jobs).await? {
+        let (direction, state) = (next.direction.as_str(), next.state.as_str());
+        tracing::info!(org_id = %next.org_id, direction, state, "Call routed.");
+        metrics::counter!("callfleet_calls_routed_total", "direction" => direction, "state" => state)
+            .increment(1);
     }
     Ok(())
 }

@@ -3,8 +3,9 @@
 //! Which leg an event is about is decided from facts Telnyx cannot be tricked into: our own
 //! `client_state`, authenticated with a MAC under the fleet's key and naming the call, its org
 //! and the leg (a ring leg's webhooks carry it from its very first event, even before the dial
-//! response told us its `call_control_id`), or the parent's `call_control_id` stored with the
-//! call. A `client_state` that fails the MAC (forged by a WebRTC client, another system's, or
+//! response told us its `call_control_id`; the far end of a device's outbound call carries it
+//! as the `outbound` kind), or the parent's `call_control_id` stored with the call. A
+//! `client_state` that fails the MAC (forged by a WebRTC client, another system's, or
 //! corrupted) is foreign: such an event changes nothing, and says so in the log. So does ours
 //! when it names another call or another org than the call of the event's session.
 
@@ -23,15 +24,16 @@ pub async fn handle(runtime: &Runtime, event: &CallEvent) -> Result<bool, JobErr
         return Ok(false);
     };
     match &event.client_state {
-        ClientStateField::Ours(state) if state.kind == LegKind::Ring => {
+        ClientStateField::Ours(state) if matches!(state.kind, LegKind::Ring | LegKind::Outbound) => {
             let Some(call) = runtime.store.call(session).await? else { return Ok(false) };
             if state.call != call.id || state.org.as_deref() != Some(call.org_id.as_str()) {
                 tracing::warn!(ccid, "Leg state names another call or org than its session; ignored.");
                 return Ok(false);
             }
-            let input = match state.leg.as_deref().and_then(LegId::parse) {
-                Some(leg) => leg_input(event, leg, ccid),
-                None => Some(CallInput::StrayLeg { call_control_id: ccid.to_owned() }),
+            let input = match (state.kind, state.leg.as_deref().and_then(LegId::parse)) {
+                (LegKind::Outbound, _) => far_end_input(event),
+                (_, Some(leg)) => leg_input(event, leg, ccid),
+                (_, None) => Some(CallInput::StrayLeg { call_control_id: ccid.to_owned() }),
             };
             if let Some(input) = input {
                 apply(runtime, session, &input).await?;
@@ -64,6 +66,18 @@ fn leg_input(event: &CallEvent, leg: LegId, ccid: &str) -> Option<CallInput> {
             cause: event.payload.hangup_cause.clone().unwrap_or_else(|| "unspecified".into()),
         },
         EventKind::CallBridged => CallInput::Bridged,
+        _ => return None,
+    })
+}
+
+/// An event on the far end of an outbound call (the leg our `transfer` created).
+fn far_end_input(event: &CallEvent) -> Option<CallInput> {
+    Some(match event.kind {
+        EventKind::CallAnswered => CallInput::FarEndAnswered,
+        EventKind::CallBridged => CallInput::Bridged,
+        EventKind::CallHangup => CallInput::FarEndHangup {
+            cause: event.payload.hangup_cause.clone().unwrap_or_else(|| "unspecified".into()),
+        },
         _ => return None,
     })
 }

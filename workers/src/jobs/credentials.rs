@@ -12,7 +12,7 @@
 //! cleanup finishes it. Passwords are sealed before they reach the store and never logged.
 
 use chrono::Utc;
-use fleet_domain::credentials::{CredentialStatus, credential_name, org_tag};
+use fleet_domain::credentials::{CredentialStatus, credential_name, credential_tag};
 use fleet_jobs::Envelope;
 use fleet_store::{DeviceCredential, ProvisionedCredential};
 use fleet_telnyx::{CreateCredential, Credential};
@@ -37,7 +37,7 @@ pub(super) async fn provision(runtime: &Runtime, envelope: &Envelope, id: &str) 
 
 async fn provision_row(runtime: &Runtime, row: &DeviceCredential) -> Result<(), JobError> {
     let name = credential_name(&row.id);
-    let created = find_or_create(runtime, &name, &row.org_id).await?;
+    let created = find_or_create(runtime, &name, &credential_tag(&row.org_id, &row.id)).await?;
     let provisioned = provisioned(runtime, &created);
     if runtime.store.activate_credential(&row.id, &provisioned).await? {
         tracing::info!(credential_id = %row.id, device_id = %row.device_id, telnyx_id = %created.id, "Credential provisioned.");
@@ -49,8 +49,8 @@ async fn provision_row(runtime: &Runtime, row: &DeviceCredential) -> Result<(), 
     Ok(())
 }
 
-/// The Telnyx credential named `name`, created (with our org tag and expiry) if none exists.
-async fn find_or_create(runtime: &Runtime, name: &str, org_id: &str) -> Result<Credential, JobError> {
+/// The Telnyx credential named `name`, created (with our `tag` and expiry) if none exists.
+async fn find_or_create(runtime: &Runtime, name: &str, tag: &str) -> Result<Credential, JobError> {
     let telnyx = runtime.telnyx()?;
     if let Some(found) = telnyx.list_credentials(&[("name", name)], 1, 10).await?.data.into_iter().next() {
         tracing::info!(telnyx_id = %found.id, "Adopting the credential an earlier attempt created.");
@@ -63,7 +63,7 @@ async fn find_or_create(runtime: &Runtime, name: &str, org_id: &str) -> Result<C
     let request = CreateCredential {
         connection_id,
         name: name.to_owned(),
-        tag: org_tag(org_id),
+        tag: tag.to_owned(),
         expires_at: runtime.credential_policy.expires_at(Utc::now()),
     };
     Ok(telnyx.create_credential(&request).await?)
@@ -71,7 +71,8 @@ async fn find_or_create(runtime: &Runtime, name: &str, org_id: &str) -> Result<C
 
 fn provisioned(runtime: &Runtime, c: &Credential) -> ProvisionedCredential {
     let sealed = match (&runtime.keyring, &c.sip_password) {
-        (Some(ring), Some(password)) => Some(ring.seal(password.expose(), rand::random::<[u8; 12]>())),
+        // Bound to its Telnyx credential: copied onto another row, it does not open.
+        (Some(ring), Some(password)) => Some(ring.seal(password.expose(), &c.id, rand::random::<[u8; 12]>())),
         _ => None,
     };
     ProvisionedCredential {
@@ -124,7 +125,7 @@ pub(super) async fn rotate(runtime: &Runtime, id: &str) -> Result<(), JobError> 
     }
     // Deterministic name: a retry adopts what a crashed attempt created.
     let name = format!("{}:next", credential_name(&row.id));
-    let created = find_or_create(runtime, &name, &row.org_id).await?;
+    let created = find_or_create(runtime, &name, &credential_tag(&row.org_id, &row.id)).await?;
     let new_id = ulid::Ulid::generate().to_string();
     if !runtime.store.swap_credential(&row.id, &new_id, &provisioned(runtime, &created)).await? {
         runtime.telnyx()?.delete_credential(&created.id).await?;

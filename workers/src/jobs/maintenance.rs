@@ -17,3 +17,47 @@ pub(super) async fn purge_webhook_events(runtime: &Runtime, before: i64) -> Resu
     tracing::info!(deleted, pushes, %before, "Purged stored webhook events and push records past retention.");
     Ok(())
 }
+
+/// Rows one re-seal pass reads at a time.
+const RESEAL_PAGE: u32 = 500;
+
+/// Re-seals every stored SIP password that the current key did not seal (or that is in the
+/// unbound `v1:` format), a page at a time in row order; each row is replaced only if unchanged
+/// meanwhile, so a rotation that writes a new password wins. A value no key of the ring opens
+/// (its key was removed too early, or the row was tampered with) is left as it is and logged.
+/// Idempotent: a rerun finds only what is still to do.
+pub(super) async fn reseal_secrets(runtime: &Runtime) -> Result<(), JobError> {
+    let Some(ring) = &runtime.keyring else {
+        tracing::info!("No CALLFLEET_SECRET_KEY: nothing is sealed, nothing to re-seal.");
+        return Ok(());
+    };
+    let current = ring.current_prefix();
+    let (mut resealed, mut unreadable) = (0u64, 0u64);
+    let mut after = String::new();
+    loop {
+        let rows = runtime.store.sealed_passwords_to_reseal(&current, &after, RESEAL_PAGE).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id.clone();
+        for row in &rows {
+            match ring.open(&row.sealed, &row.telnyx_id) {
+                Ok(plain) => {
+                    let fresh = ring.seal(&plain, &row.telnyx_id, rand::random::<[u8; 12]>());
+                    if runtime.store.replace_sealed_password(&row.id, &row.sealed, &fresh).await? {
+                        resealed += 1;
+                    }
+                }
+                Err(e) => {
+                    unreadable += 1;
+                    tracing::warn!(credential_id = %row.id, error = %e, "A sealed password opens with no key of the ring; left as it is.");
+                }
+            }
+        }
+    }
+    tracing::info!(
+        resealed,
+        unreadable,
+        key_id = ring.current_key_id(),
+        "Secrets re-sealed under the current key."
+    );
+    Ok(())
+}

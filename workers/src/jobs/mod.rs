@@ -26,6 +26,7 @@ pub(crate) async fn run(runtime: &Runtime, envelope: &Envelope) -> Result<(), Jo
         Job::SweepOrphanCredentialsV1 { now } => sweeps::sweep_orphans(runtime, *now).await,
         Job::SweepDepartedCredentialsV1 { now } => sweeps::sweep_departed(runtime, *now).await,
         Job::RotateExpiringCredentialsV1 { now } => sweeps::rotate_expiring(runtime, *now).await,
+        Job::ResealSecretsV1 { .. } => maintenance::reseal_secrets(runtime).await,
         Job::SendPushV1 { device_id, message, requested_at_ms } => {
             push::send(runtime, device_id, message, *requested_at_ms).await
         }
@@ -38,9 +39,6 @@ pub(crate) async fn run(runtime: &Runtime, envelope: &Envelope) -> Result<(), Jo
         }
         Job::RejectCallV1 { call_session_id, call_control_id } => {
             crate::calls::commands::reject_unknown(runtime, call_session_id, call_control_id).await
-        }
-        Job::PlaceOutboundV1 { call_session_id, call_control_id, to, from } => {
-            crate::calls::commands::place_outbound(runtime, call_session_id, call_control_id, to, from).await
         }
         Job::CallInputV1 { call_session_id, input } => {
             crate::calls::apply(runtime, call_session_id, input).await.map(|_| ())

@@ -8,7 +8,7 @@
 //! resumes (a repeated delete is a 404, i.e. success).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use fleet_domain::credentials::{CredentialStatus, RemoteCredential, org_tag, orphans};
+use fleet_domain::credentials::{CredentialStatus, RemoteCredential, orphans};
 use futures::StreamExt as _;
 
 use crate::{JobError, Runtime};
@@ -106,29 +106,34 @@ pub(super) async fn cleanup_expired(
 pub(super) async fn sweep_orphans(runtime: &Runtime, now: i64) -> Result<(), JobError> {
     let now = at(now)?;
     let telnyx = runtime.telnyx()?;
+    let Some(connection) = runtime.credential_connection_id.as_deref() else {
+        // Nothing is provisioned without one, so nothing of ours can be orphaned.
+        tracing::info!("No TELNYX_CREDENTIAL_CONNECTION_ID: no credentials to sweep.");
+        return Ok(());
+    };
+    // The whole credential connection, not one tag per organization: an organization's
+    // credentials are spread over many tags, a deleted organization's are still ours, and a
+    // listing shows names (ours: `callfleet:<row>`), not tags.
+    let listed = telnyx.list_all(&[("resource_id", &format!("connection:{connection}"))]).await?;
+    let remote: Vec<RemoteCredential> = listed
+        .into_iter()
+        .map(|c| RemoteCredential { id: c.id, name: c.name, created_at: c.created_at })
+        .collect();
     let mut deleted = 0usize;
-    for org in runtime.store.organization_ids().await? {
-        let listed = telnyx.list_all(&[("tag", &org_tag(&org))]).await?;
-        let remote: Vec<RemoteCredential> = listed
+    for chunk in remote.chunks(PAGE as usize) {
+        let ids: Vec<String> = chunk.iter().map(|c| c.id.clone()).collect();
+        let known = runtime.store.known_telnyx_ids(&ids).await?;
+        let doomed: Vec<Option<String>> = orphans(chunk, &known, now, runtime.credential_policy.orphan_grace)
             .into_iter()
-            .map(|c| RemoteCredential { id: c.id, name: c.name, created_at: c.created_at })
+            .map(|c| Some(c.id.clone()))
             .collect();
-        for chunk in remote.chunks(PAGE as usize) {
-            let ids: Vec<String> = chunk.iter().map(|c| c.id.clone()).collect();
-            let known = runtime.store.known_telnyx_ids(&ids).await?;
-            let doomed: Vec<Option<String>> =
-                orphans(chunk, &known, now, runtime.credential_policy.orphan_grace)
-                    .into_iter()
-                    .map(|c| Some(c.id.clone()))
-                    .collect();
-            let (done, error) = delete_remote(runtime, &doomed).await?;
-            deleted += done.len();
-            if let Some(e) = error {
-                return Err(e);
-            }
+        let (done, error) = delete_remote(runtime, &doomed).await?;
+        deleted += done.len();
+        if let Some(e) = error {
+            return Err(e);
         }
     }
-    tracing::info!(deleted, "Orphan Telnyx credentials deleted.");
+    tracing::info!(deleted, listed = remote.len(), "Orphan Telnyx credentials deleted.");
     Ok(())
 }
 

@@ -29,6 +29,11 @@ pub(super) async fn process(runtime: &Runtime, event_id: &str) -> Result<(), Job
     let outcome = if ours || update.is_some() { "processed" } else { "ignored" };
     // The leg fact and the "processed" mark commit together: one commit per event.
     runtime.store.finish_webhook(event_id, outcome, update.as_ref()).await?;
+    if stored.processed_at.is_none() {
+        // Acknowledged → processed, first time only (a replay is not lag).
+        let lag = (runtime.store.now() - stored.received_at).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!("callfleet_webhook_processing_lag_seconds", "outcome" => outcome).record(lag);
+    }
     tracing::debug!(event_type = ?event.kind, outcome, "Webhook processed.");
     Ok(())
 }

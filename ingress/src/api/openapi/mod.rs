@@ -146,7 +146,7 @@ pub(crate) fn spec() -> Value {
                     "201": ok("Token issued", "LoginToken"),
                     "404": error_response("device_not_found"),
                     "409": error_response("credential_not_ready: provisioning, failed, expired or missing"),
-                    "503": error_response("telnyx_unavailable or store_unavailable; retry")
+                    "503": error_response("telnyx_unavailable, telnyx_busy (the shared Telnyx rate budget had no room within 2 s) or store_unavailable; retry")
                 }))
             }},
             "/v1/numbers/{e164}": {

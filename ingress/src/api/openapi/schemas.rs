@@ -28,7 +28,7 @@ fn directory() -> Value {
             "error": {"type": "string", "description": "machine-readable reason"},
             "detail": {"description": "human-readable detail"}}},
         "OrganizationInput": {"type": "object", "additionalProperties": false, "properties": {
-            "name": nullable_string(),
+            "name": {"type": ["string", "null"], "maxLength": 256},
             "voicemail_greeting": {"type": ["string", "null"], "minLength": 1, "maxLength": 3000,
                 "description": "spoken before the beep; null or absent = the product default"},
             "voicemail_voice": {"type": ["string", "null"], "maxLength": 64, "description": "Telnyx speak voice"},
@@ -50,7 +50,7 @@ fn directory() -> Value {
             "org_id": {"type": "string", "description": "the primary organization"},
             "org_ids": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100,
                 "description": "every organization the user belongs to; a call to any of them rings all the user's devices"},
-            "name": nullable_string(),
+            "name": {"type": ["string", "null"], "maxLength": 256},
             "dnd": {"type": ["boolean", "null"], "default": false, "description": "do not disturb: inbound calls go to voicemail"}}},
         "User": {"type": "object", "required": ["id", "org_id", "org_ids", "dnd"], "properties": {
             "id": {"type": "string"}, "org_id": {"type": "string"},
@@ -65,7 +65,8 @@ fn devices() -> Value {
             "user_id": {"type": "string"}, "org_id": {"type": "string"},
             "platform": {"type": "string", "enum": ["android", "ios", "web"]},
             "push_token": {"type": ["string", "null"], "description": "FCM token (Android) or APNs alert token"},
-            "voip_token": {"type": ["string", "null"], "description": "APNs VoIP (PushKit) token"},
+            "voip_token": {"type": ["string", "null"], "pattern": "^([0-9A-Fa-f]{2}){8,200}$",
+                "description": "APNs VoIP (PushKit) device token, hex"},
             "app_version": {"type": ["string", "null"], "maxLength": 64},
             "name": {"type": ["string", "null"], "maxLength": 256}}},
         "Credential": {"type": "object", "required": ["status"], "properties": {
@@ -126,16 +127,17 @@ fn calls() -> Value {
                          "answered_by_device_id", "started_at", "answered_at", "ended_at", "legs"],
             "properties": {
             "call_session_id": {"type": "string"},
-            "org_id": {"type": "string", "description": "the organization of the number called"},
+            "org_id": {"type": "string", "description": "the organization of the number called (inbound) or of the placing device's credential (outbound)"},
             "user_id": nullable_string(),
-            "direction": {"type": "string", "enum": ["inbound"]},
+            "direction": {"type": "string", "enum": ["inbound", "outbound"],
+                "description": "outbound: placed by a device; `from` is the org number shown as caller id, `legs` is empty and `ringing` is the far end's"},
             "from": {"type": "string"}, "to": {"type": "string"},
             "state": {"type": "string", "enum": ["routing", "ringing", "answered", "voicemail", "ai_agent", "ended"]},
             "end_reason": {"type": ["string", "null"], "enum": [
                 "answered_elsewhere", "caller_cancelled", "no_answer", "all_declined", "no_devices", "completed",
                 "blocked", "unknown_number", "bridge_failed", "voicemail", "ai_agent", "outside_hours", "dnd",
-                "no_user", null]},
-            "answered_by_device_id": nullable_string(),
+                "no_user", "no_caller_id", null]},
+            "answered_by_device_id": {"type": ["string", "null"], "description": "outbound: the placing device, once the far end answered"},
             "started_at": {"type": "string", "format": "date-time"},
             "answered_at": time(), "ended_at": time(),
             "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}}}}
