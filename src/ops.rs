@@ -4,11 +4,27 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use fleet_jobs::Pool;
 use fleet_platform::Config;
-use fleet_store::{Db, ReplaySelector};
+use fleet_store::{Db, PoolSize, ReplaySelector};
 
-/// Opens the configured database (every role and operator command starts here).
+/// Opens the configured database for an operator command (a few connections).
 pub(crate) async fn open(config: &Config) -> anyhow::Result<Db> {
-    Db::open(config.database_url()).await.context("opening the database")
+    open_for(config, 4, 0).await
+}
+
+/// Opens the configured database for a process that needs `base` connections of its own beside
+/// `worker_pools` worker pools (every role starts here; see [`Config::db_connections`]).
+pub(crate) async fn open_for(config: &Config, base: u32, worker_pools: usize) -> anyhow::Result<Db> {
+    let size = PoolSize {
+        max: config.db_connections(base, worker_pools),
+        configured: config.db_max_connections.is_some(),
+    };
+    let db = Db::open_with(config.database_url(), size).await.context("opening the database")?;
+    tracing::info!(
+        max_connections = db.max_connections(),
+        configured = size.configured,
+        "Database connection pool sized."
+    );
+    Ok(db)
 }
 
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {

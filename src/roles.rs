@@ -13,12 +13,18 @@ use fleet_store::Store;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::ops::open;
+use crate::ops::open_for;
 
 const GAUGE_EVERY: Duration = Duration::from_secs(5);
 
+/// The ingress's own connections: its batcher's commits and the API's reads.
+const INGRESS_CONNECTIONS: u32 = 16;
+/// A worker process's beside its pools: liveness, the promoter, health and admin pages.
+const WORKER_CONNECTIONS: u32 = 4;
+const SCHEDULER_CONNECTIONS: u32 = 4;
+
 pub async fn ingress(config: Config) -> anyhow::Result<()> {
-    let db = open(&config).await?;
+    let db = open_for(&config, INGRESS_CONNECTIONS, 0).await?;
     let token = shutdown::on_signals();
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
@@ -33,7 +39,7 @@ pub async fn ingress(config: Config) -> anyhow::Result<()> {
 }
 
 pub async fn worker(config: Config, pools: Vec<Pool>) -> anyhow::Result<()> {
-    let db = open(&config).await?;
+    let db = open_for(&config, WORKER_CONNECTIONS, pools.len()).await?;
     let token = shutdown::on_signals();
     if let Some(addr) = config.metrics_listen {
         serve_health(&config, db.store(), addr, token.clone()).await?;
@@ -43,7 +49,7 @@ pub async fn worker(config: Config, pools: Vec<Pool>) -> anyhow::Result<()> {
 }
 
 pub async fn scheduler(config: Config) -> anyhow::Result<()> {
-    let db = open(&config).await?;
+    let db = open_for(&config, SCHEDULER_CONNECTIONS, 0).await?;
     let token = shutdown::on_signals();
     if let Some(addr) = config.metrics_listen {
         serve_health(&config, db.store(), addr, token.clone()).await?;
@@ -77,7 +83,8 @@ async fn serve_health(
 
 /// Every role in one process, on the configured database (the embedded SQLite file by default).
 pub async fn run_all(mut config: Config) -> anyhow::Result<()> {
-    let db = open(&config).await?;
+    let base = INGRESS_CONNECTIONS + WORKER_CONNECTIONS + SCHEDULER_CONNECTIONS;
+    let db = open_for(&config, base, Pool::ALL.len()).await?;
     db.migrate().await.context("migrating the database")?;
     let token = shutdown::on_signals();
     let listener =

@@ -83,6 +83,9 @@ pub struct Config {
     pub webhook_max_body: usize,
     /// Jobs one worker of one pool runs at once.
     pub worker_concurrency: usize,
+    /// `CALLFLEET_DB_MAX_CONNECTIONS`: the process's database connections; unset, each role sizes
+    /// its own ([`Config::db_connections`]).
+    pub db_max_connections: Option<u32>,
     /// A worker silent this long is presumed dead and its running jobs go back to the queue.
     pub orphan_after: Duration,
     /// How long shutdown waits for in-flight jobs before leaving them to the orphan window.
@@ -205,6 +208,10 @@ impl Config {
             transcription_api_base: get("TRANSCRIPTION_API_BASE"),
             webhook_max_body: number(&get, "CALLFLEET_WEBHOOK_MAX_BODY", 256 * 1024, 1024, 16 << 20)?,
             worker_concurrency: number(&get, "CALLFLEET_WORKER_CONCURRENCY", 32, 1, 4096)?,
+            db_max_connections: match get("CALLFLEET_DB_MAX_CONNECTIONS") {
+                Some(_) => Some(number(&get, "CALLFLEET_DB_MAX_CONNECTIONS", 0, 1, 10_000)? as u32),
+                None => None,
+            },
             orphan_after: Duration::from_secs(
                 number(&get, "CALLFLEET_ORPHAN_AFTER_SECS", 12, 3, 3600)? as u64
             ),
@@ -256,6 +263,19 @@ impl Config {
     /// The value, for the one place that opens the connection.
     pub fn database_url(&self) -> &str {
         self.database_url.expose()
+    }
+
+    /// Database connections for a process that runs `worker_pools` worker pools (0 for the
+    /// ingress, the scheduler or an operator command) beside `base` connections of its own: the
+    /// configured `CALLFLEET_DB_MAX_CONNECTIONS`, or `base` plus one connection per eight jobs a
+    /// pool may run at once, capped at 64. Jobs spend most of their time waiting on Telnyx or a
+    /// push provider, not holding a connection; the cap keeps a fleet of a few processes under
+    /// PostgreSQL's default 100 connections. The NOTIFY listener has a connection of its own.
+    pub fn db_connections(&self, base: u32, worker_pools: usize) -> u32 {
+        self.db_max_connections.unwrap_or_else(|| {
+            let per_pool = self.worker_concurrency.div_ceil(8) as u32;
+            (base + per_pool.saturating_mul(worker_pools as u32)).min(64)
+        })
     }
 }
 
@@ -345,6 +365,20 @@ mod tests {
         );
         assert_eq!(with(&[("CALLFLEET_EVENTS_SECRET", "abc")]).unwrap_err().key, "CALLFLEET_EVENTS_SECRET");
         assert_eq!(with(&[("TELNYX_API_BASE", "ftp://x")]).unwrap_err().key, "TELNYX_API_BASE");
+    }
+
+    #[test]
+    fn database_connections_follow_the_pools_unless_configured() {
+        let cfg = with(&[]).unwrap();
+        assert_eq!(cfg.db_connections(16, 0), 16, "the ingress");
+        assert_eq!(cfg.db_connections(4, 1), 8, "one pool at concurrency 32");
+        assert_eq!(cfg.db_connections(4, 8), 36, "every pool");
+        let busy = with(&[("CALLFLEET_WORKER_CONCURRENCY", "256")]).unwrap();
+        assert_eq!(busy.db_connections(4, 8), 64, "capped");
+        let set = with(&[("CALLFLEET_DB_MAX_CONNECTIONS", "5")]).unwrap();
+        assert_eq!(set.db_connections(4, 8), 5, "a configured size is never replaced");
+        let bad = with(&[("CALLFLEET_DB_MAX_CONNECTIONS", "0")]).unwrap_err();
+        assert_eq!(bad.key, "CALLFLEET_DB_MAX_CONNECTIONS");
     }
 
     #[test]

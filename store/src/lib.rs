@@ -15,6 +15,7 @@ mod db;
 pub mod devices;
 mod error;
 pub mod liveness;
+pub mod notify;
 mod port;
 pub mod postgres;
 pub mod push;
@@ -26,7 +27,7 @@ mod types;
 pub mod wake;
 pub mod webhook_jobs;
 
-pub use db::Db;
+pub use db::{Db, PoolSize};
 pub use devices::{
     Device, DeviceCredential, DeviceRegistration, DialableCredential, OrgCredential, OrgSettings,
     Organization, ProvisionedCredential, Registered, RingTarget, SealedPassword, User,

@@ -31,7 +31,7 @@ const DEAD: &str = "(status = 'Killed' OR (status = 'Failed' AND attempts >= max
 
 impl SqlStore<Sqlite> {
     /// Opens (creating if needed) the database file named by `url` (`sqlite://path?mode=rwc`).
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         if let Some(dir) = file_of(url).and_then(|f| std::path::Path::new(f).parent().map(|p| p.to_owned())) {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(&dir)
@@ -45,7 +45,7 @@ impl SqlStore<Sqlite> {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(false);
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;

@@ -17,6 +17,7 @@ mod calls_redis;
 mod calls_soak;
 mod chaos;
 mod crash;
+mod db_pool;
 mod credentials;
 mod demo;
 mod deploy;

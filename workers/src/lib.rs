@@ -16,8 +16,10 @@
 
 pub mod calls;
 mod events;
+mod backoff;
 mod execute;
 mod jobs;
+mod listener;
 mod liveness;
 mod monitor;
 mod nudge;

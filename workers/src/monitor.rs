@@ -1,8 +1,8 @@
 //! Building and supervising one apalis worker per pool.
 //!
-//! Wake-ups: Postgres workers listen for NOTIFY on insert and for this process's
-//! [`QueueWaker`](fleet_store::wake::QueueWaker); SQLite workers use the waker alone. On top of
-//! both, [`crate::nudge`] re-polls a worker shortly after each wake and each finished job, and
+//! Wake-ups: every worker waits on this process's [`QueueWaker`](fleet_store::wake::QueueWaker),
+//! which this process's commits wake and, on Postgres, the process's one NOTIFY listener
+//! ([`crate::listener`]) wakes for other processes' jobs. On top of that, [`crate::nudge`] re-polls a worker shortly after each wake and each finished job, and
 //! every half heartbeat, which apalis needs to see new jobs and write completions and heartbeats
 //! (see there). The heartbeat (a third of
 //! `orphan_after`) drives orphan recovery: a live worker re-enqueues the running jobs of a worker
@@ -25,9 +25,9 @@ use fleet_jobs::Pool;
 use fleet_platform::Config;
 use fleet_platform::shutdown::CancellationToken;
 use fleet_store::Db;
-use futures::StreamExt as _;
 
 use crate::Runtime;
+use crate::backoff::Backoff;
 use crate::execute::execute;
 use crate::nudge::{self, Finished};
 
@@ -67,10 +67,13 @@ pub async fn run(
         tracing::info!(pool = pool.as_str(), concurrency = settings.concurrency, "Worker pool started.");
     }
     tokio::spawn(crate::promoter::run(db.store(), db.waker().clone(), pools.to_vec(), shutdown.clone()));
+    if let Db::Postgres(pg) = db {
+        tokio::spawn(crate::listener::run(pg.clone(), pg.waker().clone(), pools.to_vec(), shutdown.clone()));
+    }
     // One monitor for every pool. (One per pool, each its own task, keeps a pool in restart
     // backoff from stalling the others — apalis sleeps the backoff inside the monitor's poll —
     // but it was measured to make the process soak at 10 calls/s leave legs ringing: the pools
-    // then fetch in parallel against the 16-connection pool. That waits for the pool sizing.)
+    // then fetch in parallel against the 16-connection pool.)
     let stopping = shutdown.clone();
     let backoffs = std::sync::Mutex::new(std::collections::HashMap::<String, Backoff>::new());
     monitor
@@ -94,44 +97,6 @@ pub async fn run(
         })
         .await
         .map_err(|e| WorkerError::Monitor(e.to_string()))
-}
-
-/// The restart backoff of one pool: 100 ms doubling to 5 s over a streak of failures, and back
-/// to 100 ms once the worker has run for [`Backoff::CALM`] since its last restart. (apalis's own
-/// restart count never resets: after a few database restarts over a day, every later one would
-/// keep the pool down 5 s longer than the outage.)
-#[derive(Debug, Default)]
-struct Backoff {
-    streak: u32,
-    last: Option<std::time::Instant>,
-}
-
-impl Backoff {
-    const CALM: Duration = Duration::from_secs(30);
-
-    fn next(&mut self, now: std::time::Instant) -> Duration {
-        let calm = self.last.is_none_or(|last| now.duration_since(last) >= Self::CALM);
-        self.streak = if calm { 0 } else { self.streak + 1 };
-        self.last = Some(now);
-        Duration::from_millis(100u64 << self.streak.min(6)).min(Duration::from_secs(5))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, Instant};
-
-    use super::Backoff;
-
-    #[test]
-    fn backoff_doubles_over_a_streak_and_resets_after_a_calm_run() {
-        let mut b = Backoff::default();
-        let t = Instant::now();
-        let waits: Vec<u128> = (0..8).map(|i| b.next(t + Duration::from_secs(i)).as_millis()).collect();
-        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
-        assert_eq!(b.next(t + Duration::from_secs(7 + 30)), Duration::from_millis(100), "calm for 30 s");
-        assert_eq!(b.next(t + Duration::from_secs(38)), Duration::from_millis(200));
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -164,11 +129,9 @@ fn register(monitor: Monitor, db: &Db, pool: Pool, runtime: Runtime, s: Settings
                 .batch_size(s.concurrency.clamp(1, 100));
             let storage =
                 apalis_postgres::PostgresStorage::<serde_json::Value>::new(pg.pool()).with_config(config);
-            let (pg_pool, waker) = (pg.pool().clone(), pg.waker().clone());
+            let waker = pg.waker().clone();
             monitor.register(move |_restarts| {
-                let notify = apalis_postgres::Pubsub::new(pg_pool.clone(), queue.into()).map(|_| ());
-                let wake = futures::stream::select(notify, waker.stream(pool)).boxed();
-                let wake = nudge::stream(wake, finished.clone(), backstop);
+                let wake = nudge::stream(waker.stream(pool), finished.clone(), backstop);
                 WorkerBuilder::new(worker_name(pool, key))
                     .backend(storage.clone().poll_with_stream(wake))
                     .concurrency(s.concurrency)

@@ -1,0 +1,162 @@
+//! A worker process and its Postgres connections (issue 12, item 2): one LISTEN per process,
+//! outside the pool, taken again after Postgres ends it; every pool at full concurrency on the
+//! pool sized from the configuration.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use fleet_jobs::{AppEventMessage, Pool, event_envelope};
+use fleet_platform::shutdown::CancellationToken;
+use fleet_store::{Db, Engine, NewJob, NewWebhook, PoolSize, Source};
+
+use crate::support::fleet::test_config;
+use crate::support::metrics::Delta;
+use crate::support::{Fleet, TestDb, eventually, process, webhook};
+
+/// A worker of every pool listens on one connection, which is not one of its pool's: jobs another
+/// process inserts wake its workers through NOTIFY alone (their periodic nudge is ten minutes away
+/// here), before and after Postgres ends that listening session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_listener_per_process_hears_again_after_its_session_ends_postgres() {
+    let test_db = TestDb::new(Engine::Postgres).await;
+    let admin = test_db.pg().await;
+    // The ingress stands for another process: its store's commits wake no worker of this test.
+    let fleet = Fleet::start_on(test_db, &[]).await;
+    let config = test_config(&fleet.test_db.url, &[("CALLFLEET_ORPHAN_AFTER_SECS", "3600")]);
+    // Four connections for eight pools: enough, since the listener does not take one of them.
+    let size = PoolSize { max: 4, configured: true };
+    let workers_db = Db::open_with(&fleet.test_db.url, size).await.unwrap();
+    let reconnects = Delta::of("callfleet_db_listener_reconnects_total", &[]);
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move { fleet_workers::run(&config, &workers_db, &Pool::ALL, t).await });
+
+    let hangup = |n: u32| webhook::event(&format!("evt-{n}"), "call.hangup", &format!("cc-{n}"), "s-1");
+    assert_eq!(fleet.deliver(&hangup(1)).await.status(), 200);
+    fleet.drain().await;
+    let listening = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+    };
+    assert_eq!(listening().await, 1, "one listening session for {} pools", Pool::ALL.len());
+
+    // Postgres ends the listening session alone (an idle-session timeout, a connection reaper);
+    // the workers' other connections live on.
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert_eq!(ended, [true]);
+    eventually(30, "the listener to connect again", || async { (reconnects.since() >= 1.0).then_some(()) })
+        .await;
+
+    assert_eq!(fleet.deliver(&hangup(2)).await.status(), 200);
+    fleet.drain().await;
+    let processed = fleet.store.webhook("evt-2").await.unwrap().expect("stored");
+    assert!(processed.processed_at.is_some(), "the job after the session ended ran");
+    token.cancel();
+}
+
+/// `worker --pool all` at concurrency 32 on Postgres, every connection in use: each job runs
+/// once, none is rescued as an orphan while its worker lives (apalis counts a re-enqueue as an
+/// attempt), and every app event is delivered once. `CALLFLEET_POOL_SOAK_JOBS` sizes the load
+/// (each kind; default 1,500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_pool_at_full_concurrency_runs_each_job_once_postgres() {
+    let jobs: usize =
+        std::env::var("CALLFLEET_POOL_SOAK_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_500);
+    let test_db = TestDb::new(Engine::Postgres).await;
+    let store = test_db.open().await.store();
+    let events: Vec<NewJob> = (0..jobs)
+        .map(|i| {
+            NewJob::once(event_envelope(AppEventMessage {
+                id: format!("evt-{i}"),
+                event_type: "call.ended".into(),
+                occurred_at_ms: 1_764_000_000_000,
+                data: serde_json::json!({"call_session_id": format!("s-{i}"), "org_id": "o-1"}),
+            }))
+        })
+        .collect();
+    for chunk in events.chunks(500) {
+        store.enqueue(chunk).await.unwrap();
+    }
+    let webhooks: Vec<NewWebhook> = (0..jobs)
+        .map(|i| NewWebhook {
+            event_id: format!("wh-{i}"),
+            event_type: "call.hangup".into(),
+            call_session_id: Some(format!("s-{i}")),
+            source: Source::Primary,
+            attempt: Some(1),
+            body: webhook::event(&format!("wh-{i}"), "call.hangup", &format!("cc-{i}"), &format!("s-{i}")),
+            received_at: chrono::Utc::now(),
+        })
+        .collect();
+    for chunk in webhooks.chunks(500) {
+        store.accept_webhooks(chunk).await.unwrap();
+    }
+
+    let deliveries: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let receiver = {
+        let deliveries = deliveries.clone();
+        axum::Router::new().route(
+            "/events",
+            axum::routing::post(move |headers: HeaderMap| {
+                let deliveries = deliveries.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                    *deliveries.lock().unwrap().entry(id).or_default() += 1;
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let events_url = format!("http://{}/events", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let env = [
+        ("CALLFLEET_EVENTS_URL", events_url.as_str()),
+        ("CALLFLEET_EVENTS_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ("CALLFLEET_WORKER_CONCURRENCY", "32"),
+    ];
+    let mut worker = process::spawn(&test_db.url, &["worker", "--pool", "all"], &env);
+    eventually(180, "every job to finish", || {
+        let store = store.clone();
+        async move {
+            let stats = store.queue_stats().await.ok()?;
+            stats.iter().all(|s| s.ready == 0 && s.running == 0 && s.scheduled == 0).then_some(())
+        }
+    })
+    .await;
+    assert!(worker.try_wait().unwrap().is_none(), "the worker process lived through the load");
+    process::kill9(&mut worker).await;
+    server.abort();
+
+    let stats = store.queue_stats().await.unwrap();
+    assert!(stats.iter().all(|s| s.dead == 0), "no dead job: {stats:#?}");
+    let deliveries = deliveries.lock().unwrap().clone();
+    assert_eq!(deliveries.len(), jobs, "every event delivered");
+    let twice: Vec<_> = deliveries.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "events delivered more than once: {twice:?}");
+    let pg = test_db.pg().await;
+    let attempts: Vec<(String, i32, i64)> = sqlx::query_as(
+        "SELECT job_type, attempts, count(*) FROM apalis.jobs GROUP BY job_type, attempts ORDER BY 1, 2",
+    )
+    .fetch_all(&pg)
+    .await
+    .unwrap();
+    assert!(attempts.iter().all(|(_, a, _)| *a == 1), "every job ran exactly once: {attempts:?}");
+    let total: i64 = attempts.iter().map(|(_, _, n)| n).sum();
+    assert_eq!(total as usize, 2 * jobs, "{attempts:?}");
+}
