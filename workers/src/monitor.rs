@@ -1,18 +1,21 @@
-//! Building and supervising one apalis worker per pool.
+//! Building and supervising one apalis worker per pool, each pool under a monitor of its own.
 //!
 //! Wake-ups: every worker waits on this process's [`QueueWaker`](fleet_store::wake::QueueWaker),
 //! which this process's commits wake and, on Postgres, the process's one NOTIFY listener
-//! ([`crate::listener`]) wakes for other processes' jobs. On top of that, [`crate::nudge`] re-polls a worker shortly after each wake and each finished job, and
-//! every half heartbeat, which apalis needs to see new jobs and write completions and heartbeats
-//! (see there). The heartbeat (a third of
-//! `orphan_after`) drives orphan recovery: a live worker re-enqueues the running jobs of a worker
-//! silent for `orphan_after`.
+//! ([`crate::listener`]) wakes for other processes' jobs. On top of that, [`crate::nudge`]
+//! re-polls a worker shortly after each wake and each finished job, and every half heartbeat,
+//! which apalis needs to see new jobs and write completions and heartbeats (see there). The
+//! heartbeat (a third of `orphan_after`) drives orphan recovery: a live worker re-enqueues the
+//! running jobs of a worker silent for `orphan_after`.
 //!
 //! Postgres worker processes also hold a liveness lock ([`crate::liveness`]): when one dies, the
 //! others take its running jobs back within about a second instead of the orphan window.
 //!
 //! A worker that dies with a backend error (database restarting, connection lost) is restarted
-//! with capped exponential backoff under a fresh unique name, until shutdown. On shutdown,
+//! with capped exponential backoff ([`Backoff`]) under a fresh unique name, until shutdown. apalis
+//! polls a monitor's workers inside one future and sleeps the backoff in that poll, so each pool
+//! has its own monitor task: a pool in backoff holds up no other pool's fetches, completions or
+//! heartbeats. A pool whose monitor fails for good stops the others and the role. On shutdown,
 //! workers stop fetching and in-flight jobs get `shutdown_timeout` to finish; a job cut off stays
 //! `Running` until the orphan window returns it to the queue.
 
@@ -61,38 +64,58 @@ pub async fn run(
         Db::Postgres(pg) => Some(crate::liveness::Liveness::start(pg.clone(), key)),
         Db::Sqlite(_) => None,
     };
-    let mut monitor = Monitor::new();
-    for &pool in pools {
-        monitor = register(monitor, db, pool, runtime.clone(), settings, key);
-        tracing::info!(pool = pool.as_str(), concurrency = settings.concurrency, "Worker pool started.");
-    }
     tokio::spawn(crate::promoter::run(db.store(), db.waker().clone(), pools.to_vec(), shutdown.clone()));
     if let Db::Postgres(pg) = db {
         tokio::spawn(crate::listener::run(pg.clone(), pg.waker().clone(), pools.to_vec(), shutdown.clone()));
     }
-    // One monitor for every pool. (One per pool, each its own task, keeps a pool in restart
-    // backoff from stalling the others — apalis sleeps the backoff inside the monitor's poll —
-    // but it was measured to make the process soak at 10 calls/s leave legs ringing: the pools
-    // then fetch in parallel against the 16-connection pool.)
-    let stopping = shutdown.clone();
-    let backoffs = std::sync::Mutex::new(std::collections::HashMap::<String, Backoff>::new());
+    // One monitor per pool, each its own task: apalis polls a monitor's workers inside its one
+    // future and sleeps the restart backoff in that poll, so with one monitor for every pool a
+    // pool in backoff held up the fetches, completions and heartbeats of all the others.
+    let stop = shutdown.child_token();
+    let mut monitors = tokio::task::JoinSet::new();
+    for &pool in pools {
+        let monitor = register(Monitor::new(), db, pool, runtime.clone(), settings, key);
+        monitors.spawn(supervise(monitor, config.shutdown_timeout, stop.clone()));
+        tracing::info!(pool = pool.as_str(), concurrency = settings.concurrency, "Worker pool started.");
+    }
+    let mut first_error = None;
+    while let Some(done) = monitors.join_next().await {
+        let error = match done {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(e) => WorkerError::Monitor(format!("a pool's monitor panicked: {e}")),
+        };
+        // One pool gone for good stops the others: a process that runs half its pools is worse.
+        stop.cancel();
+        first_error.get_or_insert(error);
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Runs one pool's monitor until `stop`, restarting its worker after a backend error with
+/// [`Backoff`].
+async fn supervise(
+    monitor: Monitor,
+    shutdown_timeout: Duration,
+    stop: CancellationToken,
+) -> Result<(), WorkerError> {
+    let stopping = stop.clone();
+    let backoff = std::sync::Mutex::new(Backoff::default());
     monitor
         .should_restart(move |ctx, error| {
             if stopping.is_cancelled() {
                 return false;
             }
-            // Worker names start with their pool (`worker_name`): one backoff per pool.
-            let pool = ctx.name().split('@').next().unwrap_or_default().to_owned();
-            let now = std::time::Instant::now();
-            let wait = backoffs.lock().unwrap_or_else(|p| p.into_inner()).entry(pool).or_default().next(now);
+            let wait = backoff.lock().unwrap_or_else(|p| p.into_inner()).next(std::time::Instant::now());
             tracing::warn!(worker = %ctx.name(), %error, backoff_ms = wait.as_millis() as u64, "Worker stopped; restarting.");
-            // The callback is synchronous; block_in_place lets the runtime move other tasks away.
+            // The callback is synchronous; block_in_place hands this thread's other tasks to
+            // the runtime while this pool's monitor waits.
             tokio::task::block_in_place(|| std::thread::sleep(wait));
             true
         })
-        .shutdown_timeout(config.shutdown_timeout)
+        .shutdown_timeout(shutdown_timeout)
         .run_with_signal(async move {
-            shutdown.cancelled().await;
+            stop.cancelled().await;
             Ok(())
         })
         .await

@@ -323,9 +323,6 @@ where
         Ok(next.0)
     }
 
-    /// The queue's own counts, plus the delayed jobs waiting in `scheduled_jobs` as `scheduled`,
-    /// from one snapshot: a job moving between the two tables (a promotion, a retry pushed as a
-    /// delayed job before its attempt is acknowledged) is counted once, never missed.
     fn connections(&self) -> ConnectionUse {
         ConnectionUse {
             open: self.pool.size(),
@@ -334,6 +331,9 @@ where
         }
     }
 
+    /// The queue's own counts, plus the delayed jobs waiting in `scheduled_jobs` as `scheduled`,
+    /// from one snapshot: a job moving between the two tables (a promotion, a retry pushed as a
+    /// delayed job before its attempt is acknowledged) is counted once, never missed.
     async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
         let mut tx = self.pool.begin().await?;
         if let Some(snapshot) = DB::SNAPSHOT {
