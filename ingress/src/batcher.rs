@@ -8,13 +8,17 @@
 //! there is no partial success to get wrong.
 //!
 //! A commit that takes longer than `commit_timeout` is answered 503 too (Telnyx retries; the
-//! event id makes the retry harmless even if the slow commit did land).
+//! event id makes the retry harmless even if the slow commit did land). A batch that fails because
+//! the store is unreachable closes the [`Gate`]: later requests get their 503 at once instead of
+//! each waiting out the connection timeout, while one probe at a time finds out when it is back.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fleet_store::{Accepted, Engine, NewWebhook, Store};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::gate::{Admit, Gate};
 
 type Reply = oneshot::Sender<Result<Accepted, AckError>>;
 
@@ -27,6 +31,8 @@ pub enum AckError {
     WriterStopped,
     #[error("the store did not commit in time")]
     CommitTimeout,
+    #[error("the store is unreachable; refused at once until a probe commits")]
+    StoreDown,
     /// The batch's transaction failed (the cause is logged once per batch by the writer).
     #[error("the store failed: {0}")]
     Store(&'static str),
@@ -59,6 +65,7 @@ impl BatcherConfig {
 #[derive(Clone)]
 pub struct AckBatcher {
     tx: mpsc::Sender<(NewWebhook, Reply)>,
+    gate: Arc<Gate>,
 }
 
 impl AckBatcher {
@@ -66,17 +73,28 @@ impl AckBatcher {
     pub fn start(store: Arc<dyn Store>, config: BatcherConfig) -> Self {
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let gate = Arc::new(Gate::default());
         for _ in 0..config.writers.max(1) {
-            tokio::spawn(writer(store.clone(), rx.clone(), config));
+            tokio::spawn(writer(store.clone(), rx.clone(), config, gate.clone()));
         }
-        Self { tx }
+        Self { tx, gate }
     }
 
     /// Stores one webhook (with its job) and returns what became of it. `Err` means it was not
     /// stored, or may not have been: the caller must not acknowledge it.
     pub async fn submit(&self, webhook: NewWebhook) -> Result<Accepted, AckError> {
+        let admit = self.gate.admit(Instant::now());
+        if admit == Admit::Refuse {
+            return Err(AckError::StoreDown);
+        }
         let (reply, outcome) = oneshot::channel();
-        self.tx.try_send((webhook, reply)).map_err(|_| AckError::Saturated)?;
+        if self.tx.try_send((webhook, reply)).is_err() {
+            if admit == Admit::Probe {
+                self.gate.probe_abandoned();
+            }
+            return Err(AckError::Saturated);
+        }
+        // The writer tells the gate how the batch went, whether or not this request still waits.
         outcome.await.map_err(|_| AckError::WriterStopped)?
     }
 }
@@ -85,6 +103,7 @@ async fn writer(
     store: Arc<dyn Store>,
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<(NewWebhook, Reply)>>>,
     config: BatcherConfig,
+    gate: Arc<Gate>,
 ) {
     let mut batch = Vec::with_capacity(config.max_batch);
     loop {
@@ -99,6 +118,7 @@ async fn writer(
         let result = tokio::time::timeout(config.commit_timeout, store.accept_webhooks(&webhooks)).await;
         match result {
             Ok(Ok(outcomes)) => {
+                gate.stored();
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
@@ -106,10 +126,19 @@ async fn writer(
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), batch = replies.len(),
                     "Webhook batch not stored; answering 503.");
-                let why = if e.is_transient() { "unavailable" } else { "refused the batch" };
+                let why = if e.is_transient() {
+                    gate.unreachable(Instant::now());
+                    "unavailable"
+                } else {
+                    gate.probe_abandoned();
+                    "refused the batch"
+                };
                 fail_all(replies, AckError::Store(why))
             }
-            Err(_) => fail_all(replies, AckError::CommitTimeout),
+            Err(_) => {
+                gate.unreachable(Instant::now());
+                fail_all(replies, AckError::CommitTimeout)
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod api;
 mod batcher;
 mod error;
+mod gate;
 pub mod health;
 mod server;
 mod webhooks;

@@ -94,6 +94,51 @@ impl PgStore {
             .await?)
     }
 
+    /// Returns to their queues the claimed jobs of one worker of this process that apalis has
+    /// just given up on (its future ended with a backend error; the monitor starts a new one under
+    /// a new name). Nothing else would free them before the orphan window: the dead worker's
+    /// heartbeat stops, but its process's lock is still held. Its buffered (`Queued`) jobs never
+    /// started; its `Running` ones may still be finishing in a task of their own, but apalis writes
+    /// completions from the worker's poll loop, which is gone, so they would run again after the
+    /// orphan window anyway — now they run again at once (handlers are idempotent). How many per
+    /// pool, with a NOTIFY per queue.
+    pub async fn release_jobs_of_worker(&self, worker: &str) -> Result<Vec<(JobPool, u64)>, StoreError> {
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
+            "WITH released AS (
+                 UPDATE apalis.jobs
+                    SET status = 'Pending', done_at = NULL, lock_by = NULL, lock_at = NULL,
+                        attempts = attempts + 1,
+                        last_result = '{\"Err\": \"Re-enqueued: its worker stopped on a database error.\"}'
+                  WHERE lock_by = $1 AND status IN ('Running', 'Queued')
+                 RETURNING job_type, id
+             )
+             SELECT job_type, count(*), max(id) FROM released GROUP BY job_type",
+        )
+        .bind(worker)
+        .fetch_all(self.pool())
+        .await?;
+        self.announce(rows).await
+    }
+
+    /// NOTIFYs each queue of re-enqueued jobs (an UPDATE fires no insert trigger) and wakes this
+    /// process's workers of it.
+    async fn announce(&self, rows: Vec<(String, i64, String)>) -> Result<Vec<(JobPool, u64)>, StoreError> {
+        let mut announced = Vec::with_capacity(rows.len());
+        for (queue, n, id) in rows {
+            // The payload is apalis's, as our insert trigger sends it.
+            let payload = serde_json::json!({ "job_type": queue, "id": id }).to_string();
+            sqlx::query("SELECT pg_notify('apalis::job::insert', $1)")
+                .bind(payload)
+                .execute(self.pool())
+                .await?;
+            if let Ok(pool) = JobPool::from_str(&queue) {
+                self.waker().notify(pool);
+                announced.push((pool, n as u64));
+            }
+        }
+        Ok(announced)
+    }
+
     /// Returns to their queues the claimed (`Queued` or `Running`) jobs of the processes `keys`
     /// whose lock is still not held (checked in the same statement); how many per pool.
     pub async fn rescue_jobs_of(&self, keys: &[i64]) -> Result<Vec<(JobPool, u64)>, StoreError> {
@@ -121,20 +166,6 @@ impl PgStore {
             .bind(keys)
             .fetch_all(self.pool())
             .await?;
-        let mut rescued = Vec::with_capacity(rows.len());
-        for (queue, n, id) in rows {
-            // Workers elsewhere learn of the jobs the way they learn of new ones (the payload is
-            // apalis's, as our insert trigger sends it); an UPDATE fires no insert trigger.
-            let payload = serde_json::json!({ "job_type": queue, "id": id }).to_string();
-            sqlx::query("SELECT pg_notify('apalis::job::insert', $1)")
-                .bind(payload)
-                .execute(self.pool())
-                .await?;
-            if let Ok(pool) = JobPool::from_str(&queue) {
-                self.waker().notify(pool);
-                rescued.push((pool, n as u64));
-            }
-        }
-        Ok(rescued)
+        self.announce(rows).await
     }
 }

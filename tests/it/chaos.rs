@@ -1,6 +1,7 @@
 //! Chaos: inbound calls against the simulator while the fleet's processes are SIGKILLed and
 //! restarted (ingress, both workers, the scheduler), PostgreSQL "restarts" (every connection of
-//! the processes cut and refused for 2 s, through a proxy) and Redis goes away (the same, 3 s).
+//! the processes cut and refused for 2 s, through a proxy) or is cut off by a partition (every
+//! connection cut, new ones open and get no answer, 2 s), and Redis goes away (refused, 3 s).
 //! Afterwards: every call ended with one bridge or one voicemail, no phone left ringing (still
 //! ringing 8 s after its call was answered or ended: a fault holds decisions up for its length),
 //! each app event emitted once, every acknowledged webhook processed, no dead job.
@@ -11,7 +12,8 @@
 //! `callfleet scheduler` process, all on Postgres and Redis through the proxies.
 //!
 //! `CALLFLEET_CHAOS_CALLS` (default 12, CI-sized) and `CALLFLEET_CHAOS_GAP_MS` (mean gap between
-//! calls, 150); the acceptance report in docs/benchmarks.md uses more, beside the same run with
+//! calls, 150); partitions only with `CALLFLEET_CHAOS_PARTITIONS=on`; the acceptance report in
+//! docs/benchmarks.md uses more, beside the same run with
 //! `CALLFLEET_CHAOS_FAULTS=off` as its baseline. Seeded: the same calls,
 //! phones and order of faults each run (their timing is the real clock's).
 
@@ -35,6 +37,7 @@ enum Fault {
     KillWorker(usize),
     KillScheduler,
     PostgresRestart,
+    PostgresPartition,
     RedisDown,
 }
 
@@ -96,7 +99,7 @@ async fn calls_survive_kills_and_outages_postgres() {
     // Faults every 3 s from the first call until the last one has rung, every kind at least
     // once, in a seeded order.
     let last = placed.iter().map(|p| p.starts_at).max().unwrap() + Duration::from_secs(4);
-    let kinds = [
+    let mut kinds = vec![
         Fault::KillWorker(0),
         Fault::PostgresRestart,
         Fault::KillIngress,
@@ -104,7 +107,13 @@ async fn calls_survive_kills_and_outages_postgres() {
         Fault::KillWorker(1),
         Fault::KillScheduler,
     ];
-    let mut plan: Vec<Fault> = kinds.to_vec();
+    // `CALLFLEET_CHAOS_PARTITIONS=on` adds network partitions from Postgres. Not in CI yet: with
+    // them the phones ring seconds later (docs/benchmarks.md, chaos report) and in 1 of 7
+    // 200-call runs a device went undismissed past the 8 s grace.
+    if std::env::var("CALLFLEET_CHAOS_PARTITIONS").is_ok_and(|v| v == "on") {
+        kinds.insert(3, Fault::PostgresPartition);
+    }
+    let mut plan: Vec<Fault> = kinds.clone();
     plan.shuffle(&mut rng);
     let mut injected: HashMap<Fault, usize> = HashMap::new();
     let mut next = placed[0].starts_at;
@@ -134,6 +143,11 @@ async fn calls_survive_kills_and_outages_postgres() {
             }
             Fault::PostgresRestart => {
                 pg.cut();
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                pg.restore();
+            }
+            Fault::PostgresPartition => {
+                pg.go_silent();
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 pg.restore();
             }

@@ -223,10 +223,22 @@ async fn duplicates_and_failover_enqueue_once(engine: Engine) {
     assert_eq!(fleet.pending_jobs(Pool::Webhooks).await, 2);
 }
 
-/// Postgres goes away (its connections are cut): the ingress answers 503, never 2xx, and
-/// recovers by itself when Postgres is back; nothing answered 503 was stored.
+/// Postgres restarts (connections cut, new ones refused): the ingress answers 503, never 2xx —
+/// after the first failure at once — and recovers by itself when Postgres is back; nothing
+/// answered 503 was stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ingress_answers_503_while_postgres_is_down() {
+    answers_503_while_postgres_is_gone(false).await;
+}
+
+/// The same across a network partition: connections to Postgres open and nothing answers, so the
+/// first delivery waits out the connection timeout (2 s) and the next ones are refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingress_answers_503_at_once_while_postgres_is_unreachable() {
+    answers_503_while_postgres_is_gone(true).await;
+}
+
+async fn answers_503_while_postgres_is_gone(partition: bool) {
     let test_db = TestDb::new(Engine::Postgres).await;
     let target: std::net::SocketAddr = "127.0.0.1:5432".parse().unwrap();
     let proxy = Proxy::start(target).await;
@@ -245,10 +257,33 @@ async fn ingress_answers_503_while_postgres_is_down() {
     );
     assert_eq!(status_and_reason(fleet.http.get(fleet.url("/readyz")).send().await.unwrap()).await.0, 200);
 
-    proxy.cut();
+    if partition {
+        proxy.go_silent()
+    } else {
+        proxy.cut()
+    }
     let down = webhook::event("pg-2", "call.initiated", "v3:p", "sp");
+    let started = std::time::Instant::now();
     let (status, reason) = status_and_reason(fleet.deliver(&down).await).await;
+    let first = started.elapsed();
     assert_eq!((status, reason.as_str()), (503, "store_unavailable"));
+    // Later deliveries get their 503 at once instead of each waiting out the connection timeout.
+    // (One of them may be the probe the gate lets through every 250 ms; the next is refused.)
+    let mut refused_at_once = None;
+    for n in 0..3 {
+        let started = std::time::Instant::now();
+        let r = fleet.deliver(&webhook::event(&format!("pg-fast-{n}"), "call.initiated", "v3:p", "sp")).await;
+        assert_eq!(r.status().as_u16(), 503);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "store_unavailable");
+        if body["detail"].as_str().is_some_and(|d| d.contains("refused at once")) {
+            refused_at_once = Some(started.elapsed());
+            break;
+        }
+    }
+    let refused_in =
+        refused_at_once.expect("a delivery after the first failure was refused without asking the store");
+    eprintln!("partition {partition}: first 503 after {first:?}, the next refused in {refused_in:?}");
     let ready = fleet.http.get(fleet.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status().as_u16(), 503);
     let body = ready.text().await.unwrap();
@@ -257,7 +292,9 @@ async fn ingress_answers_503_while_postgres_is_down() {
     for leak in ["127.0.0.1", "pool", "connection", "timed out", "error communicating"] {
         assert!(!body.to_lowercase().contains(leak), "readiness leaks {leak:?}: {body}");
     }
-    assert!(direct.webhook("pg-2").await.unwrap().is_none(), "a 503 stored nothing");
+    for id in ["pg-2", "pg-fast-0", "pg-fast-1", "pg-fast-2"] {
+        assert!(direct.webhook(id).await.unwrap().is_none(), "a 503 stored nothing ({id})");
+    }
 
     proxy.restore();
     eventually(30, "the ingress to recover", || {

@@ -28,6 +28,7 @@ use fleet_jobs::Pool;
 use fleet_platform::Config;
 use fleet_platform::shutdown::CancellationToken;
 use fleet_store::Db;
+use fleet_store::postgres::PgStore;
 
 use crate::Runtime;
 use crate::backoff::Backoff;
@@ -75,7 +76,11 @@ pub async fn run(
     let mut monitors = tokio::task::JoinSet::new();
     for &pool in pools {
         let monitor = register(Monitor::new(), db, pool, runtime.clone(), settings, key);
-        monitors.spawn(supervise(monitor, config.shutdown_timeout, stop.clone()));
+        let pg = match db {
+            Db::Postgres(pg) => Some(pg.clone()),
+            Db::Sqlite(_) => None,
+        };
+        monitors.spawn(supervise(monitor, pg, config.shutdown_timeout, stop.clone()));
         tracing::info!(pool = pool.as_str(), concurrency = settings.concurrency, "Worker pool started.");
     }
     let mut first_error = None;
@@ -93,9 +98,11 @@ pub async fn run(
 }
 
 /// Runs one pool's monitor until `stop`, restarting its worker after a backend error with
-/// [`Backoff`].
+/// [`Backoff`]. On Postgres the stopped worker's claimed jobs go back to the queue at once
+/// ([`release_jobs_of`]) instead of after the orphan window.
 async fn supervise(
     monitor: Monitor,
+    pg: Option<PgStore>,
     shutdown_timeout: Duration,
     stop: CancellationToken,
 ) -> Result<(), WorkerError> {
@@ -105,6 +112,9 @@ async fn supervise(
         .should_restart(move |ctx, error| {
             if stopping.is_cancelled() {
                 return false;
+            }
+            if let Some(pg) = &pg {
+                tokio::spawn(release_jobs_of(pg.clone(), ctx.name().to_owned(), stopping.clone()));
             }
             let wait = backoff.lock().unwrap_or_else(|p| p.into_inner()).next(std::time::Instant::now());
             tracing::warn!(worker = %ctx.name(), %error, backoff_ms = wait.as_millis() as u64, "Worker stopped; restarting.");
@@ -120,6 +130,29 @@ async fn supervise(
         })
         .await
         .map_err(|e| WorkerError::Monitor(e.to_string()))
+}
+
+/// Returns a stopped worker's claimed jobs to the queue, trying again every half second while
+/// the database is unreachable (it usually is: that is why the worker stopped), for at most a
+/// minute — past the orphan window, apalis's own rescue has them anyway.
+async fn release_jobs_of(pg: PgStore, worker: String, stop: CancellationToken) {
+    for _ in 0..120 {
+        match pg.release_jobs_of_worker(&worker).await {
+            Ok(released) => {
+                for (pool, n) in released {
+                    metrics::counter!("callfleet_jobs_released_total", "pool" => pool.as_str()).increment(n);
+                    tracing::info!(%worker, pool = pool.as_str(), jobs = n, "Re-enqueued the claimed jobs of a stopped worker.");
+                }
+                return;
+            }
+            Err(_) => {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -6,9 +6,17 @@ use tokio::process::{Child, Command};
 
 use super::webhook;
 
-/// Spawns `callfleet <args>` against `db_url`, signing key of the tests, stdout piped.
+/// Spawns `callfleet <args>` against `db_url`, signing key of the tests, stdout piped. With
+/// `CALLFLEET_TEST_CHILD_LOGS=DIR`, each child's log (stderr) goes to a file in DIR, for
+/// looking into a failing process test.
 pub fn spawn(db_url: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Child {
-    command(db_url, args, extra_env).spawn().expect("spawn callfleet")
+    let mut cmd = command(db_url, args, extra_env);
+    if let Some(dir) = std::env::var_os("CALLFLEET_TEST_CHILD_LOGS") {
+        let name = format!("{}-{}.log", args.join("_").replace([',', '/'], "+"), ulid::Ulid::generate());
+        let file = std::fs::File::create(std::path::Path::new(&dir).join(name)).expect("child log file");
+        cmd.stderr(file).env("RUST_LOG", "info,sqlx=warn,apalis=warn");
+    }
+    cmd.spawn().expect("spawn callfleet")
 }
 
 /// The command [`spawn`] runs, to adjust before spawning (unset a variable, pipe stderr).
