@@ -75,6 +75,7 @@ async fn drain(url: &str, concurrency: usize) -> Duration {
                 r#"{{"data":{{"event_type":"call.initiated","id":"w-{i}","occurred_at":"2026-11-23T03:30:00Z","payload":{{"call_control_id":"v3:w{i}","call_session_id":"s-{i}","direction":"incoming","from":"+13125550101","to":"+13125550199"}}}}}}"#
             ),
             received_at: chrono::Utc::now(),
+            trace_parent: None,
         })
         .collect();
     for chunk in events.chunks(250) {

@@ -138,10 +138,22 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         | Command::Healthcheck { .. } => "warn",
         _ => "info,sqlx=warn,apalis=warn",
     };
-    telemetry::init(config.log_format, default_filter);
+    let role = cli.command.role();
+    telemetry::init_with(config.log_format, default_filter, config.otlp.as_ref(), role)?;
+    if let Some(otlp) = &config.otlp {
+        // New jobs carry the trace of the span that made them (fleet_jobs::trace).
+        fleet_jobs::trace::set_source(fleet_platform::trace::current_trace_parent);
+        tracing::info!(endpoint = %otlp.endpoint, protocol = ?otlp.protocol, "Exporting traces over OTLP.");
+    }
     fleet_platform::metrics::install();
-    fleet_platform::metrics::record_build_info(env!("CARGO_PKG_VERSION"), cli.command.role());
-    match cli.command {
+    fleet_platform::metrics::record_build_info(env!("CARGO_PKG_VERSION"), role);
+    let result = run(cli.command, config).await;
+    fleet_platform::trace::shutdown();
+    result
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
         Command::Run => roles::run_all(config).await,
         Command::Ingress => roles::ingress(config).await,
         Command::Worker { pool, metrics_listen } => {

@@ -109,6 +109,14 @@ async fn accept(
     if let Some(session) = &head.call_session_id {
         span.record("call_session_id", &**session);
     }
+    // The event's own span, in the call's trace when traces are exported (every webhook of a call
+    // joins one trace, whichever ingress takes it); its job continues from here.
+    let event =
+        tracing::info_span!("webhook_event", event_id = &*head.event_id, event_type = &*head.event_type);
+    if let Some(session) = &head.call_session_id {
+        fleet_platform::trace::join_call(&event, session);
+    }
+    let trace_parent = event.in_scope(fleet_platform::trace::current_trace_parent);
     let webhook = NewWebhook {
         event_id: head.event_id.into_owned(),
         event_type: head.event_type.into_owned(),
@@ -117,9 +125,10 @@ async fn accept(
         attempt: head.attempt,
         body: text.to_owned(),
         received_at: Utc::now(),
+        trace_parent,
     };
     let event_id = webhook.event_id.clone();
-    match state.batcher.submit(webhook).await {
+    match state.batcher.submit(webhook).instrument(event).await {
         Ok(Accepted::Stored) => Ok(Ack { status: "accepted", event_id }),
         Ok(Accepted::Duplicate) => Ok(Ack { status: "duplicate", event_id }),
         Err(e) => Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())),

@@ -10,6 +10,7 @@
 //! [`RetryPolicy`]. Nothing here knows about the queue backend.
 
 mod pool;
+pub mod trace;
 
 use std::time::Duration;
 
@@ -241,17 +242,37 @@ pub struct Envelope {
     /// The call this work belongs to, for tracing (`call_session_id` on every span).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_session_id: Option<String>,
+    /// W3C `traceparent` of the span that created this work, when traces are exported
+    /// ([`trace`]): the job's span continues that trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_parent: Option<String>,
 }
 
 impl Envelope {
     /// A first attempt. `work_id` should be deterministic when the work has a natural key
     /// (e.g. `webhook:<event id>`), so a re-enqueue of the same work can be recognised.
     pub fn new(job: Job, work_id: impl Into<String>) -> Self {
-        Self { v: 1, job, attempt: 1, work_id: work_id.into(), call_session_id: None }
+        Self {
+            v: 1,
+            job,
+            attempt: 1,
+            work_id: work_id.into(),
+            call_session_id: None,
+            trace_parent: trace::current(),
+        }
     }
 
     pub fn with_call_session(mut self, call_session_id: Option<String>) -> Self {
         self.call_session_id = call_session_id;
+        self
+    }
+
+    /// Continues `trace_parent` instead of the current span's trace (work built away from the
+    /// request that asked for it: the ingress's group commit).
+    pub fn with_trace_parent(mut self, trace_parent: Option<String>) -> Self {
+        if trace_parent.is_some() {
+            self.trace_parent = trace_parent;
+        }
         self
     }
 

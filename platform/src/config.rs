@@ -118,6 +118,11 @@ pub struct Config {
     /// so several fleets (or tests) can share one Redis.
     pub redis_prefix: String,
     pub log_format: LogFormat,
+    /// Span export over OTLP/HTTP: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (the traces URL) or
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (the collector's base URL, `/v1/traces` appended),
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, the default, or `http/json`) and
+    /// `OTEL_SERVICE_NAME` (`callfleet`). Off when no endpoint is set.
+    pub otlp: Option<crate::trace::OtlpConfig>,
     /// Where the embedded default keeps its SQLite file.
     pub data_dir: PathBuf,
 }
@@ -256,6 +261,7 @@ impl Config {
             apns_rate_limit: number(&get, "CALLFLEET_APNS_RATE_LIMIT", 500, 1, 100_000)? as u32,
             redis_prefix: get("CALLFLEET_REDIS_PREFIX").unwrap_or_else(|| "callfleet".into()),
             log_format,
+            otlp: otlp(&get)?,
             data_dir,
         })
     }
@@ -300,6 +306,39 @@ fn check_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
     } else {
         Err(invalid(key, format!("{url:?} is not an http(s) URL")))
     }
+}
+
+fn otlp(get: &impl Fn(&str) -> Option<String>) -> Result<Option<crate::trace::OtlpConfig>, ConfigError> {
+    use crate::trace::{OtlpConfig, OtlpProtocol};
+    let endpoint = match (get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+        (Some(traces), _) => ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces),
+        (None, Some(base)) => {
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("{}/v1/traces", base.trim_end_matches('/')))
+        }
+        (None, None) => return Ok(None),
+    };
+    if !(endpoint.1.starts_with("http://") || endpoint.1.starts_with("https://")) {
+        return Err(invalid(endpoint.0, format!("{:?} is not an http(s) URL", endpoint.1)));
+    }
+    let key = if get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").is_some() {
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+    } else {
+        "OTEL_EXPORTER_OTLP_PROTOCOL"
+    };
+    let protocol = match get(key).as_deref() {
+        None | Some("http/protobuf") => OtlpProtocol::Protobuf,
+        Some("http/json") => OtlpProtocol::Json,
+        Some(other) => {
+            return Err(invalid(
+                key,
+                format!(
+                    "{other:?}: callfleet exports over http/protobuf or http/json (a collector's port 4318), not gRPC"
+                ),
+            ));
+        }
+    };
+    let service_name = get("OTEL_SERVICE_NAME").unwrap_or_else(|| "callfleet".into());
+    Ok(Some(OtlpConfig { endpoint: endpoint.1, protocol, service_name }))
 }
 
 fn number(
@@ -379,6 +418,36 @@ mod tests {
         assert_eq!(set.db_connections(4, 8), 5, "a configured size is never replaced");
         let bad = with(&[("CALLFLEET_DB_MAX_CONNECTIONS", "0")]).unwrap_err();
         assert_eq!(bad.key, "CALLFLEET_DB_MAX_CONNECTIONS");
+    }
+
+    #[test]
+    fn trace_export_is_off_unless_an_endpoint_is_set() {
+        use crate::trace::OtlpProtocol;
+        assert_eq!(with(&[]).unwrap().otlp, None);
+        let base = with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]).unwrap().otlp.unwrap();
+        assert_eq!(base.endpoint, "http://collector:4318/v1/traces");
+        assert_eq!((base.protocol, base.service_name.as_str()), (OtlpProtocol::Protobuf, "callfleet"));
+        let traces = with(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://c.example/traces"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ])
+        .unwrap()
+        .otlp
+        .unwrap();
+        assert_eq!(
+            (traces.endpoint.as_str(), traces.protocol),
+            ("https://c.example/traces", OtlpProtocol::Json)
+        );
+        let grpc = with(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]);
+        assert_eq!(grpc.unwrap_err().key, "OTEL_EXPORTER_OTLP_PROTOCOL");
+        assert_eq!(
+            with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "c:4318")]).unwrap_err().key,
+            "OTEL_EXPORTER_OTLP_ENDPOINT"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod rate_limiter;
 pub mod secret;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace;
 
 pub use config::{Backend, Config, ConfigError};
 pub use rate_limiter::RateLimiter;

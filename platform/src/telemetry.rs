@@ -26,10 +26,37 @@ impl LogFormat {
 /// Installs the global subscriber (once per process; later calls are ignored). Logs go to stderr
 /// so stdout stays free for command output (`TELNYX_PUBLIC_KEY=…`, operator listings).
 pub fn init(format: LogFormat, default_filter: &str) {
+    let _ = init_with(format, default_filter, None, "cli");
+}
+
+/// [`init`], plus span export over OTLP when `export` is given (see [`crate::trace`]); `role`
+/// labels this process's spans. The level filter applies to both: exported spans are the ones
+/// that would be logged.
+pub fn init_with(
+    format: LogFormat,
+    default_filter: &str,
+    export: Option<&crate::trace::OtlpConfig>,
+    role: &str,
+) -> Result<(), crate::trace::TraceExportError> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).boxed(),
+        LogFormat::Pretty => logs.compact().boxed(),
     };
+    let registry = tracing_subscriber::registry().with(filter).with(logs);
+    match export {
+        Some(config) => {
+            let spans = crate::trace::layer(config, role)?;
+            let _ = registry.with(spans).try_init();
+        }
+        None => {
+            let _ = registry.try_init();
+        }
+    }
+    Ok(())
 }

@@ -134,7 +134,13 @@ impl Dialect for Postgres {
     ) -> Result<(Vec<Accepted>, Vec<NewJob>), StoreError> {
         let jobs: Vec<NewJob> = batch
             .iter()
-            .map(|w| crate::webhook_jobs::process_job(&w.event_id, w.call_session_id.clone()))
+            .map(|w| {
+                crate::webhook_jobs::process_job(
+                    &w.event_id,
+                    w.call_session_id.clone(),
+                    w.trace_parent.clone(),
+                )
+            })
             .collect();
         let rows = queue_rows(&jobs)?;
         let stored: Vec<String> = sqlx::query_scalar(

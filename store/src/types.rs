@@ -44,6 +44,8 @@ pub struct NewWebhook {
     /// The raw body, verbatim (valid UTF-8 JSON: the ingress parsed it).
     pub body: String,
     pub received_at: DateTime<Utc>,
+    /// W3C `traceparent` of the ingress span that took it: its processing job continues it.
+    pub trace_parent: Option<String>,
 }
 
 /// What became of one delivery.

@@ -13,7 +13,7 @@ pub fn outcomes(batch: &[NewWebhook], mut inserted: HashSet<String>) -> (Vec<Acc
         .iter()
         .map(|w| {
             if inserted.remove(&w.event_id) {
-                jobs.push(process_job(&w.event_id, w.call_session_id.clone()));
+                jobs.push(process_job(&w.event_id, w.call_session_id.clone(), w.trace_parent.clone()));
                 Accepted::Stored
             } else {
                 Accepted::Duplicate
@@ -25,10 +25,11 @@ pub fn outcomes(batch: &[NewWebhook], mut inserted: HashSet<String>) -> (Vec<Acc
 
 /// The processing job of a stored webhook. Its unique key makes a second push of the same
 /// event's first attempt a no-op.
-pub fn process_job(event_id: &str, call_session_id: Option<String>) -> NewJob {
+pub fn process_job(event_id: &str, call_session_id: Option<String>, trace_parent: Option<String>) -> NewJob {
     NewJob::once(
         Envelope::new(Job::ProcessWebhookV1 { event_id: event_id.to_owned() }, format!("webhook:{event_id}"))
-            .with_call_session(call_session_id),
+            .with_call_session(call_session_id)
+            .with_trace_parent(trace_parent),
     )
 }
 

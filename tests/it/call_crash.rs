@@ -65,6 +65,7 @@ fn answered(session: &str) -> NewWebhook {
         attempt: Some(1),
         body: body.to_string(),
         received_at: Utc::now(),
+        trace_parent: None,
     }
 }
 

@@ -30,6 +30,7 @@ async fn sigkilled_worker_jobs_finish_elsewhere(engine: Engine) {
             attempt: Some(1),
             body: webhook::event(&format!("k-{i}"), "call.initiated", &format!("v3:k{i}"), &format!("s-{i}")),
             received_at: chrono::Utc::now(),
+            trace_parent: None,
         })
         .collect();
     for chunk in batch.chunks(100) {

@@ -99,6 +99,7 @@ async fn every_pool_at_full_concurrency_runs_each_job_once_postgres() {
             attempt: Some(1),
             body: webhook::event(&format!("wh-{i}"), "call.hangup", &format!("cc-{i}"), &format!("s-{i}")),
             received_at: chrono::Utc::now(),
+            trace_parent: None,
         })
         .collect();
     for chunk in webhooks.chunks(500) {

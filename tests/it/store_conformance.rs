@@ -29,6 +29,7 @@ fn webhook(id: &str, at: i64) -> NewWebhook {
         attempt: Some(1),
         body: format!(r#"{{"data":{{"id":"{id}","event_type":"call.initiated"}}}}"#),
         received_at: Utc.timestamp_opt(at, 0).unwrap(),
+        trace_parent: None,
     }
 }
 
@@ -213,8 +214,8 @@ async fn sql_built_webhook_jobs_match_the_rust_envelope() {
             .await
             .unwrap();
     let expected = [
-        fleet_store::webhook_jobs::process_job("j1", Some("sess-\"quoted\"".into())),
-        fleet_store::webhook_jobs::process_job("j2", None),
+        fleet_store::webhook_jobs::process_job("j1", Some("sess-\"quoted\"".into()), None),
+        fleet_store::webhook_jobs::process_job("j2", None, None),
     ];
     assert_eq!(rows.len(), 2);
     for ((payload, key, max), want) in rows.iter().zip(&expected) {

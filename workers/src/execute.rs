@@ -119,6 +119,12 @@ pub(crate) async fn execute(
         attempt = envelope.attempt,
         call_session_id = envelope.call_session_id.as_deref().unwrap_or(""),
     );
+    // Exported traces: this job continues the span that created it, or its call's trace.
+    fleet_platform::trace::continue_trace(
+        &span,
+        envelope.trace_parent.as_deref(),
+        envelope.call_session_id.as_deref(),
+    );
     async move {
         let started = Instant::now();
         let result = run_guarded(runtime, &envelope).await;

@@ -14,9 +14,9 @@
 //! (`orphan_after`, default 12 s), so the running jobs of a SIGKILLed worker return to the queue
 //! and run elsewhere within ~15 s.
 
+mod backoff;
 pub mod calls;
 mod events;
-mod backoff;
 mod execute;
 mod jobs;
 mod listener;

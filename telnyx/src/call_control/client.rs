@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
 
 use super::error::{parse_errors, retry_hint};
 use super::media::{Gather, PlaybackStart, PlaybackStop, RecordStart, RecordStop, Speak};
@@ -180,23 +181,30 @@ impl CallControl {
         url: String,
         body: Option<serde_json::Value>,
     ) -> Result<T, CallControlError> {
-        let mut attempt = 0;
-        loop {
-            let result = self.once(kind, method.clone(), &url, body.as_ref()).await;
-            match result {
-                Err(e) if attempt < self.inner.retries && resend_at_once(&e) => {
-                    attempt += 1;
-                    metrics::counter!("callfleet_telnyx_immediate_retries_total", "command" => kind.as_str())
-                        .increment(1);
-                }
-                other => {
-                    if let Err(e) = &other {
-                        record_error(e);
+        // One span per command (its resends inside): a child of the job's span, so a call's
+        // commands are in its trace when traces are exported.
+        let span = tracing::info_span!("telnyx_command", command = kind.as_str(), method = %method);
+        async move {
+            let mut attempt = 0;
+            loop {
+                let result = self.once(kind, method.clone(), &url, body.as_ref()).await;
+                match result {
+                    Err(e) if attempt < self.inner.retries && resend_at_once(&e) => {
+                        attempt += 1;
+                        metrics::counter!("callfleet_telnyx_immediate_retries_total", "command" => kind.as_str())
+                            .increment(1);
                     }
-                    return other;
+                    other => {
+                        if let Err(e) = &other {
+                            record_error(e);
+                        }
+                        return other;
+                    }
                 }
             }
         }
+        .instrument(span)
+        .await
     }
 
     async fn once<T: DeserializeOwned>(
