@@ -207,6 +207,34 @@ async fn calls_survive_kills_and_outages_postgres() {
         .collect();
     onset.sort_unstable();
     let pick = |q: f64| onset.get(((onset.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0);
+    // The onset in two: the caller's call.initiated until an ingress accepted it (delivery), and
+    // from there to the first dial (the fleet).
+    let (mut delivery, mut fleet): (Vec<u64>, Vec<u64>) = placed
+        .iter()
+        .filter_map(|p| {
+            let accepted = sent
+                .iter()
+                .filter(|w| w.event_type == "call.initiated" && w.call_control_id.as_deref() == Some(&p.call_control_id))
+                .filter(|w| matches!(w.outcome, fleet_sim::DeliveryOutcome::Delivered { .. }))
+                .map(|w| w.at_ms)
+                .min()?;
+            let dial = dials.iter().filter(|d| d.body["link_to"] == p.call_control_id.as_str()).map(|d| d.at_ms).min()?;
+            let start = p.starts_at.as_millis() as u64;
+            Some((accepted.saturating_sub(start), dial.saturating_sub(accepted)))
+        })
+        .unzip();
+    delivery.sort_unstable();
+    fleet.sort_unstable();
+    let quantiles = |v: &[u64]| {
+        let q = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0);
+        format!("{} / {} / {}", q(0.5), q(0.9), q(1.0))
+    };
+    eprintln!(
+        "chaos: ring onset split, p50 / p90 / max ms: delivery (initiated → accepted by an ingress) {}, \
+         fleet (accepted → first dial) {}",
+        quantiles(&delivery),
+        quantiles(&fleet)
+    );
     eprintln!(
         "chaos: {calls} calls {outcomes:?}; faults {injected:?}; {stored} webhooks stored, all processed \
          ({failed_over} delivery attempts to the failover ingress); app events redelivered {redelivered}; \
