@@ -143,7 +143,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     if let Some(otlp) = &config.otlp {
         // New jobs carry the trace of the span that made them (fleet_jobs::trace).
         fleet_jobs::trace::set_source(fleet_platform::trace::current_trace_parent);
-        tracing::info!(endpoint = %otlp.endpoint, protocol = ?otlp.protocol, "Exporting traces over OTLP.");
+        tracing::info!(endpoint = %otlp.endpoint_for_logs(), protocol = ?otlp.protocol, "Exporting traces over OTLP.");
     }
     fleet_platform::metrics::install();
     fleet_platform::metrics::record_build_info(env!("CARGO_PKG_VERSION"), role);

@@ -45,12 +45,35 @@ pub enum OtlpProtocol {
 }
 
 /// Where and how to export (read by [`crate::Config`] from the standard `OTEL_*` variables).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its `Debug` shows the endpoint without credentials, like every other secret of the config.
+#[derive(Clone, PartialEq, Eq)]
 pub struct OtlpConfig {
     /// The traces URL (`…/v1/traces`).
     pub endpoint: String,
     pub protocol: OtlpProtocol,
     pub service_name: String,
+}
+
+impl std::fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpConfig")
+            .field("endpoint", &self.endpoint_for_logs())
+            .field("protocol", &self.protocol)
+            .field("service_name", &self.service_name)
+            .finish()
+    }
+}
+
+impl OtlpConfig {
+    /// The endpoint as logs may show it: any `user:password@` in it replaced by `***@`.
+    pub fn endpoint_for_logs(&self) -> String {
+        let Some((scheme, rest)) = self.endpoint.split_once("://") else { return self.endpoint.clone() };
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        match rest[..authority_end].rfind('@') {
+            Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+            None => self.endpoint.clone(),
+        }
+    }
 }
 
 /// The trace exporter could not be built (a bad endpoint, typically).
@@ -174,6 +197,22 @@ mod tests {
         assert_ne!(a, call_trace_id("v3:session-b"));
         assert_eq!(a.len(), 32);
         assert!(call_span_context("v3:session-a").is_valid());
+    }
+
+    #[test]
+    fn logs_never_show_credentials_in_the_endpoint() {
+        let with = |endpoint: &str| OtlpConfig {
+            endpoint: endpoint.into(),
+            protocol: OtlpProtocol::Protobuf,
+            service_name: "callfleet".into(),
+        };
+        assert_eq!(
+            with("https://u:secret@c.example/v1/traces").endpoint_for_logs(),
+            "https://***@c.example/v1/traces"
+        );
+        assert_eq!(with("http://c:4318/v1/traces").endpoint_for_logs(), "http://c:4318/v1/traces");
+        assert_eq!(with("http://c:4318/v1/a@b").endpoint_for_logs(), "http://c:4318/v1/a@b");
+        assert!(!format!("{:?}", with("https://u:secret@c.example/")).contains("secret"));
     }
 
     #[test]

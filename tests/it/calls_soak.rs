@@ -74,25 +74,7 @@ async fn many_calls_end_with_one_bridge_or_voicemail(engine: Engine) {
             other => panic!("call {} ended with {other:?}, bridges {:?}: {call:#?}", p.call_session_id, ids),
         }
     }
-    let anomalies = env.sim.anomalies();
-    if !anomalies.is_empty() {
-        // What the devices of the calls concerned did get, and when, beside what the fleet knows.
-        let sessions: std::collections::BTreeSet<_> =
-            anomalies.iter().filter_map(|a| a.call_session_id.clone()).collect();
-        let mut story = String::new();
-        for session in &sessions {
-            let pushes: Vec<_> = env
-                .sim
-                .pushes()
-                .into_iter()
-                .filter(|p| p.call_session_id.as_deref() == Some(session.as_str()))
-                .map(|p| format!("{} {:?} {:?}", p.at_ms, p.push_type, p.device_id))
-                .collect();
-            let call = env.store().call(session).await.ok().flatten();
-            story.push_str(&format!("\n{session}: pushes {pushes:#?}\nfleet: {call:#?}\n"));
-        }
-        panic!("{anomalies:#?}{story}");
-    }
+    assert_no_anomaly(&env).await;
     // One event of each type per call, each delivered once (the receiver counts repeats of a
     // `webhook-id` as duplicates).
     let mut per_call: HashMap<(Option<String>, Option<String>), usize> = HashMap::new();
@@ -245,25 +227,7 @@ pub(crate) async fn assert_every_call_settled_once(
             other => panic!("call {} ended with {other:?}: {call:#?}", p.call_session_id),
         }
     }
-    let anomalies = env.sim.anomalies();
-    if !anomalies.is_empty() {
-        // What the devices of the calls concerned did get, and when, beside what the fleet knows.
-        let sessions: std::collections::BTreeSet<_> =
-            anomalies.iter().filter_map(|a| a.call_session_id.clone()).collect();
-        let mut story = String::new();
-        for session in &sessions {
-            let pushes: Vec<_> = env
-                .sim
-                .pushes()
-                .into_iter()
-                .filter(|p| p.call_session_id.as_deref() == Some(session.as_str()))
-                .map(|p| format!("{} {:?} {:?}", p.at_ms, p.push_type, p.device_id))
-                .collect();
-            let call = env.store().call(session).await.ok().flatten();
-            story.push_str(&format!("\n{session}: pushes {pushes:#?}\nfleet: {call:#?}\n"));
-        }
-        panic!("{anomalies:#?}{story}");
-    }
+    assert_no_anomaly(env).await;
     let mut per_call: HashMap<(Option<String>, Option<String>), Vec<String>> = HashMap::new();
     let mut redelivered = 0;
     for e in env.sim.app_events() {
@@ -353,4 +317,28 @@ pub(crate) async fn users_with_phones(
     }
     env.phones(phones).await;
     numbers
+}
+
+/// No simulator anomaly (a device left ringing or undismissed); on failure, what the devices of
+/// the calls concerned got, and when, beside the fleet's call rows.
+async fn assert_no_anomaly(env: &CallEnv) {
+    let anomalies = env.sim.anomalies();
+    if anomalies.is_empty() {
+        return;
+    }
+    let sessions: std::collections::BTreeSet<_> =
+        anomalies.iter().filter_map(|a| a.call_session_id.clone()).collect();
+    let mut story = String::new();
+    for session in &sessions {
+        let pushes: Vec<_> = env
+            .sim
+            .pushes()
+            .into_iter()
+            .filter(|p| p.call_session_id.as_deref() == Some(session.as_str()))
+            .map(|p| format!("{} {:?} {:?}", p.at_ms, p.push_type, p.device_id))
+            .collect();
+        let call = env.store().call(session).await.ok().flatten();
+        story.push_str(&format!("\n{session}: pushes {pushes:#?}\nfleet: {call:#?}\n"));
+    }
+    panic!("{anomalies:#?}{story}");
 }

@@ -214,11 +214,18 @@ async fn calls_survive_kills_and_outages_postgres() {
         .filter_map(|p| {
             let accepted = sent
                 .iter()
-                .filter(|w| w.event_type == "call.initiated" && w.call_control_id.as_deref() == Some(&p.call_control_id))
+                .filter(|w| {
+                    w.event_type == "call.initiated"
+                        && w.call_control_id.as_deref() == Some(&p.call_control_id)
+                })
                 .filter(|w| matches!(w.outcome, fleet_sim::DeliveryOutcome::Delivered { .. }))
                 .map(|w| w.at_ms)
                 .min()?;
-            let dial = dials.iter().filter(|d| d.body["link_to"] == p.call_control_id.as_str()).map(|d| d.at_ms).min()?;
+            let dial = dials
+                .iter()
+                .filter(|d| d.body["link_to"] == p.call_control_id.as_str())
+                .map(|d| d.at_ms)
+                .min()?;
             let start = p.starts_at.as_millis() as u64;
             Some((accepted.saturating_sub(start), dial.saturating_sub(accepted)))
         })
