@@ -111,8 +111,12 @@ async fn accept(
     }
     // The event's own span, in the call's trace when traces are exported (every webhook of a call
     // joins one trace, whichever ingress takes it); its job continues from here.
-    let event =
-        tracing::info_span!("webhook_event", event_id = &*head.event_id, event_type = &*head.event_type);
+    let event = tracing::info_span!(
+        "webhook_event",
+        event_id = &*head.event_id,
+        event_type = &*head.event_type,
+        call_session_id = head.call_session_id.as_deref().unwrap_or(""),
+    );
     if let Some(session) = &head.call_session_id {
         fleet_platform::trace::join_call(&event, session);
     }

@@ -318,7 +318,8 @@ fn otlp(get: &impl Fn(&str) -> Option<String>) -> Result<Option<crate::trace::Ot
         (None, None) => return Ok(None),
     };
     if !(endpoint.1.starts_with("http://") || endpoint.1.starts_with("https://")) {
-        return Err(invalid(endpoint.0, format!("{:?} is not an http(s) URL", endpoint.1)));
+        // Not echoed: an endpoint may carry credentials.
+        return Err(invalid(endpoint.0, "is not an http(s) URL"));
     }
     let key = if get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").is_some() {
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"

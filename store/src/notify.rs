@@ -3,9 +3,9 @@
 //! The job trigger (`migrations/postgres/*_statement_level_job_notify.sql`) notifies channel
 //! `apalis::job::insert` with `{"job_type": <queue>, …}` once per queue per inserting statement.
 //! apalis's own `Pubsub` opens one listener per worker pool, each holding a connection of the
-//! pool for life (eight of sixteen for `--pool all`), and its stream ends for good at the first
-//! connection error, so after a database restart workers of other processes' jobs only woke at
-//! their periodic nudge. [`JobNotifications`] is the one listener of a process: its connection
+//! pool for life (eight of sixteen for `--pool all`), and its stream ends at the first connection
+//! error (a new one comes only with the worker's next restart). [`JobNotifications`] is the one
+//! listener of a process: its connection
 //! lives in a pool of its own (one connection, the main pool's options), so jobs never wait on
 //! it, and it reconnects by itself (sqlx's `PgListener` re-issues the LISTEN).
 //!
