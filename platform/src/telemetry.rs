@@ -51,8 +51,11 @@ pub fn init_with(
     let registry = tracing_subscriber::registry().with(filter).with(logs);
     match export {
         Some(config) => {
-            let spans = crate::trace::layer(config, role)?;
-            let _ = registry.with(spans).try_init();
+            let (spans, provider) = crate::trace::layer(config, role)?;
+            // Only a subscriber actually installed exports: a second init leaves export off.
+            if registry.with(spans).try_init().is_ok() {
+                crate::trace::install(provider);
+            }
         }
         None => {
             let _ = registry.try_init();

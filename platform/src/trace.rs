@@ -83,11 +83,15 @@ pub struct TraceExportError(#[from] opentelemetry_otlp::ExporterBuildError);
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
-/// The `tracing` layer that exports spans, and the process-wide provider behind it.
+/// The `tracing` layer that exports spans, and the provider behind it (to [`install`] once the
+/// layer is in the global subscriber).
 pub(crate) fn layer<S>(
     config: &OtlpConfig,
     role: &str,
-) -> Result<tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>, TraceExportError>
+) -> Result<
+    (tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>, SdkTracerProvider),
+    TraceExportError,
+>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -108,8 +112,12 @@ where
         .build();
     let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build();
     let tracer = provider.tracer("callfleet");
+    Ok((tracing_opentelemetry::layer().with_tracer(tracer), provider))
+}
+
+/// Makes `provider` the process's: [`exporting`] turns true and [`shutdown`] flushes it.
+pub(crate) fn install(provider: SdkTracerProvider) {
     let _ = PROVIDER.set(provider);
-    Ok(tracing_opentelemetry::layer().with_tracer(tracer))
 }
 
 /// Whether spans are being exported.
