@@ -57,7 +57,31 @@ pub(crate) fn sim_leg(env: &CallEnv, ccid: &str) -> CallView {
 pub(crate) fn assert_no_anomaly(env: &CallEnv) {
     let ringing: Vec<_> = env.sim.calls().into_iter().filter(|c| c.state == LegState::Ringing).collect();
     assert!(ringing.is_empty(), "legs still ringing: {ringing:#?}");
-    assert!(env.sim.anomalies().is_empty(), "{:#?}", env.sim.anomalies());
+    let anomalies = env.sim.anomalies();
+    assert!(
+        anomalies.is_empty(),
+        "{anomalies:#?}\npushes of those calls: {:#?}",
+        pushes_of_anomalous_calls(env)
+    );
+}
+
+/// Each call the simulator saw an anomaly in, with the pushes its devices got (sim ms, type,
+/// device): what a failing anomaly assertion shows.
+pub(crate) fn pushes_of_anomalous_calls(env: &CallEnv) -> Vec<(String, Vec<String>)> {
+    let sessions: std::collections::BTreeSet<String> =
+        env.sim.anomalies().into_iter().filter_map(|a| a.call_session_id).collect();
+    let pushes = env.sim.pushes();
+    sessions
+        .into_iter()
+        .map(|session| {
+            let got = pushes
+                .iter()
+                .filter(|p| p.call_session_id.as_deref() == Some(session.as_str()))
+                .map(|p| format!("{} {:?} {:?}", p.at_ms, p.push_type, p.device_id))
+                .collect();
+            (session, got)
+        })
+        .collect()
 }
 
 /// No app event was received twice (same `webhook-id`), and each (type, call) came once.

@@ -60,13 +60,14 @@ pub async fn run(
     let runtime = Runtime::from_config(config, db.store())?;
     let settings = Settings { heartbeat: config.orphan_after / 3, concurrency: config.worker_concurrency };
     let key = crate::liveness::process_key();
-    // Dropped (its tasks stopped, its lock released) when the workers have finished.
-    let _liveness = match db {
-        Db::Postgres(pg) => Some(crate::liveness::Liveness::start(pg.clone(), key)),
+    let pg = match db {
+        Db::Postgres(pg) => Some(pg),
         Db::Sqlite(_) => None,
     };
+    // Dropped (its tasks stopped, its lock released) when the workers have finished.
+    let _liveness = pg.map(|pg| crate::liveness::Liveness::start(pg.clone(), key));
     tokio::spawn(crate::promoter::run(db.store(), db.waker().clone(), pools.to_vec(), shutdown.clone()));
-    if let Db::Postgres(pg) = db {
+    if let Some(pg) = pg {
         tokio::spawn(crate::listener::run(pg.clone(), pg.waker().clone(), pools.to_vec(), shutdown.clone()));
     }
     // One monitor per pool, each its own task: apalis polls a monitor's workers inside its one
@@ -76,11 +77,7 @@ pub async fn run(
     let mut monitors = tokio::task::JoinSet::new();
     for &pool in pools {
         let monitor = register(Monitor::new(), db, pool, runtime.clone(), settings, key);
-        let pg = match db {
-            Db::Postgres(pg) => Some(pg.clone()),
-            Db::Sqlite(_) => None,
-        };
-        monitors.spawn(supervise(monitor, pg, config.shutdown_timeout, stop.clone()));
+        monitors.spawn(supervise(monitor, pg.cloned(), config.shutdown_timeout, stop.clone()));
         tracing::info!(pool = pool.as_str(), concurrency = settings.concurrency, "Worker pool started.");
     }
     let mut first_error = None;
