@@ -146,8 +146,16 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
 }
 
 /// The event types callfleet emits; anything else is `other` in metric labels.
-pub const EVENT_TYPES: [&str; 5] =
-    ["call.incoming", "call.answered", "call.ended", "call.missed", "voicemail.started"];
+pub const EVENT_TYPES: [&str; 8] = [
+    "call.incoming",
+    "call.answered",
+    "call.ended",
+    "call.missed",
+    "voicemail.started",
+    "voicemail.received",
+    "call.log",
+    "call.log.updated",
+];
 
 /// `type` label of the app-event metrics (bounded).
 pub fn metric_type(event_type: &str) -> &'static str {

@@ -78,6 +78,8 @@ pub struct CallPayload {
     pub format: Option<String>,
     pub recording_started_at: Option<DateTime<Utc>>,
     pub recording_ended_at: Option<DateTime<Utc>>,
+    /// Why a recording failed (`call.recording.error`).
+    pub reason: Option<String>,
     client_state: Option<String>,
 }
 

@@ -7,7 +7,8 @@
 //! provider's answer means ([`push`]), the retry policy that every job kind uses ([`retry`]), the
 //! circuit breaker kept per outside provider ([`breaker`]), device-credential decisions
 //! ([`credentials`]), sealing secrets at rest ([`sealing`]), rate-limit arithmetic ([`rate`]) and
-//! the Standard Webhooks payload, signature and answer table of app events ([`app_events`]).
+//! the Standard Webhooks payload, signature and answer table of app events ([`app_events`]) and
+//! the facts and copy decisions of call recordings ([`recording`]).
 //! Adapters (store, HTTP, queues) live in other crates and call into this one; nothing in here
 //! knows about tokio, sqlx, axum, Redis or apalis.
 
@@ -19,6 +20,7 @@ pub mod credentials;
 pub mod event;
 pub mod push;
 pub mod rate;
+pub mod recording;
 pub mod retry;
 pub mod routing;
 pub mod sealing;

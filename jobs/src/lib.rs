@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use fleet_domain::call::{CallInput, Effect, Timer};
 use fleet_domain::push::PushMessage;
+use fleet_domain::recording::SavedRecording;
 use fleet_domain::retry::RetryPolicy;
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +82,17 @@ pub enum Job {
     /// Deliver one signed event to the app backend (Standard Webhooks, `CALLFLEET_EVENTS_URL`).
     #[serde(rename = "emit_event.v1")]
     EmitEventV1 { event: AppEventMessage },
+    /// Copy one saved recording of a call of `org_id` into the fleet's object store (asking
+    /// Telnyx for a fresh URL when the event's is too old), record it, and enqueue its
+    /// transcription in the same transaction.
+    #[serde(rename = "store_recording.v1")]
+    StoreRecordingV1 { org_id: String, recording: SavedRecording },
+    /// Transcribe one stored recording and keep the transcript with it.
+    #[serde(rename = "transcribe_recording.v1")]
+    TranscribeRecordingV1 { recording_id: String },
+    /// Write an ended call's call log and billing ledger entry (once) and emit `call.log`.
+    #[serde(rename = "log_call.v1")]
+    LogCallV1 { call_session_id: String },
 }
 
 /// One event to the app backend, fixed when its call decision committed: retries send the same
@@ -111,6 +123,9 @@ impl Job {
             Self::CallTimerV1 { .. } => Pool::SimringRetries,
             Self::CallInputV1 { .. } => Pool::Webhooks,
             Self::EmitEventV1 { .. } => Pool::Events,
+            Self::StoreRecordingV1 { .. } | Self::TranscribeRecordingV1 { .. } | Self::LogCallV1 { .. } => {
+                Pool::Recordings
+            }
             Self::PurgeWebhookEventsV1 { .. }
             | Self::CleanupExpiredCredentialsV1 { .. }
             | Self::SweepOrphanCredentialsV1 { .. }
@@ -139,6 +154,9 @@ impl Job {
             Self::CallTimerV1 { .. } => "call_timer",
             Self::CallInputV1 { .. } => "call_input",
             Self::EmitEventV1 { .. } => "emit_event",
+            Self::StoreRecordingV1 { .. } => "store_recording",
+            Self::TranscribeRecordingV1 { .. } => "transcribe_recording",
+            Self::LogCallV1 { .. } => "log_call",
         }
     }
 
@@ -177,6 +195,27 @@ impl Job {
             Self::EmitEventV1 { .. } => {
                 RetryPolicy::new(12, Duration::from_secs(1), Duration::from_secs(300))
             }
+            // A copy asks for a fresh URL whenever the event's is too old, so its budget may
+            // outlast the URL's ten minutes: about 20 minutes in all.
+            Self::StoreRecordingV1 { .. } => {
+                RetryPolicy::new(10, Duration::from_secs(2), Duration::from_secs(300))
+            }
+            Self::TranscribeRecordingV1 { .. } => {
+                RetryPolicy::new(8, Duration::from_secs(5), Duration::from_secs(600))
+            }
+            // A store write: short waits (the call log is promised within seconds of the hangup).
+            Self::LogCallV1 { .. } => {
+                RetryPolicy::new(10, Duration::from_millis(200), Duration::from_secs(30))
+            }
+        }
+    }
+
+    /// Longest one attempt may run before it counts as a (retryable) failure: a minute, and ten
+    /// for the recordings pool (a long recording's download, upload or transcription).
+    pub fn attempt_timeout(&self) -> Duration {
+        match self.pool() {
+            Pool::Recordings => Duration::from_secs(600),
+            _ => Duration::from_secs(60),
         }
     }
 
@@ -227,6 +266,22 @@ pub fn event_envelope(event: AppEventMessage) -> Envelope {
     let work_id = format!("event:{}", event.id);
     let session = event.data.get("call_session_id").and_then(|v| v.as_str()).map(str::to_owned);
     Envelope::new(Job::EmitEventV1 { event }, work_id).with_call_session(session)
+}
+
+/// The copy of one saved recording, first attempt. Its work id is `recording:<recording id>`, so
+/// a duplicated or replayed `call.recording.saved` enqueues it once.
+pub fn recording_envelope(org_id: &str, recording: SavedRecording) -> Envelope {
+    let work_id = format!("recording:{}", recording.recording_id);
+    let session = recording.call_session_id.clone();
+    Envelope::new(Job::StoreRecordingV1 { org_id: org_id.to_owned(), recording }, work_id)
+        .with_call_session(Some(session))
+}
+
+/// The transcription of one stored recording, first attempt (work id `transcribe:<recording id>`).
+pub fn transcription_envelope(recording_id: &str, call_session_id: &str) -> Envelope {
+    let job = Job::TranscribeRecordingV1 { recording_id: recording_id.to_owned() };
+    Envelope::new(job, format!("transcribe:{recording_id}"))
+        .with_call_session(Some(call_session_id.to_owned()))
 }
 
 /// What is stored in the queue: a job plus the facts that outlive one attempt.

@@ -77,8 +77,20 @@ pub struct Config {
     pub apns_team_id: Option<String>,
     pub apns_topic: Option<String>,
     pub apns_api_base: Option<String>,
+    /// `CALLFLEET_RECORDINGS_URL`: `file:///dir` or `s3://bucket[/prefix]` (unset: the directory
+    /// `recordings` under the data dir).
     pub recordings_url: Option<String>,
+    /// `AWS_*` settings for an `s3://` recordings URL (endpoint, region, keys, `AWS_ALLOW_HTTP`),
+    /// read like every other setting (environment or config file). Values are secret.
+    pub recordings_s3: Vec<(String, Secret)>,
+    /// `TRANSCRIPTION_API_BASE` (unset: Telnyx's, `<TELNYX_API_BASE>/ai`).
     pub transcription_api_base: Option<String>,
+    /// `TRANSCRIPTION_API_KEY` (unset: `TELNYX_API_KEY`).
+    pub transcription_api_key: Option<Secret>,
+    /// `CALLFLEET_TRANSCRIPTION_MODEL` (default `distil-whisper/distil-large-v2`, Telnyx's default).
+    pub transcription_model: String,
+    /// `CALLFLEET_TRANSCRIPTION_LANGUAGE` (unset: the model detects it).
+    pub transcription_language: Option<String>,
     /// Largest webhook body accepted (413 above).
     pub webhook_max_body: usize,
     /// Jobs one worker of one pool runs at once.
@@ -157,15 +169,17 @@ impl Config {
             .transpose()?;
         let telnyx_api_base = get("TELNYX_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.into());
         check_url("TELNYX_API_BASE", &telnyx_api_base)?;
-        for key in [
-            "CALLFLEET_EVENTS_URL",
-            "FCM_API_BASE",
-            "APNS_API_BASE",
-            "CALLFLEET_RECORDINGS_URL",
-            "TRANSCRIPTION_API_BASE",
-        ] {
+        for key in ["CALLFLEET_EVENTS_URL", "FCM_API_BASE", "APNS_API_BASE", "TRANSCRIPTION_API_BASE"] {
             if let Some(url) = get(key) {
                 check_url(key, &url)?;
+            }
+        }
+        if let Some(url) = get("CALLFLEET_RECORDINGS_URL") {
+            if !(url.starts_with("file:///") || url.starts_with("s3://")) {
+                return Err(invalid(
+                    "CALLFLEET_RECORDINGS_URL",
+                    format!("{url:?} is neither file:///<absolute dir> nor s3://<bucket>[/prefix]"),
+                ));
             }
         }
         if let Some(secret) = get("CALLFLEET_EVENTS_SECRET") {
@@ -210,7 +224,15 @@ impl Config {
             apns_topic: get("APNS_TOPIC"),
             apns_api_base: get("APNS_API_BASE"),
             recordings_url: get("CALLFLEET_RECORDINGS_URL"),
+            recordings_s3: AWS_KEYS
+                .iter()
+                .filter_map(|key| get(key).map(|v| ((*key).to_owned(), Secret::new(v))))
+                .collect(),
             transcription_api_base: get("TRANSCRIPTION_API_BASE"),
+            transcription_api_key: secret("TRANSCRIPTION_API_KEY"),
+            transcription_model: get("CALLFLEET_TRANSCRIPTION_MODEL")
+                .unwrap_or_else(|| "distil-whisper/distil-large-v2".into()),
+            transcription_language: get("CALLFLEET_TRANSCRIPTION_LANGUAGE"),
             webhook_max_body: number(&get, "CALLFLEET_WEBHOOK_MAX_BODY", 256 * 1024, 1024, 16 << 20)?,
             worker_concurrency: number(&get, "CALLFLEET_WORKER_CONCURRENCY", 32, 1, 4096)?,
             db_max_connections: match get("CALLFLEET_DB_MAX_CONNECTIONS") {
@@ -299,6 +321,19 @@ fn backend_of(url: &str) -> Result<Backend, ConfigError> {
         Err(invalid("CALLFLEET_DATABASE_URL", "must start with postgres://, postgresql:// or sqlite:"))
     }
 }
+
+/// The S3 settings a recordings URL may use (`object_store`'s names for them).
+const AWS_KEYS: [&str; 9] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ALLOW_HTTP",
+    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+    "AWS_S3_EXPRESS",
+];
 
 fn check_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
     if url.starts_with("http://") || url.starts_with("https://") {

@@ -3,8 +3,11 @@
 //!
 //! # Shape
 //! - [`Simulator::start`] serves, on a listener you bind: the Telnyx API under `/v2` (so the official SDKs
-//!   work with their base URL pointed there), the control API under `/sim` (documented at
-//!   `/sim/openapi.json`), recording downloads under `/sim-s3/`, and the push simulator's routes.
+//!   work with their base URL pointed there): Call Control, telephony credentials,
+//!   `GET /v2/recordings/{id}` (re-signed download URLs) and `POST /v2/ai/audio/transcriptions` (a
+//!   deterministic stub: [`transcript_of`]); the control API under `/sim` (documented at
+//!   `/sim/openapi.json`), recording downloads under `/sim-s3/` (their bytes: [`recording_bytes`]), and the
+//!   push simulator's routes.
 //! - [`SimHandle`] scripts scenarios (numbers, devices, callers), drives the clock ([`ClockMode::Manual`]:
 //!   [`SimHandle::advance`]), injects faults, and reads back every API request and webhook attempt in order
 //!   ([`SimHandle::requests`], [`SimHandle::webhooks`]); [`SimHandle::settle`] waits until everything due has
@@ -69,6 +72,7 @@ mod push_link;
 pub mod scenario;
 mod telnyx_errors;
 mod timeline;
+mod transcription;
 mod world;
 
 mod api;
@@ -79,12 +83,16 @@ pub use crate::cli::{SimArgs, run_cli};
 pub use crate::config::{ClockMode, DeliveryKnobs, DialLimit, LaneScope, SimConfig, TimestampSource};
 pub use crate::error::SimError;
 pub use crate::handle::{SimHandle, Simulator};
-pub use crate::log::{Anomaly, DeliveryOutcome, PushRecord, ReceivedEvent, RecordedRequest, SentWebhook};
+pub use crate::log::{
+    Anomaly, DeliveryOutcome, PushRecord, ReceivedEvent, RecordedRequest, SentWebhook, UploadedFile,
+};
+pub use crate::media::recording as recording_bytes;
 pub use crate::observer::{DeliveredPush, NoopPushObserver, PushObserver, PushPlatform};
 pub use crate::scenario::{
     Caller, CallerScript, CredentialRef, DeviceBehaviour, DevicePlatform, DeviceScript, Fault, PlacedCall,
     RingBehaviour,
 };
+pub use crate::transcription::transcript_of;
 pub use crate::world::{CallView, Credential, LegDirection, LegState};
 
 /// The webhook public key (standard base64 of the raw 32-byte Ed25519 key) that a simulator started with

@@ -30,8 +30,25 @@ pub struct RecordedRequest {
     pub content_type: String,
     /// The command was a repeat of an earlier `command_id` inside the 60 s window and was not applied.
     pub deduplicated: bool,
-    /// Name of the injected fault that shaped this answer, if any.
+    /// Name of the injected fault that shaped this answer, if any (`api_error`, `api_timeout`,
+    /// `transcription_error`).
     pub fault: Option<String>,
+    /// The file of a multipart upload (`POST /v2/ai/audio/transcriptions`, field `file`); its text fields
+    /// are in `body`. `None` for JSON requests.
+    pub upload: Option<UploadedFile>,
+}
+
+/// A file received in a multipart/form-data request: what it was called and what it held.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UploadedFile {
+    /// The form field's name.
+    pub field: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
 }
 
 /// Outcome of one webhook delivery attempt.

@@ -1,6 +1,10 @@
 //! Recording files: a short, valid WAV (8 kHz, 16-bit PCM, mono or stereo) or MP3 (silent MPEG-1 Layer III
 //! frames), generated in code. The content is a 440 Hz tone so a transcription stub or a player sees real
 //! audio; the length is fixed (1 s) so the files stay small whatever the call's duration.
+//!
+//! [`recording`] (re-exported as [`crate::recording_bytes`]) is exactly what a download of a saved
+//! recording returns, so a test can check a stored copy byte for byte; [`duration_secs`] is how long the
+//! transcription stub says an upload lasts. Everything here is a pure function of its arguments.
 
 /// Samples per second of generated audio (the PSTN rate).
 const RATE: u32 = 8_000;
@@ -48,6 +52,27 @@ pub fn mp3() -> Vec<u8> {
     out
 }
 
+/// The exact bytes a download of a saved recording returns: [`mp3`] for `format` `mp3`, else [`wav`] (the
+/// only other `record_format` Telnyx accepts) with 2 channels for `channels` `dual`, 1 otherwise.
+pub fn recording(format: &str, channels: &str) -> Vec<u8> {
+    match format {
+        "mp3" => mp3(),
+        _ => wav(if channels == "dual" { 2 } else { 1 }),
+    }
+}
+
+/// Seconds of audio in `bytes`: from the header for a PCM WAV file (`data` length / byte rate), else the
+/// length at 128 kbit/s (the rate of [`mp3`]). Never fails: odd input just gets the 128 kbit/s estimate.
+pub fn duration_secs(bytes: &[u8]) -> f64 {
+    let u32_at = |i: usize| bytes.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WAVE") {
+        if let (Some(rate), Some(data)) = (u32_at(28).filter(|r| *r > 0), u32_at(40)) {
+            return f64::from(data) / f64::from(rate);
+        }
+    }
+    bytes.len() as f64 * 8.0 / 128_000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +90,17 @@ mod tests {
             assert_eq!(data + 44, w.len());
             assert_eq!(data, 8_000 * 2 * usize::from(ch));
         }
+    }
+
+    #[test]
+    fn recording_bytes_and_durations() {
+        assert_eq!(recording("wav", "dual"), wav(2));
+        assert_eq!(recording("wav", "single"), wav(1));
+        assert_eq!(recording("mp3", "dual"), mp3());
+        assert!((duration_secs(&wav(2)) - 1.0).abs() < 1e-9);
+        assert!((duration_secs(&wav(1)) - 1.0).abs() < 1e-9);
+        assert!((duration_secs(&mp3()) - 0.990_375).abs() < 1e-9);
+        assert_eq!(duration_secs(b""), 0.0);
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! `additionalProperties` (boolean or schema), `items`, `oneOf` (exactly one), `anyOf`, `allOf`, `minimum`,
 //! `maximum`, `minLength`, `maxLength`, `minItems`, `maxItems`, `minProperties`, `maxProperties`. `format`,
 //! `pattern`, `discriminator` and annotations are ignored. On top of schemas it matches an HTTP exchange to
-//! its operation (path templates under the server's base path), checks the request body and `deepObject`
-//! query parameters, the response by status (falling back to `default`) and content type, and webhook bodies
-//! by `data.event_type`.
+//! its operation (path templates under the server's base path), checks the request body (`application/json`,
+//! or for a `multipart/form-data` operation its text fields given as a JSON object of strings) and
+//! `deepObject` query parameters, the response by status (falling back to `default`) and content type, and
+//! webhook bodies by `data.event_type`.
 //!
 //! Nothing here panics on odd documents: an unresolvable `$ref` or an undocumented status is reported as a
 //! [`Violation`], like any mismatch.
@@ -231,7 +232,7 @@ impl OpenApi {
         if let Some(rb) = op.get("requestBody") {
             match self.resolve(rb) {
                 Err(e) => out.push(v("", e)),
-                Ok(rb) => match (body, rb.pointer("/content/application~1json/schema")) {
+                Ok(rb) => match (body, Self::body_schema(rb)) {
                     (Some(b), Some(schema)) => self.check(schema, b, "", &mut out),
                     (None, _) if rb.get("required") == Some(&Value::Bool(true)) => {
                         out.push(v("", "request body required"));
@@ -242,6 +243,13 @@ impl OpenApi {
         }
         self.check_query(op, query.unwrap_or(""), &mut out);
         if out.is_empty() { Ok(()) } else { Err(out) }
+    }
+
+    /// The request body's schema: `application/json`, else `multipart/form-data` (whose text fields are
+    /// then checked as a JSON object of strings; file parts are not part of the instance).
+    fn body_schema(rb: &Value) -> Option<&Value> {
+        rb.pointer("/content/application~1json/schema")
+            .or_else(|| rb.pointer("/content/multipart~1form-data/schema"))
     }
 
     fn check_query(&self, op: &Value, query: &str, out: &mut Vec<Violation>) {
@@ -435,6 +443,20 @@ mod tests {
         );
         assert!(a.check_response("POST", "/v2/things/1", 422, "text/plain", &json!("x")).is_err());
         assert!(a.check_response("GET", "/v2/things/1", 200, "application/json", &json!({})).is_err());
+    }
+
+    #[test]
+    fn multipart_text_fields_are_checked_against_the_form_schema() {
+        let a = OpenApi::new(json!({
+            "paths": {"/upload": {"post": {
+                "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["model"], "properties": {
+                        "file": {"type": "string", "format": "binary"}, "model": {"enum": ["a", "b"]}}}}}},
+                "responses": {}}}}
+        }));
+        assert_eq!(a.check_request("POST", "/upload", None, Some(&json!({"model": "a"}))), Ok(()));
+        assert!(a.check_request("POST", "/upload", None, Some(&json!({"model": "c"}))).is_err());
+        assert!(a.check_request("POST", "/upload", None, Some(&json!({}))).is_err());
     }
 
     #[test]

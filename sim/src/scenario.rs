@@ -146,7 +146,9 @@ pub struct PlacedCall {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
     /// Matching API requests fail with `status` (500/503 → code 10007, 429 → 10011, else `code`),
-    /// without any effect.
+    /// without any effect. `operation` `None` matches every Call Control and credential operation and
+    /// `recording_get`; the transcription operation only matches when named (`"transcription"`), and then
+    /// answers `{"detail": "Injected failure."}`.
     ApiError {
         #[serde(default)]
         operation: Option<String>,
@@ -180,6 +182,10 @@ pub enum Fault {
     /// The app-event receiver (`POST /sim/events`) answers `status` to correctly signed deliveries,
     /// without recording them (the fleet must retry).
     AppEventError { status: u16, count: u32 },
+    /// Valid `POST /v2/ai/audio/transcriptions` requests answer `status` with `{"detail": "Injected
+    /// failure."}` instead of a transcript (requests refused before, 401/400/413/422, do not consume it).
+    /// JSON: `{"kind": "transcription_error", "status": 503, "count": 2}`.
+    TranscriptionError { status: u16, count: u32 },
 }
 
 /// Operation names used by [`Fault`] matching and in the request log.
@@ -193,6 +199,10 @@ pub mod ops {
     pub const CREDENTIAL_DELETE: &str = "credential_delete";
     pub const CREDENTIAL_TOKEN: &str = "credential_token";
     pub const RECORDING_DOWNLOAD: &str = "recording_download";
+    /// `GET /v2/recordings/{recording_id}`.
+    pub const RECORDING_GET: &str = "recording_get";
+    /// `POST /v2/ai/audio/transcriptions`.
+    pub const TRANSCRIPTION: &str = "transcription";
     // Call actions use their path name: answer, bridge, hangup, transfer, reject, speak, record_start,
     // record_stop, client_state_update.
 }

@@ -20,6 +20,7 @@ mod port;
 pub mod postgres;
 pub mod push;
 mod queue_rows;
+pub mod recordings;
 pub mod sql;
 pub mod sqlite;
 pub mod story;
@@ -33,7 +34,10 @@ pub use devices::{
     Organization, ProvisionedCredential, Registered, RingTarget, SealedPassword, User,
 };
 pub use error::StoreError;
-pub use port::{CallStore, DirectoryStore, PushStore, QueueStore, RoutingStore, Store, WebhookStore};
+pub use port::{
+    CallStore, DirectoryStore, PushStore, QueueStore, RecordingStore, RoutingStore, Store, WebhookStore,
+};
 pub use queue_rows::APALIS_MAX_ATTEMPTS;
 pub(crate) use queue_rows::{dead_job, queue_rows, restart_from_dead};
+pub use recordings::{Recording, RecordingFailure, Transcript, TranscriptStatus};
 pub use types::*;

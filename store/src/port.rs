@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use fleet_domain::push::Provider;
 use fleet_jobs::Pool;
 
-use fleet_domain::call::Call;
+use fleet_domain::call::{Call, CallLog, LedgerEntry};
 use fleet_domain::routing::NumberConfig;
 
+use crate::recordings::{Recording, RecordingFailure, Transcript};
 use crate::{
     Accepted, CallLeg, ConnectionUse, DeadJob, Device, DeviceCredential, DeviceRegistration,
     DialableCredential, Engine, LegUpdate, NewJob, NewWebhook, OrgCredential, Organization,
@@ -22,7 +23,16 @@ use crate::{
 /// area's implementation sits beside its SQL (see `sql/`); `dyn Store` offers all of them.
 #[async_trait]
 pub trait Store:
-    WebhookStore + QueueStore + DirectoryStore + RoutingStore + CallStore + PushStore + Send + Sync + 'static
+    WebhookStore
+    + QueueStore
+    + DirectoryStore
+    + RoutingStore
+    + CallStore
+    + PushStore
+    + RecordingStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Which engine this is.
     fn engine(&self) -> Engine;
@@ -316,4 +326,40 @@ pub trait PushStore: Send + Sync {
 
     /// Deletes push delivery records older than `before`; returns how many.
     async fn purge_push_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// The recording pipeline's rows: recordings copied into the object store, their transcripts,
+/// failed recordings, and the call log and billing ledger of ended calls.
+#[async_trait]
+pub trait RecordingStore: Send + Sync {
+    /// Records a copied recording (transcript `pending`) and pushes `jobs` (its transcription)
+    /// in the same transaction, unless a row with its id exists (`false`: nothing pushed).
+    async fn store_recording(&self, recording: &Recording, jobs: &[NewJob]) -> Result<bool, StoreError>;
+
+    async fn recording(&self, id: &str) -> Result<Option<Recording>, StoreError>;
+
+    /// The recordings of one call session, oldest first.
+    async fn call_recordings(&self, call_session_id: &str) -> Result<Vec<Recording>, StoreError>;
+
+    /// Settles a transcript that is not `done` yet; `false` when it was (a repeat).
+    async fn finish_transcript(&self, id: &str, outcome: &Transcript) -> Result<bool, StoreError>;
+
+    /// Keeps a `call.recording.error` (once per event id); `false` for a repeat.
+    async fn record_recording_failure(
+        &self,
+        event_id: &str,
+        call_session_id: &str,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
+
+    async fn recording_failures(&self, call_session_id: &str) -> Result<Vec<RecordingFailure>, StoreError>;
+
+    /// Writes an ended call's log line and ledger entry and pushes `jobs` (its `call.log`
+    /// event) in one transaction, unless the session is logged already (`false`: nothing
+    /// written, nothing pushed).
+    async fn log_call(&self, log: &CallLog, entry: &LedgerEntry, jobs: &[NewJob])
+    -> Result<bool, StoreError>;
+
+    /// The call log line and ledger entry of a session, once it ended.
+    async fn call_log(&self, call_session_id: &str) -> Result<Option<(CallLog, LedgerEntry)>, StoreError>;
 }

@@ -1,4 +1,5 @@
-//! The HTTP calls: `/telephony_credentials` create, list (paged, filtered), delete, token.
+//! The HTTP calls: `/telephony_credentials` create, list (paged, filtered), delete, token; and
+//! `/recordings/{id}` (fresh download links of a saved recording).
 //!
 //! Order of a request: the `credentials` breaker (open → `Retryable` at once, with the remaining
 //! cooldown as `retry_after`), the housekeeping rate limiter (a job waits as long as needed; an
@@ -73,6 +74,24 @@ pub struct CreateCredential {
     pub name: String,
     pub tag: String,
     pub expires_at: DateTime<Utc>,
+}
+
+/// A recording as `GET /recordings/{id}` describes it (fields callfleet uses).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecordingInfo {
+    pub id: String,
+    /// Fresh pre-signed download links by format (each valid for ten minutes).
+    #[serde(default)]
+    pub download_urls: RecordingDownloadUrls,
+    #[serde(default)]
+    pub duration_millis: Option<i64>,
+}
+
+/// Download links of a recording, by format.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RecordingDownloadUrls {
+    pub mp3: Option<String>,
+    pub wav: Option<String>,
 }
 
 /// Telnyx client; cheap to clone.
@@ -275,6 +294,15 @@ impl TelnyxClient {
             retry_after: None,
         })?;
         Ok(token.trim().to_owned())
+    }
+}
+
+impl TelnyxClient {
+    /// `GET /recordings/{id}`: the recording with fresh download links (a copy whose event URL
+    /// expired gets a working one here). On the housekeeping budget: no caller waits on it.
+    pub async fn recording(&self, id: &str) -> Result<RecordingInfo, TelnyxError> {
+        let res = self.send(self.http.get(format!("{}/recordings/{id}", self.base))).await?;
+        Self::data(res).await
     }
 }
 

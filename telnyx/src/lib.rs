@@ -22,7 +22,10 @@ mod client;
 mod settings;
 
 pub use call_control::CallControl;
-pub use client::{CreateCredential, Credential, CredentialPage, SipPassword, TelnyxClient};
+pub use client::{
+    CreateCredential, Credential, CredentialPage, RecordingDownloadUrls, RecordingInfo, SipPassword,
+    TelnyxClient,
+};
 pub use fleet_platform::RateLimiter;
 pub use settings::TelnyxSettings;
 

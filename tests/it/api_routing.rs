@@ -347,7 +347,8 @@ async fn call_status_and_active_call(engine: Engine) {
         "legs": [
             {"device_id": "phone-1", "call_control_id": "v3:leg-1", "state": "ringing", "hangup_cause": null},
             {"device_id": "tab-1", "call_control_id": null, "state": "dialing", "hangup_cause": null}
-        ]
+        ],
+        "recordings": [], "recording_errors": [], "log": null
     });
     let (s, v) = api.get("/v1/calls/sess-ring").await;
     assert_eq!(s, 200);
@@ -369,6 +370,28 @@ async fn call_status_and_active_call(engine: Engine) {
         leg("tab-9", 1, Some("v3:leg-10"), LegState::Ended, Some("originator_cancel")),
     ];
     assert!(store.create_call(&done, &[]).await.unwrap());
+    let recording = fleet_store::Recording {
+        id: "rec-1".into(),
+        call_session_id: "sess-done".into(),
+        org_id: "org-2".into(),
+        format: "mp3".into(),
+        channels: "dual".into(),
+        object_key: "recordings/org-2/sess-done/rec-1.mp3".into(),
+        sha256: "0f".repeat(32),
+        size_bytes: 4_096,
+        duration_ms: Some(60_000),
+        started_at: Some(t1),
+        ended_at: Some(t2),
+        saved_at: t2,
+        stored_at: t2,
+        transcript_status: fleet_store::TranscriptStatus::Pending,
+        transcript: None,
+        transcript_error: None,
+        transcribed_at: None,
+    };
+    assert!(store.store_recording(&recording, &[]).await.unwrap());
+    store.finish_transcript("rec-1", &fleet_store::Transcript::Done("Hello there.".into())).await.unwrap();
+    store.record_recording_failure("ev-err", "sess-done", "Internal server error").await.unwrap();
     let (s, v) = api.get("/v1/calls/sess-done").await;
     assert_eq!(s, 200);
     assert_eq!((v["state"].as_str(), v["end_reason"].as_str()), (Some("ended"), Some("completed")));
@@ -379,6 +402,15 @@ async fn call_status_and_active_call(engine: Engine) {
         v["legs"][1],
         json!({"device_id": "tab-9", "call_control_id": "v3:leg-10", "state": "ended", "hangup_cause": "originator_cancel"})
     );
+    let shown = &v["recordings"][0];
+    assert_eq!((shown["recording_id"].as_str(), shown["channels"].as_str()), (Some("rec-1"), Some("dual")));
+    assert_eq!(
+        (shown["transcript_status"].as_str(), shown["transcript"].as_str()),
+        (Some("done"), Some("Hello there."))
+    );
+    assert_eq!((shown["size_bytes"].as_i64(), shown["duration_ms"].as_i64()), (Some(4_096), Some(60_000)));
+    assert!(shown.get("object_key").is_none(), "where the fleet keeps it is its own business");
+    assert_eq!(v["recording_errors"][0]["reason"], "Internal server error");
 
     // Only ended calls (or none, or no such user): no active call.
     for user in ["bob", "nobody"] {

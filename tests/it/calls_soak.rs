@@ -52,6 +52,7 @@ async fn many_calls_end_with_one_bridge_or_voicemail(engine: Engine) {
 
     let mut outcomes: HashMap<&str, usize> = HashMap::new();
     let bridges = env.requests("bridge");
+    let voicemail_records = recordings_by_kind(&env).0;
     for p in &placed {
         let call = env.call(&p.call_session_id).await;
         assert_eq!(call.state, CallState::Ended, "{call:#?}");
@@ -64,10 +65,8 @@ async fn many_calls_end_with_one_bridge_or_voicemail(engine: Engine) {
         ids.sort_unstable();
         ids.dedup();
         let parent_bridges = ids.len();
-        let voicemail = env
-            .requests("record_start")
-            .iter()
-            .any(|r| r.target.as_deref() == Some(p.call_control_id.as_str()));
+        let voicemail =
+            voicemail_records.iter().any(|r| r.target.as_deref() == Some(p.call_control_id.as_str()));
         match (call.answered_by_device_id(), parent_bridges, voicemail) {
             (Some(_), 1, false) => *outcomes.entry("bridged").or_default() += 1,
             (None, 0, _) => *outcomes.entry("not bridged").or_default() += 1,
@@ -198,12 +197,14 @@ pub(crate) async fn assert_every_call_settled_once(
     env: &CallEnv,
     placed: &[fleet_sim::PlacedCall],
 ) -> (HashMap<&'static str, usize>, u64) {
-    let (bridges, record_starts) = (env.requests("bridge"), env.requests("record_start"));
+    let bridges = env.requests("bridge");
+    let (record_starts, call_records) = recordings_by_kind(env);
     let mut outcomes: HashMap<&'static str, usize> = HashMap::new();
     for p in placed {
         let call = env.call(&p.call_session_id).await;
         let bridged = acted_on(&bridges, &p.call_control_id);
         let records = acted_on(&record_starts, &p.call_control_id);
+        assert!(acted_on(&call_records, &p.call_control_id) <= 1, "{} recorded twice", p.call_session_id);
         // Voicemail answered the caller (the caller may hang up during the greeting, before the
         // recording starts).
         let voicemail = call.winner.is_none() && call.answered_at.is_some();
@@ -246,6 +247,11 @@ pub(crate) async fn assert_every_call_settled_once(
 /// How many distinct commands of `requests` Telnyx acted on for `leg`: accepted ones, counted
 /// by command id (a command resent after a lost answer — a killed worker, a cut connection —
 /// repeats its id, and Telnyx acts once per id).
+/// The `record_start` requests: voicemail ones (one channel) and whole-call ones (dual).
+fn recordings_by_kind(env: &CallEnv) -> (Vec<fleet_sim::RecordedRequest>, Vec<fleet_sim::RecordedRequest>) {
+    env.requests("record_start").into_iter().partition(|r| r.body["channels"] == "single")
+}
+
 fn acted_on(requests: &[fleet_sim::RecordedRequest], leg: &str) -> usize {
     let mut ids: Vec<String> = requests
         .iter()

@@ -27,6 +27,7 @@ mod liveness;
 mod operations;
 mod push;
 mod rate_limit;
+mod recordings;
 mod scheduler_replicas;
 mod store_calls;
 mod store_conformance;

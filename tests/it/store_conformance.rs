@@ -485,3 +485,63 @@ async fn dead_jobs_are_shown_and_discarded(engine: Engine) {
     let m = stats.iter().find(|s| s.pool == Pool::Maintenance.as_str()).unwrap();
     assert_eq!((m.ready, m.dead), (0, 1));
 }
+
+on_both! {
+    recordings_are_kept_once_with_their_transcript => recordings_are_kept_once_with_their_transcript_postgres, recordings_are_kept_once_with_their_transcript_sqlite;
+}
+
+async fn recordings_are_kept_once_with_their_transcript(engine: Engine) {
+    use fleet_store::{Recording, Transcript, TranscriptStatus};
+    let db = TestDb::new(engine).await;
+    let store = db.open().await.store();
+    let at = |s| Utc.timestamp_opt(s, 0).unwrap();
+    let rec = |id: &str, saved: i64| Recording {
+        id: id.into(),
+        call_session_id: "s1".into(),
+        org_id: "o1".into(),
+        format: "mp3".into(),
+        channels: "dual".into(),
+        object_key: format!("recordings/o1/s1/{id}.mp3"),
+        sha256: "ab".repeat(32),
+        size_bytes: 1234,
+        duration_ms: Some(5_000),
+        started_at: Some(at(saved - 5)),
+        ended_at: None,
+        saved_at: at(saved),
+        stored_at: at(0),
+        transcript_status: TranscriptStatus::Pending,
+        transcript: None,
+        transcript_error: None,
+        transcribed_at: None,
+    };
+    let transcribe = |id: &str| NewJob::once(fleet_jobs::transcription_envelope(id, "s1"));
+    assert!(store.store_recording(&rec("r2", 200), &[transcribe("r2")]).await.unwrap());
+    assert!(store.store_recording(&rec("r1", 100), &[transcribe("r1")]).await.unwrap());
+    // A second copy of r1 (a re-run after the commit) changes nothing and enqueues nothing.
+    assert!(!store.store_recording(&rec("r1", 100), &[transcribe("r1")]).await.unwrap());
+    let stats = store.queue_stats().await.unwrap();
+    assert_eq!(stats.iter().find(|s| s.pool == "recordings").unwrap().ready, 2);
+
+    let got = store.call_recordings("s1").await.unwrap();
+    assert_eq!(got.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["r1", "r2"], "oldest first");
+    let r1 = &got[0];
+    assert_eq!((r1.size_bytes, r1.duration_ms, r1.ended_at), (1234, Some(5_000), None));
+    assert_eq!(r1.started_at, Some(at(95)));
+    assert!(store.call_recordings("s2").await.unwrap().is_empty());
+
+    // failed → done (an operator's retry) → a repeat changes nothing.
+    assert!(store.finish_transcript("r1", &Transcript::Failed("refused (400)".into())).await.unwrap());
+    assert_eq!(store.recording("r1").await.unwrap().unwrap().transcript_status, TranscriptStatus::Failed);
+    assert!(store.finish_transcript("r1", &Transcript::Done("hello".into())).await.unwrap());
+    assert!(!store.finish_transcript("r1", &Transcript::Done("other".into())).await.unwrap());
+    let r1 = store.recording("r1").await.unwrap().unwrap();
+    assert_eq!((r1.transcript_status, r1.transcript.as_deref()), (TranscriptStatus::Done, Some("hello")));
+    assert!(r1.transcribed_at.is_some());
+    assert!(store.recording("nope").await.unwrap().is_none());
+
+    assert!(store.record_recording_failure("e1", "s1", "Internal server error").await.unwrap());
+    assert!(!store.record_recording_failure("e1", "s1", "Internal server error").await.unwrap());
+    let failures = store.recording_failures("s1").await.unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].reason, "Internal server error");
+}

@@ -64,9 +64,6 @@ impl From<StoreError> for JobError {
     }
 }
 
-/// Longest one attempt may run before it counts as a (retryable) failure.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// How long an attempt keeps trying to enqueue what it decided (its next attempt, its
 /// compensation) while the store is away.
 pub const ENQUEUE_PATIENCE: Duration = Duration::from_secs(45);
@@ -175,8 +172,9 @@ pub(crate) async fn execute(
 
 async fn run_guarded(runtime: &Runtime, envelope: &Envelope) -> Result<(), JobError> {
     let attempt = AssertUnwindSafe(crate::jobs::run(runtime, envelope)).catch_unwind();
-    match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt).await {
-        Err(_) => Err(JobError::retryable(format!("attempt timed out after {ATTEMPT_TIMEOUT:?}"))),
+    let limit = envelope.job.attempt_timeout();
+    match tokio::time::timeout(limit, attempt).await {
+        Err(_) => Err(JobError::retryable(format!("attempt timed out after {limit:?}"))),
         Ok(Err(panic)) => {
             let what = panic
                 .downcast_ref::<&str>()

@@ -43,6 +43,12 @@ pub struct Runtime {
     pub events: Option<EventsClient>,
     /// Whether "app events are off" was logged (once per process).
     pub(crate) events_off_logged: Arc<AtomicBool>,
+    /// Where recordings are kept (`CALLFLEET_RECORDINGS_URL`, else `<data dir>/recordings`).
+    pub archive: fleet_recordings::Archive,
+    /// Fetches recordings from their pre-signed URLs.
+    pub downloader: fleet_recordings::Downloader,
+    /// `None` without `TRANSCRIPTION_API_KEY` and `TELNYX_API_KEY`: transcripts are marked failed.
+    pub transcriber: Option<fleet_recordings::Transcriber>,
     /// Orders the transitions of one call within this process (see [`crate::calls::CallSerializer`]).
     pub(crate) call_turns: Arc<crate::calls::CallSerializer>,
 }
@@ -58,6 +64,10 @@ pub enum RuntimeError {
     Push(#[from] fleet_push::PushConfigError),
     #[error("app events: {0}")]
     Events(#[from] crate::EventsConfigError),
+    #[error(transparent)]
+    Archive(#[from] fleet_recordings::ArchiveConfigError),
+    #[error("recordings: {0}")]
+    Media(#[from] fleet_recordings::MediaError),
 }
 
 impl Runtime {
@@ -86,6 +96,9 @@ impl Runtime {
             attempt_budget: None,
             events: EventsClient::from_config(config)?,
             events_off_logged: Arc::default(),
+            archive: archive(config)?,
+            downloader: fleet_recordings::Downloader::new()?,
+            transcriber: transcriber(config)?,
             call_turns: Arc::default(),
         })
     }
@@ -97,6 +110,38 @@ impl Runtime {
     pub(crate) fn telnyx(&self) -> Result<&TelnyxClient, JobError> {
         self.telnyx.as_ref().ok_or_else(|| JobError::permanent("TELNYX_API_KEY is not configured"))
     }
+}
+
+/// The recordings' object store the configuration names.
+fn archive(config: &Config) -> Result<fleet_recordings::Archive, RuntimeError> {
+    let archive = match &config.recordings_url {
+        Some(url) => {
+            let options: Vec<(String, String)> =
+                config.recordings_s3.iter().map(|(k, v)| (k.clone(), v.expose().to_owned())).collect();
+            fleet_recordings::Archive::open(url, &options)?
+        }
+        None => fleet_recordings::Archive::local(&config.data_dir.join("recordings"))?,
+    };
+    Ok(archive)
+}
+
+/// Telnyx's OpenAI-compatible transcription API by default (`<TELNYX_API_BASE>/ai`, its key),
+/// or `TRANSCRIPTION_API_BASE` with `TRANSCRIPTION_API_KEY` (else the Telnyx key).
+fn transcriber(config: &Config) -> Result<Option<fleet_recordings::Transcriber>, RuntimeError> {
+    let Some(api_key) = config.transcription_api_key.clone().or_else(|| config.telnyx_api_key.clone()) else {
+        return Ok(None);
+    };
+    let base = config
+        .transcription_api_base
+        .clone()
+        .unwrap_or_else(|| format!("{}/ai", config.telnyx_api_base.trim_end_matches('/')));
+    let settings = fleet_recordings::TranscriberSettings {
+        base,
+        api_key,
+        model: config.transcription_model.clone(),
+        language: config.transcription_language.clone(),
+    };
+    Ok(Some(fleet_recordings::Transcriber::new(settings)?))
 }
 
 /// The `client_state` MAC key, the same in every process of a fleet: derived from the oldest key

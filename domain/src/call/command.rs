@@ -107,6 +107,9 @@ pub enum Command {
     RecordVoicemail {
         max_length_secs: u32,
     },
+    /// `record_start` on the parent of a connected call: dual channel (the parent on channel A,
+    /// the other side on B), mp3. Telnyx saves it when the call ends (`call.recording.saved`).
+    RecordCall,
     /// Transfer the parent to the AI agent; headers carry the org and call ids, nothing personal.
     Transfer {
         sip_uri: String,
@@ -128,6 +131,8 @@ pub enum Command {
         user_id: String,
         active: bool,
     },
+    /// The call ended: write its call log and billing ledger entry (once) and emit `call.log`.
+    LogCall,
     /// Ask Telnyx about the parent and every leg not known to be ended, then feed `Reconciled`.
     QueryStatus,
     Schedule {

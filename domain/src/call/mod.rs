@@ -21,6 +21,7 @@
 
 mod command;
 mod input;
+mod log;
 mod model;
 mod step;
 mod sweep;
@@ -36,6 +37,7 @@ use chrono::{DateTime, Utc};
 
 pub use command::{AppEvent, Command, Effect, HEADER_CALL_ID, HEADER_ORG_ID, HangupTarget, Push};
 pub use input::{CallInput, Route, Timer, is_decline};
+pub use log::{BillingKind, CallLog, CallStatus, LedgerEntry, settle};
 pub use model::{
     Call, CallDirection, CallSetup, CallState, DEFAULT_GREETING, DEFAULT_VOICEMAIL_MAX_SECS, EndReason, Leg,
     LegId, LegState, Platform, RingDevice, Rung, VoicemailSettings,

@@ -54,6 +54,7 @@ fn a_placed_call_is_connected_with_the_org_number_and_is_the_users_active_call()
     assert_eq!(run.call.answered_by_device_id(), Some("phone-1"));
     run.feed(CallInput::Bridged);
     assert!(run.call.bridged);
+    assert_eq!(run.count(|c| matches!(c, Command::RecordCall)), 1, "recorded once, from the answer");
 
     run.at(Duration::seconds(64)).feed(CallInput::FarEndHangup { cause: "normal_clearing".into() });
     assert_eq!(run.call.state, CallState::Ended);

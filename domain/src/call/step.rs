@@ -120,6 +120,7 @@ impl Tx {
                 self.call.state = CallState::Ended;
                 self.call.end_reason = Some(*reason);
                 self.call.ended_at = Some(self.now);
+                self.emit("log", Command::LogCall);
             }
             Route::Voicemail { reason } => self.voicemail(*reason),
             Route::AiAgent { sip_uri, reason } => {
@@ -190,6 +191,7 @@ impl Tx {
         if let Some(device_id) = self.call.placed_by.clone() {
             self.emit("event:call.answered", Command::Emit(AppEvent::Answered { device_id }));
         }
+        self.emit("record:call", Command::RecordCall);
         self.schedule_reconcile(BRIDGE_RECONCILE_AFTER);
     }
 
@@ -383,6 +385,7 @@ impl Tx {
             return;
         }
         self.call.bridged = true;
+        self.emit("record:call", Command::RecordCall);
         if let Some(i) = self.call.legs.iter().position(|leg| Some(&leg.id) == self.call.winner.as_ref()) {
             self.advance(i, LegState::Bridged);
         }

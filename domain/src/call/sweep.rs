@@ -15,7 +15,8 @@ use super::step::Tx;
 use crate::push::CallEndedReason;
 
 impl Tx {
-    /// Ends the call (once): hangs up the parent, clears the active call, emits `call.ended`.
+    /// Ends the call (once): hangs up the parent, clears the active call, emits `call.ended`, and
+    /// asks for its call log and ledger entry.
     pub(super) fn end(&mut self, reason: EndReason) {
         if self.call.state == CallState::Ended {
             return;
@@ -34,6 +35,7 @@ impl Tx {
         }
         let duration_secs = self.call.duration_secs();
         self.emit("event:call.ended", Command::Emit(AppEvent::Ended { reason, duration_secs }));
+        self.emit("log", Command::LogCall);
     }
 
     /// Hangs up whoever must not ring on and dismisses rung devices; see the module header.

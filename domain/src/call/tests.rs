@@ -469,3 +469,23 @@ fn inputs_and_effects_survive_a_queue_round_trip() {
     assert_eq!(json["type"], "call.ended");
     assert_eq!(json["reason"], "completed");
 }
+
+#[test]
+fn a_bridged_call_is_recorded_once_and_an_unanswered_one_never() {
+    let mut run = Run::new();
+    run.feed(ring(three()));
+    run.feed(answered("a"));
+    assert_eq!(run.count(|c| matches!(c, Command::RecordCall)), 0, "not before the bridge");
+    run.feed(CallInput::Bridged);
+    run.feed(CallInput::Bridged);
+    run.feed(CallInput::ParentHangup { cause: "normal_clearing".into() });
+    run.feed(CallInput::Bridged);
+    assert_eq!(run.count(|c| matches!(c, Command::RecordCall)), 1);
+    assert!(run.has_key("record:call"));
+
+    let mut missed = Run::new();
+    missed.feed(ring(three()));
+    missed.feed(CallInput::ParentHangup { cause: "originator_cancel".into() });
+    missed.feed(CallInput::Bridged);
+    assert_eq!(missed.count(|c| matches!(c, Command::RecordCall)), 0);
+}

@@ -1,15 +1,16 @@
-//! Route table of the Telnyx surface. Handlers are thin: they name the operation and call the world.
+//! Route table of the Telnyx surface. Handlers are thin: they name the operation and call the world
+//! (the transcription handler lives in `transcription.rs`: its body is multipart, not JSON).
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::{ApiRequest, execute};
+use super::{ApiRequest, execute, transcription};
 use crate::engine::Core;
 use crate::scenario::ops;
 
@@ -27,6 +28,11 @@ pub(crate) fn router(core: Arc<Core>) -> Router {
         .route("/v2/telephony_credentials", post(cred_create).get(cred_list))
         .route("/v2/telephony_credentials/{id}", get(cred_get).patch(cred_update).delete(cred_delete))
         .route("/v2/telephony_credentials/{id}/token", post(cred_token))
+        .route("/v2/recordings/{id}", get(recording_get))
+        .route(
+            "/v2/ai/audio/transcriptions",
+            post(transcription::transcribe).layer(DefaultBodyLimit::max(transcription::BODY_LIMIT)),
+        )
         .route("/v2/{*rest}", axum::routing::any(|| async { super::not_found() }))
         .route("/sim-s3/recordings/{file}", get(recording))
         .with_state(core)
@@ -148,6 +154,17 @@ async fn cred_token(
     execute(core, r, move |w, _| w.credential_token(&id)).await
 }
 
+async fn recording_get(
+    State(core): S,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let r = req(ops::RECORDING_GET, Some(id.clone()), method, uri, headers, Bytes::new());
+    execute(core, r, move |w, _| w.recording_get(&id)).await
+}
+
 /// `GET /sim-s3/recordings/<id>.<ext>?X-Amz-…`: the pre-signed recording download.
 async fn recording(
     State(core): S,
@@ -155,9 +172,8 @@ async fn recording(
     Query(q): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Response {
-    let sig = q.iter().find(|(k, _)| k == "X-Amz-Signature").map(|(_, v)| v.clone());
     let has_auth = headers.contains_key(header::AUTHORIZATION);
-    let (status, ctype, bytes) = core.with(|w| w.download_recording(&file, sig.as_deref(), has_auth));
+    let (status, ctype, bytes) = core.with(|w| w.download_recording(&file, &q, has_auth));
     let mut res = (status, bytes).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     res

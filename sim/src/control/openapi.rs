@@ -37,6 +37,51 @@ fn ms(desc: &str) -> Value {
     json!({ "type": "integer", "minimum": 0, "description": desc })
 }
 
+/// The `Fault` schema (one entry per `scenario::Fault` kind).
+fn fault_schema() -> Value {
+    json!({
+        "description": "Applies to the next `count` matching occurrences. api_error/api_timeout without an operation match every Telnyx operation except transcription, which they match only when it is named (operation \"transcription\"; the failure body is then {\"detail\": \"Injected failure.\"}).",
+        "oneOf": [
+            { "type": "object", "required": ["kind", "status", "count"], "properties": {
+                "kind": { "enum": ["api_error"] }, "operation": { "type": ["string", "null"] },
+                "status": { "type": "integer" }, "code": { "type": ["string", "null"] }, "count": { "type": "integer" } } },
+            { "type": "object", "required": ["kind", "delay_ms", "count"], "properties": {
+                "kind": { "enum": ["api_timeout"] }, "operation": { "type": ["string", "null"] },
+                "delay_ms": ms("Wall-clock delay of the answer."), "apply": { "type": "boolean" }, "count": { "type": "integer" } } },
+            { "type": "object", "required": ["kind", "count"], "properties": {
+                "kind": { "enum": ["webhook_drop"] }, "event_type": { "type": ["string", "null"] }, "count": { "type": "integer" } } },
+            { "type": "object", "required": ["kind", "count"], "properties": {
+                "kind": { "enum": ["recording_error"] }, "count": { "type": "integer" } } },
+            { "type": "object", "required": ["kind", "status", "count"], "properties": {
+                "kind": { "enum": ["app_event_error"] }, "status": { "type": "integer" }, "count": { "type": "integer" } } },
+            { "type": "object", "required": ["kind", "status", "count"], "properties": {
+                "kind": { "enum": ["recording_download"] }, "status": { "type": "integer" }, "count": { "type": "integer" } } },
+            { "type": "object", "required": ["kind", "status", "count"],
+              "description": "The next `count` valid POST /v2/ai/audio/transcriptions requests answer `status` with {\"detail\": \"Injected failure.\"} (requests refused with 401/400/413/422 do not consume it).",
+              "properties": {
+                "kind": { "enum": ["transcription_error"] }, "status": { "type": "integer" }, "count": { "type": "integer" } } }
+        ]
+    })
+}
+
+/// The `RecordedRequest` schema (`log::RecordedRequest`).
+fn recorded_request_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": { "seq": { "type": "integer" }, "at_ms": { "type": "integer" }, "method": { "type": "string" },
+                        "path": { "type": "string" }, "query": { "type": ["string", "null"] },
+                        "operation": { "type": "string" }, "target": { "type": ["string", "null"] },
+                        "body": {}, "status": { "type": "integer" }, "response": {},
+                        "content_type": { "type": "string" }, "deduplicated": { "type": "boolean" },
+                        "fault": { "type": ["string", "null"], "description": "api_error, api_timeout or transcription_error." },
+                        "upload": { "description": "The file of a multipart upload (transcription); its text fields are in body.",
+                            "oneOf": [{ "type": "null" }, { "type": "object", "required": ["field", "bytes", "sha256"], "properties": {
+                                "field": { "type": "string" }, "filename": { "type": ["string", "null"] },
+                                "content_type": { "type": ["string", "null"] }, "bytes": { "type": "integer", "minimum": 0 },
+                                "sha256": { "type": "string", "description": "Lowercase hex." } } }] } }
+    })
+}
+
 fn schemas() -> Value {
     json!({
         "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
@@ -89,25 +134,7 @@ fn schemas() -> Value {
             "properties": { "call_control_id": { "type": "string" }, "call_leg_id": { "type": "string" },
                             "call_session_id": { "type": "string" }, "starts_at_ms": ms("Sim time of call.initiated.") }
         },
-        "Fault": {
-            "description": "Applies to the next `count` matching occurrences.",
-            "oneOf": [
-                { "type": "object", "required": ["kind", "status", "count"], "properties": {
-                    "kind": { "enum": ["api_error"] }, "operation": { "type": ["string", "null"] },
-                    "status": { "type": "integer" }, "code": { "type": ["string", "null"] }, "count": { "type": "integer" } } },
-                { "type": "object", "required": ["kind", "delay_ms", "count"], "properties": {
-                    "kind": { "enum": ["api_timeout"] }, "operation": { "type": ["string", "null"] },
-                    "delay_ms": ms("Wall-clock delay of the answer."), "apply": { "type": "boolean" }, "count": { "type": "integer" } } },
-                { "type": "object", "required": ["kind", "count"], "properties": {
-                    "kind": { "enum": ["webhook_drop"] }, "event_type": { "type": ["string", "null"] }, "count": { "type": "integer" } } },
-                { "type": "object", "required": ["kind", "count"], "properties": {
-                    "kind": { "enum": ["recording_error"] }, "count": { "type": "integer" } } },
-                { "type": "object", "required": ["kind", "status", "count"], "properties": {
-                    "kind": { "enum": ["app_event_error"] }, "status": { "type": "integer" }, "count": { "type": "integer" } } },
-                { "type": "object", "required": ["kind", "status", "count"], "properties": {
-                    "kind": { "enum": ["recording_download"] }, "status": { "type": "integer" }, "count": { "type": "integer" } } }
-            ]
-        },
+        "Fault": fault_schema(),
         "DeliveryKnobs": {
             "type": "object",
             "properties": {
@@ -139,15 +166,7 @@ fn schemas() -> Value {
                             "sip_password": { "type": "string" }, "created_at": { "type": "string" },
                             "updated_at": { "type": "string" }, "expires_at": { "type": ["string", "null"] } }
         },
-        "RecordedRequest": {
-            "type": "object",
-            "properties": { "seq": { "type": "integer" }, "at_ms": { "type": "integer" }, "method": { "type": "string" },
-                            "path": { "type": "string" }, "query": { "type": ["string", "null"] },
-                            "operation": { "type": "string" }, "target": { "type": ["string", "null"] },
-                            "body": {}, "status": { "type": "integer" }, "response": {},
-                            "content_type": { "type": "string" }, "deduplicated": { "type": "boolean" },
-                            "fault": { "type": ["string", "null"] } }
-        },
+        "RecordedRequest": recorded_request_schema(),
         "SentWebhook": {
             "type": "object",
             "properties": { "seq": { "type": "integer" }, "at_ms": { "type": "integer" }, "event_id": { "type": "string" },

@@ -183,7 +183,8 @@ impl World {
         leg.webhook_url = webhook_url;
         let recording_id = record.then(|| ids::uuid(&mut self.rng));
         if let Some(id) = &recording_id {
-            leg.record_on_answer = Some(RecordSpec { id: id.clone(), format, channels });
+            leg.record_on_answer =
+                Some(RecordSpec { id: id.clone(), format, channels, initiated_by: "OutboundAPI" });
         }
         let data = self.call_json(&leg, true, recording_id.as_deref());
         self.start_outgoing(leg, timeout_ms, time_limit_ms);
@@ -247,7 +248,8 @@ impl World {
                 self.answer_leg(ccid);
                 if record {
                     let id = ids::uuid(&mut self.rng);
-                    let id = self.start_recording(ccid, RecordSpec { id, format, channels });
+                    let spec = RecordSpec { id, format, channels, initiated_by: "StartCallRecordingAPI" };
+                    let id = self.start_recording(ccid, spec);
                     return Ok(json!({"recording_id": id, "result": "ok"}));
                 }
                 Ok(ok)
@@ -332,7 +334,10 @@ impl World {
                 }
                 self.set_client_state(ccid, cs);
                 let id = ids::uuid(&mut self.rng);
-                self.start_recording(ccid, RecordSpec { id, format, channels });
+                self.start_recording(
+                    ccid,
+                    RecordSpec { id, format, channels, initiated_by: "StartCallRecordingAPI" },
+                );
                 Ok(ok)
             }
             "record_stop" => {

@@ -1,6 +1,9 @@
 //! Injected faults: a list of (fault, remaining count), consumed by the code paths they target.
 //!
 //! Matching is first-in-first-out among faults that match; a fault with `count` 0 is dropped on insert.
+//! API faults (`ApiError`, `ApiTimeout`) without an `operation` match every operation taken with
+//! [`Faults::take_api`]; operations outside the Telnyx REST surface proper (transcription) use
+//! [`Faults::take_api_named`], which only matches faults that name them.
 
 use crate::scenario::Fault;
 
@@ -25,7 +28,8 @@ impl Faults {
             | Fault::WebhookDrop { count, .. }
             | Fault::RecordingError { count }
             | Fault::RecordingDownload { count, .. }
-            | Fault::AppEventError { count, .. } => *count,
+            | Fault::AppEventError { count, .. }
+            | Fault::TranscriptionError { count, .. } => *count,
         };
         if count > 0 {
             self.active.push((self.next_id, fault, count));
@@ -52,9 +56,18 @@ impl Faults {
         Some(f)
     }
 
-    /// Consumes a fault for API operation `op`, if one matches.
+    /// Consumes a fault for API operation `op`, if one matches (its own, or one without an operation).
     pub fn take_api(&mut self, op: &str) -> Option<ApiFault> {
-        let matches = |o: &Option<String>| o.as_deref().is_none_or(|o| o == op);
+        self.take_api_where(|o| o.is_none_or(|o| o == op))
+    }
+
+    /// Consumes a fault naming API operation `op`, if there is one (faults without an operation are left).
+    pub fn take_api_named(&mut self, op: &str) -> Option<ApiFault> {
+        self.take_api_where(|o| o == Some(op))
+    }
+
+    fn take_api_where(&mut self, pred: impl Fn(Option<&str>) -> bool) -> Option<ApiFault> {
+        let matches = |o: &Option<String>| pred(o.as_deref());
         match self.take(|f| match f {
             Fault::ApiError { operation, .. } | Fault::ApiTimeout { operation, .. } => matches(operation),
             _ => false,
@@ -80,6 +93,13 @@ impl Faults {
     pub fn take_app_event_error(&mut self) -> Option<u16> {
         match self.take(|f| matches!(f, Fault::AppEventError { .. }))? {
             Fault::AppEventError { status, .. } => Some(status),
+            _ => None,
+        }
+    }
+
+    pub fn take_transcription_error(&mut self) -> Option<u16> {
+        match self.take(|f| matches!(f, Fault::TranscriptionError { .. }))? {
+            Fault::TranscriptionError { status, .. } => Some(status),
             _ => None,
         }
     }

@@ -1,20 +1,40 @@
-//! Recordings: start/stop on a leg, `call.recording.saved` with a pre-signed-looking URL, and downloads that
-//! stop working 600 s (sim time) after the event, like Telnyx's S3 links (`X-Amz-Expires=600`).
+//! Recordings: start/stop on a leg, `call.recording.saved` with a pre-signed-looking URL, downloads that stop
+//! working 600 s (sim time) after the URL was issued, like Telnyx's S3 links (`X-Amz-Expires=600`), and
+//! `GET /v2/recordings/{recording_id}`, which answers the saved recording with freshly signed
+//! `download_urls` (Telnyx: "After 10 minutes, you may retrieve recordings via API").
 //!
-//! The URL is `<public base>/sim-s3/recordings/<recording_id>.<wav|mp3>?X-Amz-…&X-Amz-Signature=<hex>`, the
-//! signature being SHA-256 over a seed-derived key, the id and the issue time, so a URL cannot be forged
-//! or extended. As on S3, a download that also carries an `Authorization` header is refused (400), and so is
-//! an expired one (403, `AccessDenied`, "Request has expired").
+//! # Design
+//! A URL is `<public base>/sim-s3/recordings/<recording_id>.<wav|mp3>?X-Amz-Algorithm=…&X-Amz-Date=<issue
+//! time>&X-Amz-Expires=600&…&X-Amz-Signature=<hex>`, the signature being SHA-256 over a seed-derived key, the
+//! recording id and the issue time (sim ms), so a URL cannot be forged or extended. Every signature issued
+//! for a recording (the event's, then one per `GET /v2/recordings/{id}` at a distinct sim time) is kept with
+//! its issue time; a download is accepted with any of them until that signature's own 600 s have passed, so
+//! re-signing never invalidates an older URL early, and an old URL never lives longer because a new one was
+//! issued. The bytes served are [`media::recording`] of the recording's format and channels (1 s of audio
+//! whatever the call's length; `duration_millis` in the API answer is the recording's real length).
+//!
+//! `initiated_by` is sim-chosen (unverified against Telnyx): `StartCallRecordingAPI` for `record_start`
+//! and for `answer` with `record`, `OutboundAPI` for a dial with `record`.
+//!
+//! # Failure behaviour
+//! As on S3: a download that also carries an `Authorization` header is refused (400 `InvalidArgument`); one
+//! whose signature was never issued for that recording, or whose `X-Amz-Date`/`X-Amz-Expires` differ from
+//! what was signed, 403 `SignatureDoesNotMatch`; an expired one 403 `AccessDenied` ("Request has expired");
+//! an unknown key 404 `NoSuchKey`; a [`crate::Fault::RecordingDownload`] answers its status
+//! (`InternalError`). All as S3's XML error document. `GET /v2/recordings/{id}` answers Telnyx's 404 `10005`
+//! for an id that was never saved (still recording, or ended in `call.recording.error`), and goes through
+//! the API layer like every `/v2` operation (auth, injected API faults, the request log: `recording_get`).
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::World;
+use super::{Outcome, ReplyBody, World};
+use crate::telnyx_errors::ApiError;
 use crate::timeline::SimMs;
 use crate::{ids, media};
 
-/// How long a recording URL works (sim time).
+/// How long a recording URL works (sim time), from its issue.
 pub const URL_TTL_MS: SimMs = 600_000;
 
 #[derive(Clone, Debug)]
@@ -22,6 +42,8 @@ pub(crate) struct RecordSpec {
     pub id: String,
     pub format: &'static str,
     pub channels: &'static str,
+    /// `initiated_by` of the recording resource.
+    pub initiated_by: &'static str,
 }
 
 pub(crate) struct ActiveRecording {
@@ -33,8 +55,17 @@ pub(crate) struct ActiveRecording {
 pub(crate) struct StoredRecording {
     pub format: &'static str,
     pub channels: &'static str,
+    pub initiated_by: &'static str,
+    pub started_at: SimMs,
     pub saved_at: SimMs,
-    pub signature: String,
+    pub call_control_id: String,
+    pub call_leg_id: String,
+    pub call_session_id: String,
+    pub connection_id: String,
+    pub from: String,
+    pub to: String,
+    /// Every signature issued for this recording, with its issue time, oldest first.
+    pub issued: Vec<(String, SimMs)>,
 }
 
 /// A download answer: status, content type, body.
@@ -45,6 +76,10 @@ fn s3_error(status: StatusCode, code: &str, message: &str) -> Download {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
     );
     (status, "application/xml", xml.into_bytes())
+}
+
+fn amz_date(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
 impl World {
@@ -69,29 +104,28 @@ impl World {
             self.emit_recording(ccid, f, true);
             return;
         }
-        let issued = self.now_utc();
-        let amz_date = issued.format("%Y%m%dT%H%M%SZ").to_string();
-        let signature = self.recording_signature(&rec.id, self.now);
-        let url = format!(
-            "{}/sim-s3/recordings/{}.{}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=SIMULATOR%2Faws4_request&X-Amz-Date={amz_date}&X-Amz-Expires=600&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}",
-            self.public_base.trim_end_matches('/'),
-            rec.id,
-            rec.spec.format,
-        );
+        let Some(leg) = self.legs.get(ccid) else { return };
+        let start_time = ids::micros(self.utc_at(leg.start));
         self.recordings.insert(
             rec.id.clone(),
             StoredRecording {
                 format: rec.spec.format,
                 channels: rec.spec.channels,
+                initiated_by: rec.spec.initiated_by,
+                started_at: rec.started,
                 saved_at: self.now,
-                signature,
+                call_control_id: leg.ccid.clone(),
+                call_leg_id: leg.leg_id.clone(),
+                call_session_id: leg.session_id.clone(),
+                connection_id: leg.connection_id.clone(),
+                from: leg.from.clone(),
+                to: leg.to.clone(),
+                issued: Vec::new(),
             },
         );
-        let mut urls = Map::new();
-        urls.insert(rec.spec.format.to_owned(), Value::String(url));
+        let urls = self.issue_download_urls(&rec.id);
         let started = ids::micros(self.utc_at(rec.started));
-        let ended = ids::micros(issued);
-        let start_time = self.legs.get(ccid).map(|l| ids::micros(self.utc_at(l.start)));
+        let ended = ids::micros(self.now_utc());
         let mut f = Map::new();
         f.insert("channels".into(), json!(rec.spec.channels));
         f.insert("end_time".into(), json!(ended));
@@ -100,7 +134,7 @@ impl World {
         f.insert("recording_ended_at".into(), json!(ended));
         f.insert("recording_id".into(), json!(rec.id));
         f.insert("recording_started_at".into(), json!(started));
-        f.insert("recording_urls".into(), Value::Object(urls));
+        f.insert("recording_urls".into(), urls);
         f.insert("start_time".into(), json!(start_time));
         self.emit_recording(ccid, f, false);
     }
@@ -114,11 +148,66 @@ impl World {
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Serves `GET /sim-s3/recordings/<file>`.
+    /// Signs a download URL of a saved recording now, remembers the signature, and returns
+    /// `{"<format>": url}` (`recording_urls` / `download_urls`); `{}` for an unknown id.
+    fn issue_download_urls(&mut self, id: &str) -> Value {
+        let now = self.now;
+        let signature = self.recording_signature(id, now);
+        let date = amz_date(self.now_utc());
+        let base = self.public_base.trim_end_matches('/').to_owned();
+        let Some(rec) = self.recordings.get_mut(id) else { return json!({}) };
+        if !rec.issued.iter().any(|(s, _)| *s == signature) {
+            rec.issued.push((signature.clone(), now));
+        }
+        let url = format!(
+            "{base}/sim-s3/recordings/{id}.{}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=SIMULATOR%2Faws4_request&X-Amz-Date={date}&X-Amz-Expires=600&X-Amz-SignedHeaders=host&X-Amz-Signature={signature}",
+            rec.format,
+        );
+        let mut urls = Map::new();
+        urls.insert(rec.format.to_owned(), Value::String(url));
+        Value::Object(urls)
+    }
+
+    /// `GET /v2/recordings/{recording_id}`: the saved recording, with freshly signed `download_urls`.
+    pub(crate) fn recording_get(&mut self, id: &str) -> Result<Outcome, ApiError> {
+        if !self.recordings.contains_key(id) {
+            return Err(ApiError::not_found());
+        }
+        let urls = self.issue_download_urls(id);
+        let rec = self.recordings.get(id).ok_or_else(ApiError::not_found)?;
+        let saved = ids::millis(self.utc_at(rec.saved_at));
+        let data = json!({
+            "call_control_id": rec.call_control_id,
+            "call_leg_id": rec.call_leg_id,
+            "call_session_id": rec.call_session_id,
+            "channels": rec.channels,
+            "connection_id": rec.connection_id,
+            "created_at": saved,
+            "download_urls": urls,
+            "duration_millis": rec.saved_at.saturating_sub(rec.started_at),
+            "from": rec.from,
+            "id": id,
+            "initiated_by": rec.initiated_by,
+            "record_type": "recording",
+            "recording_ended_at": saved,
+            "recording_started_at": ids::millis(self.utc_at(rec.started_at)),
+            "source": "call",
+            "status": "completed",
+            "to": rec.to,
+            "updated_at": saved,
+        });
+        Ok(Outcome {
+            status: StatusCode::OK,
+            body: ReplyBody::Json(json!({ "data": data })),
+            deduplicated: false,
+        })
+    }
+
+    /// Serves `GET /sim-s3/recordings/<file>?<query>`.
     pub(crate) fn download_recording(
         &mut self,
         file: &str,
-        signature: Option<&str>,
+        query: &[(String, String)],
         has_authorization: bool,
     ) -> Download {
         if let Some(status) = self.faults.take_recording_download() {
@@ -139,20 +228,25 @@ impl World {
                 "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified",
             );
         }
-        if signature != Some(rec.signature.as_str()) {
+        let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let issued = param("X-Amz-Signature")
+            .and_then(|sig| rec.issued.iter().find(|(s, _)| s == sig))
+            .map(|(_, at)| *at)
+            .filter(|at| {
+                param("X-Amz-Date") == Some(amz_date(self.utc_at(*at)).as_str())
+                    && param("X-Amz-Expires") == Some("600")
+            });
+        let Some(issued) = issued else {
             return s3_error(
                 StatusCode::FORBIDDEN,
                 "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided.",
             );
-        }
-        if self.now > rec.saved_at + URL_TTL_MS {
+        };
+        if self.now > issued + URL_TTL_MS {
             return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
         }
-        let channels = if rec.channels == "dual" { 2 } else { 1 };
-        match rec.format {
-            "mp3" => (StatusCode::OK, "audio/mpeg", media::mp3()),
-            _ => (StatusCode::OK, "audio/wav", media::wav(channels)),
-        }
+        let ctype = if rec.format == "mp3" { "audio/mpeg" } else { "audio/wav" };
+        (StatusCode::OK, ctype, media::recording(rec.format, rec.channels))
     }
 }

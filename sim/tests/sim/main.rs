@@ -6,6 +6,7 @@ mod credentials;
 mod delivery;
 mod load;
 mod races;
+mod recordings;
 mod scenarios;
 mod support;
 mod timeline_events;

@@ -218,6 +218,23 @@ impl Env {
         v["data"]["call_control_id"].as_str().unwrap().to_owned()
     }
 
+    /// `POST /ai/audio/transcriptions` as multipart/form-data: the text `fields`, then `file` (as
+    /// `recording.wav`) if given; returns (status, JSON body).
+    pub async fn transcribe(&self, fields: &[(&str, &str)], file: Option<&[u8]>) -> (u16, Value) {
+        let (content_type, body) = multipart(fields, file);
+        let res = self
+            .http
+            .post(self.url("/ai/audio/transcriptions"))
+            .bearer_auth(&self.key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap())
+    }
+
     pub fn inject(&self, fault: fleet_sim::Fault) {
         self.sim.inject(fault);
     }
@@ -229,4 +246,29 @@ impl Env {
 
 pub fn code(v: &Value) -> &str {
     v["errors"][0]["code"].as_str().unwrap_or_default()
+}
+
+/// A multipart/form-data body, built by hand (the test client has no multipart feature): returns the
+/// content type (with its boundary) and the body.
+pub fn multipart(fields: &[(&str, &str)], file: Option<&[u8]>) -> (String, Vec<u8>) {
+    const BOUNDARY: &str = "fleet-sim-test-7d1f0c";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    if let Some(bytes) = file {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"recording.wav\"\r\nContent-Type: audio/wav\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={BOUNDARY}"), body)
 }

@@ -2,7 +2,7 @@
 //! `Database`, with a small [`Dialect`] trait for what really differs.
 //!
 //! **What is shared.** Every table of ours and its methods are written once, in this module's
-//! files (`webhooks.rs`, `devices.rs`, `push.rs`), as plain SQL with `$n` placeholders (sqlx's
+//! files (`webhooks.rs`, `devices.rs`, `push.rs`, `calls.rs`, `routing.rs`, `recordings.rs`), as plain SQL with `$n` placeholders (sqlx's
 //! SQLite driver reads `$n` as the n-th argument, as Postgres does). Times are bound from Rust as
 //! [`Ts`] — `TIMESTAMPTZ` on Postgres, integer milliseconds on SQLite — and read through the
 //! same type, so row types derive `FromRow` once. The current time of a record (`created_at`,
@@ -38,6 +38,7 @@
 mod calls;
 mod devices;
 mod push;
+mod recordings;
 mod routing;
 pub mod time;
 mod webhooks;
@@ -405,6 +406,7 @@ where
     for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<String>: Encode<'r, DB>,
     for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Option<i64>: Encode<'r, DB>,
     for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,

@@ -87,7 +87,13 @@ impl CallEnv {
     }
 
     pub async fn start_with(engine: Engine, extra: &[(&str, &str)]) -> Self {
-        Self::build(engine, extra, true, |_| {}).await
+        Self::build(engine, extra, true, &[], |_| {}).await
+    }
+
+    /// [`Self::start_with`] without the pools `held_back` (a backed-up pool): the harness waits
+    /// only for the pools that run, until the test starts the others (`fleet.start_workers`).
+    pub async fn start_without(engine: Engine, extra: &[(&str, &str)], held_back: &[Pool]) -> Self {
+        Self::build(engine, extra, true, held_back, |_| {}).await
     }
 
     /// The simulator on its real clock, the ingress in this process and no worker: the test runs
@@ -98,13 +104,14 @@ impl CallEnv {
         extra: &[(&str, &str)],
         sim: impl FnOnce(&mut SimConfig),
     ) -> Self {
-        Self::build(engine, extra, false, sim).await
+        Self::build(engine, extra, false, &[], sim).await
     }
 
     async fn build(
         engine: Engine,
         extra: &[(&str, &str)],
         in_process: bool,
+        held_back: &[Pool],
         adjust: impl FnOnce(&mut SimConfig),
     ) -> Self {
         let epoch = epoch();
@@ -129,6 +136,7 @@ impl CallEnv {
             ("CALLFLEET_EVENTS_URL", sim.events_url()),
             ("CALLFLEET_EVENTS_SECRET", sim.events_secret().to_owned()),
             ("CALLFLEET_WORKER_CONCURRENCY", "16".into()),
+            ("CALLFLEET_RECORDINGS_URL", format!("file://{}", keys.0.join("recordings").display())),
         ];
         vars.extend(sim.push_env(&keys.0.join("apns.p8"), "com.example.phone").unwrap());
         let mut all: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -137,7 +145,8 @@ impl CallEnv {
         let fleet_clock = in_process.then(|| clock.clock());
         let fleet = Fleet::start_with(TestDb::new(engine).await, ingress, &all, fleet_clock).await;
         if in_process {
-            fleet.start_workers(&Pool::ALL);
+            let pools: Vec<Pool> = Pool::ALL.into_iter().filter(|p| !held_back.contains(p)).collect();
+            fleet.start_workers(&pools);
         }
         let env = all.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Self { fleet, sim, clock, epoch, env, _sim_stop: DropCancel(stop), _keys: keys }
@@ -279,7 +288,7 @@ impl CallEnv {
             let sim_next = self.sim.next_due();
             let fleet_next = self
                 .store()
-                .next_due_at(&Pool::ALL)
+                .next_due_at(&self.running_pools())
                 .await
                 .unwrap()
                 // Rounded up: a timer 0.4 ms after a millisecond is due at the next one.
@@ -334,12 +343,23 @@ impl CallEnv {
         }
     }
 
+    /// The pools whose jobs the harness waits for: those running in this process, or all of
+    /// them when the workers are other processes.
+    fn running_pools(&self) -> Vec<Pool> {
+        let started = self.fleet.started_pools();
+        if started.is_empty() { Pool::ALL.to_vec() } else { started }
+    }
+
     async fn fleet_is_idle(&self) -> bool {
         let store = self.store();
+        let pools = self.running_pools();
         // Due delayed jobs first: one promoted between the two reads is then seen in the queue.
-        let due = store.next_due_at(&Pool::ALL).await.ok().flatten().is_some_and(|t| t <= store.now());
+        let due = store.next_due_at(&pools).await.ok().flatten().is_some_and(|t| t <= store.now());
         let Ok(stats) = store.queue_stats().await else { return false };
-        let busy = stats.iter().any(|s| s.ready > 0 || s.running > 0);
+        let busy = stats
+            .iter()
+            .filter(|s| pools.iter().any(|p| p.as_str() == s.pool))
+            .any(|s| s.ready > 0 || s.running > 0);
         !busy && !due
     }
 

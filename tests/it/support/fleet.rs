@@ -36,6 +36,7 @@ pub fn test_config(db_url: &str, extra: &[(&str, &str)]) -> Config {
         ("CALLFLEET_SHUTDOWN_DRAIN_SECS", "0".to_owned()),
         ("CALLFLEET_WORKER_CONCURRENCY", "8".to_owned()),
         ("CALLFLEET_WEBHOOK_MAX_BODY", "65536".to_owned()),
+        ("CALLFLEET_RECORDINGS_URL", format!("file://{}", recordings_dir().display())),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -44,6 +45,11 @@ pub fn test_config(db_url: &str, extra: &[(&str, &str)]) -> Config {
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
     Config::from_lookup(|k| vars.get(k).cloned()).expect("test config")
+}
+
+/// A directory of this test's own for recording copies (removed with its fleet).
+fn recordings_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("callfleet-recordings-{}", ulid::Ulid::generate()))
 }
 
 impl Fleet {
@@ -86,6 +92,17 @@ impl Fleet {
             .build()
             .unwrap();
         Self { test_db, db, store, config, addr, http, token, started: Default::default() }
+    }
+
+    /// The pools started in this process so far.
+    pub fn started_pools(&self) -> Vec<Pool> {
+        self.started.lock().unwrap().clone()
+    }
+
+    /// Where this fleet keeps recording copies (`CALLFLEET_RECORDINGS_URL` of a `file://` URL).
+    pub fn recordings_dir(&self) -> Option<std::path::PathBuf> {
+        let url = self.config.recordings_url.as_deref()?;
+        url.strip_prefix("file://").map(std::path::PathBuf::from)
     }
 
     /// Starts worker pools in this process.
@@ -153,5 +170,8 @@ impl Fleet {
 impl Drop for Fleet {
     fn drop(&mut self) {
         self.token.cancel();
+        if let Some(dir) = self.recordings_dir().filter(|d| d.starts_with(std::env::temp_dir())) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

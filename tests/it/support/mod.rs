@@ -8,6 +8,7 @@ pub mod logs;
 pub mod metrics;
 pub mod process;
 pub mod proxy;
+pub mod s3;
 pub mod webhook;
 
 pub use clock::TestClock;

@@ -81,6 +81,13 @@ pub async fn run(runtime: &Runtime, session: &str, effect: &Effect) -> Result<()
             record.play_beep = Some(true);
             telnyx.record_start(parent, &record).await
         }
+        Command::RecordCall if call.state == fleet_domain::call::CallState::Ended => {
+            tracing::info!("The call ended before its recording started; not recording.");
+            return Ok(());
+        }
+        Command::RecordCall => {
+            telnyx.record_start(parent, &RecordStart::new(RecordFormat::Mp3, RecordChannels::Dual, id)).await
+        }
         Command::Transfer { sip_uri, custom_headers } => {
             let mut transfer = Transfer::new(sip_uri.clone(), id);
             transfer.custom_headers = custom_headers.iter().map(|(k, v)| CustomHeader::new(k, v)).collect();
@@ -95,7 +102,11 @@ pub async fn run(runtime: &Runtime, session: &str, effect: &Effect) -> Result<()
             transfer.target_leg_client_state = Some(far_end.seal(&runtime.client_state_key));
             telnyx.transfer(parent, &transfer).await
         }
-        Command::Push { .. } | Command::Emit(_) | Command::ActiveCall { .. } | Command::Schedule { .. } => {
+        Command::Push { .. }
+        | Command::Emit(_)
+        | Command::ActiveCall { .. }
+        | Command::Schedule { .. }
+        | Command::LogCall => {
             return Err(JobError::permanent("not a Telnyx command"));
         }
     };
@@ -120,6 +131,7 @@ fn is_parent_command(command: &Command) -> bool {
         Command::AnswerParent
             | Command::SpeakGreeting { .. }
             | Command::RecordVoicemail { .. }
+            | Command::RecordCall
             | Command::Transfer { .. }
             | Command::ConnectOutbound { .. }
     )

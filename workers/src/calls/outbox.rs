@@ -12,6 +12,7 @@
 //! - App events → `emit_event.v1` on the `events` pool, with a `webhook-id` derived from the key
 //!   (retries and duplicates carry the same id) and the decision's time as `timestamp`.
 //! - Timers → `call_timer.v1` on the `simring-retries` pool, due at the timer's time.
+//! - The call log and ledger entry of an ended call → `log_call.v1` on the `recordings` pool.
 //! - The active call needs no job: it is the user's call row that has not ended.
 
 use chrono::{DateTime, Utc};
@@ -49,6 +50,9 @@ fn job_for(call: &Call, effect: &Effect, now: DateTime<Utc>) -> Option<NewJob> {
             return Some(NewJob::once_after(envelope, delay));
         }
         Command::ActiveCall { .. } => return None,
+        Command::LogCall => {
+            Envelope::new(Job::LogCallV1 { call_session_id: call.id.clone() }, format!("log:{}", effect.key))
+        }
         Command::Dial { .. }
         | Command::AnswerParent
         | Command::Bridge { .. }
@@ -56,6 +60,7 @@ fn job_for(call: &Call, effect: &Effect, now: DateTime<Utc>) -> Option<NewJob> {
         | Command::Reject { .. }
         | Command::SpeakGreeting { .. }
         | Command::RecordVoicemail { .. }
+        | Command::RecordCall
         | Command::Transfer { .. }
         | Command::ConnectOutbound { .. }
         | Command::QueryStatus => Envelope::new(
@@ -88,7 +93,7 @@ pub fn push_message(call: &Call, push: &Push) -> PushMessage {
 }
 
 /// A Standard Webhooks id (`msg_…`) that is the same for every delivery of one effect.
-fn event_id(key: &str) -> String {
+pub(crate) fn event_id(key: &str) -> String {
     let digest = Sha256::digest(key.as_bytes());
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("msg_{hex}")

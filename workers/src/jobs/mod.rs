@@ -1,10 +1,12 @@
 //! Job handlers, one module per pool. Each is idempotent: at-least-once delivery, replays and
 //! operator retries may run it again with the same input.
 
+mod call_log;
 mod credentials;
 mod events;
 mod maintenance;
 mod push;
+pub(crate) mod recordings;
 mod sweeps;
 mod webhook;
 
@@ -31,6 +33,9 @@ pub(crate) async fn run(runtime: &Runtime, envelope: &Envelope) -> Result<(), Jo
             push::send(runtime, device_id, message, *requested_at_ms).await
         }
         Job::EmitEventV1 { event } => events::emit(runtime, event).await,
+        Job::StoreRecordingV1 { org_id, recording } => recordings::store(runtime, org_id, recording).await,
+        Job::TranscribeRecordingV1 { recording_id } => recordings::transcribe(runtime, recording_id).await,
+        Job::LogCallV1 { call_session_id } => call_log::log_call(runtime, call_session_id).await,
         Job::CallCommandV1 { call_session_id, effect } => {
             crate::calls::commands::run(runtime, call_session_id, effect).await
         }

@@ -3,6 +3,7 @@
 //! The event is read back from the store by id (the queue carries only the id), decoded once
 //! into a typed [`CallEvent`] with our `client_state` authenticated, and applied: first to its
 //! call (routing a new inbound call, or an input of an existing one: `crate::calls::webhook`),
+//! or to the recording pipeline (`super::recordings`: a saved recording's copy job),
 //! then to the leg lifecycle record (`call_legs`, whose updates converge whatever the order or
 //! repetition of events), committed together with the event's `processed` mark. A crash between
 //! the two re-runs the job, and the call's transition is idempotent. Unknown event types and
@@ -24,7 +25,11 @@ pub(super) async fn process(runtime: &Runtime, event_id: &str) -> Result<(), Job
     if let Some(session) = event.call_session_id() {
         tracing::Span::current().record("call_session_id", session);
     }
-    let ours = crate::calls::webhook::handle(runtime, &event).await?;
+    let ours = if super::recordings::is_recording_event(&event) {
+        super::recordings::on_event(runtime, &event, stored.received_at).await?
+    } else {
+        crate::calls::webhook::handle(runtime, &event).await?
+    };
     let update = leg_update(&event);
     let outcome = if ours || update.is_some() { "processed" } else { "ignored" };
     // The leg fact and the "processed" mark commit together: one commit per event.

@@ -124,7 +124,8 @@ fn calls() -> Value {
             "hangup_cause": {"type": ["string", "null"], "description": "Telnyx hangup_cause"}}},
         "Call": {"type": "object",
             "required": ["call_session_id", "org_id", "user_id", "direction", "from", "to", "state", "end_reason",
-                         "answered_by_device_id", "started_at", "answered_at", "ended_at", "legs"],
+                         "answered_by_device_id", "started_at", "answered_at", "ended_at", "legs", "recordings",
+                         "recording_errors", "log"],
             "properties": {
             "call_session_id": {"type": "string"},
             "org_id": {"type": "string", "description": "the organization of the number called (inbound) or of the placing device's credential (outbound)"},
@@ -140,6 +141,38 @@ fn calls() -> Value {
             "answered_by_device_id": {"type": ["string", "null"], "description": "outbound: the placing device, once the far end answered"},
             "started_at": {"type": "string", "format": "date-time"},
             "answered_at": time(), "ended_at": time(),
-            "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}}}}
+            "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}},
+            "recordings": {"type": "array", "items": {"$ref": "#/components/schemas/Recording"}},
+            "recording_errors": {"type": "array", "items": {"$ref": "#/components/schemas/RecordingError"}},
+            "log": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/CallLog"}],
+                "description": "the call log line and billing, once the call ended and was logged"}}},
+        "CallLog": {"type": "object", "required": ["status", "duration_secs", "device_id", "billing"], "properties": {
+            "status": {"type": "string", "enum": ["answered", "missed", "voicemail", "ai_agent", "rejected", "failed"]},
+            "duration_secs": {"type": "integer", "minimum": 0, "description": "connected time, rounded up to whole seconds"},
+            "device_id": {"type": ["string", "null"], "description": "the phone that answered (inbound) or placed the call (outbound)"},
+            "billing": {"type": "object", "required": ["kind", "billable_secs", "billed_minutes"], "properties": {
+                "kind": {"type": "string", "enum": ["human", "ai_agent"]},
+                "billable_secs": {"type": "integer", "minimum": 0,
+                    "description": "answer (or, for the AI agent, the transfer) to end, rounded up to the next second; 0 if never connected"},
+                "billed_minutes": {"type": "integer", "minimum": 0, "description": "billable_secs rounded up to whole minutes"}}}}},
+        "Recording": {"type": "object",
+            "description": "a recording copied into the fleet's object store (checksummed), with its transcript",
+            "required": ["recording_id", "format", "channels", "duration_ms", "size_bytes", "sha256", "saved_at",
+                         "stored_at", "transcript_status", "transcript", "transcript_error"],
+            "properties": {
+            "recording_id": {"type": "string", "description": "Telnyx recording_id"},
+            "format": {"type": "string", "enum": ["mp3", "wav"]},
+            "channels": {"type": "string", "enum": ["single", "dual"], "description": "dual: the caller on channel A, the other side on B"},
+            "duration_ms": {"type": ["integer", "null"]},
+            "size_bytes": {"type": "integer"},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "saved_at": {"type": "string", "format": "date-time", "description": "when Telnyx announced it (call.recording.saved)"},
+            "stored_at": {"type": "string", "format": "date-time"},
+            "transcript_status": {"type": "string", "enum": ["pending", "done", "failed"]},
+            "transcript": nullable_string(),
+            "transcript_error": {"type": ["string", "null"], "description": "why the transcription was refused"}}},
+        "RecordingError": {"type": "object", "required": ["reason", "failed_at"], "properties": {
+            "reason": {"type": "string", "description": "Telnyx's reason (call.recording.error)"},
+            "failed_at": {"type": "string", "format": "date-time"}}}
     })
 }

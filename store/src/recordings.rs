@@ -1,0 +1,104 @@
+//! Rows of the recording pipeline: a recording's stored copy with its transcript, and a
+//! recording Telnyx reported as failed.
+//!
+//! A row exists only once its copy is in the object store (it is written after the upload, in
+//! the transaction that enqueues the transcription), so "a row" means "a copy an operator and
+//! the app can fetch". The transcript moves `pending` → `done` | `failed` once; a late repeat of
+//! the transcription job finds it settled and changes nothing.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::FromRow;
+
+use crate::sql::{OptTs, Ts};
+
+/// Where a recording's transcript is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TranscriptStatus {
+    Pending,
+    Done,
+    Failed,
+}
+
+impl TranscriptStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// A stored transcript status this build does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown transcript status {0:?}")]
+pub struct UnknownTranscriptStatus(String);
+
+impl TryFrom<String> for TranscriptStatus {
+    type Error = UnknownTranscriptStatus;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        match raw.as_str() {
+            "pending" => Ok(Self::Pending),
+            "done" => Ok(Self::Done),
+            "failed" => Ok(Self::Failed),
+            _ => Err(UnknownTranscriptStatus(raw)),
+        }
+    }
+}
+
+/// A recording copied into the object store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct Recording {
+    /// Telnyx's `recording_id`.
+    pub id: String,
+    pub call_session_id: String,
+    pub org_id: String,
+    /// `mp3` or `wav`.
+    pub format: String,
+    /// `single` or `dual`.
+    pub channels: String,
+    /// The copy's key in the object store.
+    pub object_key: String,
+    /// Lowercase hex SHA-256 of the stored bytes.
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub duration_ms: Option<i64>,
+    #[sqlx(try_from = "OptTs")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "OptTs")]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// When Telnyx announced it (`call.recording.saved`).
+    #[sqlx(try_from = "Ts")]
+    pub saved_at: DateTime<Utc>,
+    /// When the copy was recorded here.
+    #[sqlx(try_from = "Ts")]
+    pub stored_at: DateTime<Utc>,
+    #[sqlx(try_from = "String")]
+    pub transcript_status: TranscriptStatus,
+    pub transcript: Option<String>,
+    /// Why the transcription failed for good (our sentence and the provider's status, never
+    /// its answer body).
+    pub transcript_error: Option<String>,
+    #[sqlx(try_from = "OptTs")]
+    pub transcribed_at: Option<DateTime<Utc>>,
+}
+
+/// How a transcription ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transcript {
+    Done(String),
+    Failed(String),
+}
+
+/// A `call.recording.error`: Telnyx could not record (part of) a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct RecordingFailure {
+    pub event_id: String,
+    pub call_session_id: String,
+    pub reason: String,
+    #[sqlx(try_from = "Ts")]
+    pub failed_at: DateTime<Utc>,
+}

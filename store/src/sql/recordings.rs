@@ -1,0 +1,204 @@
+//! Recordings and their transcripts, call logs and the billing ledger, on both engines.
+//!
+//! `store_recording` inserts the row once (its primary key is Telnyx's recording id) and pushes
+//! the jobs it was given — the transcription — in the same transaction, only when the row is new:
+//! a copy job that runs again after its commit (at-least-once delivery) changes nothing.
+//! `finish_transcript` settles a transcript that is not `done` yet (a `failed` one may still be
+//! done by an operator's retry); a repeat after `done` changes nothing. `log_call` writes an
+//! ended call's log line and ledger entry, and pushes its `call.log` event, in one transaction,
+//! once per session.
+
+use async_trait::async_trait;
+use fleet_domain::call::{BillingKind, CallLog, LedgerEntry};
+use sqlx::{ColumnIndex, Decode, Encode, Executor, Type};
+
+use super::{Affected, Dialect, OptTs, SqlStore, Ts};
+use crate::recordings::{Recording, RecordingFailure, Transcript, TranscriptStatus};
+use crate::{NewJob, RecordingStore, StoreError};
+
+const COLS: &str = "id, call_session_id, org_id, format, channels, object_key, sha256, size_bytes, duration_ms, \
+                    started_at, ended_at, saved_at, stored_at, transcript_status, transcript, transcript_error, \
+                    transcribed_at";
+
+#[async_trait]
+impl<DB> RecordingStore for SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Encode<'r, DB>,
+    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Option<i64>: Encode<'r, DB>,
+    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
+    for<'r> Option<Ts>: Encode<'r, DB>,
+    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn store_recording(&self, rec: &Recording, jobs: &[NewJob]) -> Result<bool, StoreError> {
+        let mut tx = super::begin_write(&self.pool).await?;
+        let sql = format!(
+            "INSERT INTO recordings ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+             ON CONFLICT (id) DO NOTHING"
+        );
+        let created = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&rec.id)
+            .bind(&rec.call_session_id)
+            .bind(&rec.org_id)
+            .bind(&rec.format)
+            .bind(&rec.channels)
+            .bind(&rec.object_key)
+            .bind(&rec.sha256)
+            .bind(rec.size_bytes)
+            .bind(rec.duration_ms)
+            .bind(rec.started_at.map(Ts))
+            .bind(rec.ended_at.map(Ts))
+            .bind(Ts(rec.saved_at))
+            .bind(self.now())
+            .bind(TranscriptStatus::Pending.as_str())
+            .bind(None::<String>)
+            .bind(None::<String>)
+            .bind(None::<Ts>)
+            .execute(&mut *tx)
+            .await?
+            .affected()
+            == 1;
+        if !created {
+            return Ok(false);
+        }
+        let pushed = self.push(&mut tx, jobs).await?;
+        tx.commit().await?;
+        self.waker.pushed(jobs, &pushed);
+        Ok(true)
+    }
+
+    async fn recording(&self, id: &str) -> Result<Option<Recording>, StoreError> {
+        let sql = format!("SELECT {COLS} FROM recordings WHERE id = $1");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?)
+    }
+
+    async fn call_recordings(&self, call_session_id: &str) -> Result<Vec<Recording>, StoreError> {
+        let sql = format!("SELECT {COLS} FROM recordings WHERE call_session_id = $1 ORDER BY saved_at, id");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(call_session_id).fetch_all(&self.pool).await?)
+    }
+
+    async fn finish_transcript(&self, id: &str, outcome: &Transcript) -> Result<bool, StoreError> {
+        let (status, text, error) = match outcome {
+            Transcript::Done(text) => (TranscriptStatus::Done, Some(text.as_str()), None),
+            Transcript::Failed(error) => (TranscriptStatus::Failed, None, Some(error.as_str())),
+        };
+        let done = sqlx::query(
+            "UPDATE recordings SET transcript_status = $2, transcript = $3, transcript_error = $4, transcribed_at = $5
+              WHERE id = $1 AND transcript_status <> 'done'",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(text.map(str::to_owned))
+        .bind(error.map(str::to_owned))
+        .bind(self.now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.affected() == 1)
+    }
+
+    async fn record_recording_failure(
+        &self,
+        event_id: &str,
+        call_session_id: &str,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO recording_failures (event_id, call_session_id, reason, failed_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(call_session_id)
+        .bind(reason)
+        .bind(self.now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.affected() == 1)
+    }
+
+    async fn recording_failures(&self, call_session_id: &str) -> Result<Vec<RecordingFailure>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT event_id, call_session_id, reason, failed_at FROM recording_failures
+              WHERE call_session_id = $1 ORDER BY failed_at, event_id",
+        )
+        .bind(call_session_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn log_call(
+        &self,
+        log: &CallLog,
+        entry: &LedgerEntry,
+        jobs: &[NewJob],
+    ) -> Result<bool, StoreError> {
+        let doc = serde_json::to_string(log).map_err(|e| StoreError::corrupt("call log", e))?;
+        let now = self.now();
+        let mut tx = super::begin_write(&self.pool).await?;
+        let created = sqlx::query(
+            "INSERT INTO call_logs (call_session_id, org_id, doc, ended_at, logged_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (call_session_id) DO NOTHING",
+        )
+        .bind(&log.call_session_id)
+        .bind(&log.org_id)
+        .bind(doc)
+        .bind(Ts(log.ended_at))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .affected()
+            == 1;
+        if !created {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO billing_ledger
+               (call_session_id, org_id, user_id, kind, billable_secs, billed_minutes, ended_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (call_session_id) DO NOTHING",
+        )
+        .bind(&entry.call_session_id)
+        .bind(&entry.org_id)
+        .bind(&entry.user_id)
+        .bind(entry.kind.as_str())
+        .bind(i64::try_from(entry.billable_secs).unwrap_or(i64::MAX))
+        .bind(i64::try_from(entry.billed_minutes).unwrap_or(i64::MAX))
+        .bind(Ts(log.ended_at))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let pushed = self.push(&mut tx, jobs).await?;
+        tx.commit().await?;
+        self.waker.pushed(jobs, &pushed);
+        Ok(true)
+    }
+
+    async fn call_log(&self, call_session_id: &str) -> Result<Option<(CallLog, LedgerEntry)>, StoreError> {
+        let row: Option<(String, String, Option<String>, String, i64, i64)> = sqlx::query_as(
+            "SELECT l.doc, b.org_id, b.user_id, b.kind, b.billable_secs, b.billed_minutes
+               FROM call_logs l JOIN billing_ledger b ON b.call_session_id = l.call_session_id
+              WHERE l.call_session_id = $1",
+        )
+        .bind(call_session_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((doc, org_id, user_id, kind, secs, minutes)) = row else { return Ok(None) };
+        let log: CallLog = serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("call log", e))?;
+        let kind = BillingKind::parse(&kind)
+            .ok_or_else(|| StoreError::corrupt("ledger entry", format!("unknown kind {kind:?}")))?;
+        let entry = LedgerEntry {
+            call_session_id: call_session_id.to_owned(),
+            org_id,
+            user_id,
+            kind,
+            billable_secs: u64::try_from(secs).unwrap_or(0),
+            billed_minutes: u64::try_from(minutes).unwrap_or(0),
+        };
+        Ok(Some((log, entry)))
+    }
+}
