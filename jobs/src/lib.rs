@@ -123,9 +123,9 @@ impl Job {
             Self::CallTimerV1 { .. } => Pool::SimringRetries,
             Self::CallInputV1 { .. } => Pool::Webhooks,
             Self::EmitEventV1 { .. } => Pool::Events,
-            Self::StoreRecordingV1 { .. } | Self::TranscribeRecordingV1 { .. } | Self::LogCallV1 { .. } => {
-                Pool::Recordings
-            }
+            Self::StoreRecordingV1 { .. } | Self::TranscribeRecordingV1 { .. } => Pool::Recordings,
+            // A quick store write promised within seconds of the hangup: not behind downloads.
+            Self::LogCallV1 { .. } => Pool::Webhooks,
             Self::PurgeWebhookEventsV1 { .. }
             | Self::CleanupExpiredCredentialsV1 { .. }
             | Self::SweepOrphanCredentialsV1 { .. }

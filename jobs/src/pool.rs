@@ -6,7 +6,8 @@ use std::str::FromStr;
 /// The pools named in the product brief.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Pool {
-    /// Telnyx webhook event processing.
+    /// Telnyx webhook event processing, call inputs, and the call log and ledger entry of each
+    /// ended call (quick store writes, kept apart from the recordings' long downloads).
     Webhooks,
     /// Creating call legs (simultaneous ring).
     Legs,
@@ -14,7 +15,7 @@ pub enum Pool {
     SimringRetries,
     /// FCM and APNs delivery.
     Push,
-    /// Recording copy, transcription and ledger.
+    /// Recording copy and transcription.
     Recordings,
     /// Signed events to the app backend.
     Events,

@@ -79,13 +79,20 @@ async fn many_calls_end_with_one_bridge_or_voicemail(engine: Engine) {
     let mut per_call: HashMap<(Option<String>, Option<String>), usize> = HashMap::new();
     for e in env.sim.app_events() {
         assert_eq!(e.duplicates, 0, "{} delivered more than once", e.webhook_id);
-        *per_call.entry((e.call_session_id.clone(), e.event_type.clone())).or_default() += 1;
+        if crate::calls::once_per_call(e.event_type.as_deref()) {
+            *per_call.entry((e.call_session_id.clone(), e.event_type.clone())).or_default() += 1;
+        }
     }
     assert!(per_call.values().all(|n| *n == 1), "an event emitted twice: {per_call:?}");
     assert_eq!(
         per_call.keys().filter(|(_, t)| t.as_deref() == Some("call.ended")).count(),
         placed.len(),
         "one call.ended per call"
+    );
+    assert_eq!(
+        per_call.keys().filter(|(_, t)| t.as_deref() == Some("call.log")).count(),
+        placed.len(),
+        "one call.log per call"
     );
     assert!(outcomes.get("bridged").copied().unwrap_or(0) > 0, "{outcomes:?}");
 }
@@ -233,6 +240,9 @@ pub(crate) async fn assert_every_call_settled_once(
     let mut redelivered = 0;
     for e in env.sim.app_events() {
         redelivered += e.duplicates as u64;
+        if !crate::calls::once_per_call(e.event_type.as_deref()) {
+            continue;
+        }
         per_call
             .entry((e.call_session_id.clone(), e.event_type.clone()))
             .or_default()
@@ -241,6 +251,8 @@ pub(crate) async fn assert_every_call_settled_once(
     assert!(per_call.values().all(|ids| ids.len() == 1), "an event emitted twice: {per_call:?}");
     let ended = per_call.keys().filter(|(_, t)| t.as_deref() == Some("call.ended")).count();
     assert_eq!(ended, placed.len(), "one call.ended per call");
+    let logged = per_call.keys().filter(|(_, t)| t.as_deref() == Some("call.log")).count();
+    assert_eq!(logged, placed.len(), "one call.log per call");
     (outcomes, redelivered)
 }
 

@@ -12,7 +12,8 @@
 //! - App events → `emit_event.v1` on the `events` pool, with a `webhook-id` derived from the key
 //!   (retries and duplicates carry the same id) and the decision's time as `timestamp`.
 //! - Timers → `call_timer.v1` on the `simring-retries` pool, due at the timer's time.
-//! - The call log and ledger entry of an ended call → `log_call.v1` on the `recordings` pool.
+//! - The call log and ledger entry of an ended call → `log_call.v1` on the `webhooks` pool (a
+//!   quick write promised within seconds of the hangup, so not behind the recordings' downloads).
 //! - The active call needs no job: it is the user's call row that has not ended.
 
 use chrono::{DateTime, Utc};

@@ -9,9 +9,11 @@
 //! settled, `voicemail.received`. Every event id derives from what it announces, so asking
 //! twice (a re-run after a crash between a commit and the enqueue) sends it once.
 //!
-//! Known gap: a recording committed while `log_call` is between reading the recordings and its
-//! commit is in neither `call.log` nor a `call.log.updated` (its transcript's update still
-//! carries it).
+//! A recording and its call's log race: the copy may commit while `log_call` is between reading
+//! the recordings and its own commit, and the copy's announcement then finds no log. So every
+//! run of `log_call` (first or repeated) ends by announcing every recording the call has by now,
+//! under the same keys: each recording gets its `stored` and `transcribed` updates exactly once
+//! whichever side came first.
 
 use fleet_domain::call::{Call, CallLog, LedgerEntry, settle};
 use fleet_jobs::{AppEventMessage, event_envelope};
@@ -42,6 +44,12 @@ pub(super) async fn log_call(runtime: &Runtime, session: &str) -> Result<(), Job
             kind = entry.kind.as_str(),
             "Call logged and billed."
         );
+    }
+    for recording in runtime.store.call_recordings(session).await? {
+        announce(runtime, &recording, "stored").await?;
+        if recording.transcript_status != TranscriptStatus::Pending {
+            announce(runtime, &recording, "transcribed").await?;
+        }
     }
     Ok(())
 }
