@@ -90,6 +90,10 @@ pub enum Job {
     /// Transcribe one stored recording and keep the transcript with it.
     #[serde(rename = "transcribe_recording.v1")]
     TranscribeRecordingV1 { recording_id: String },
+    /// Delete recordings (object and row, transcript included) stored before `before` (Unix
+    /// seconds), in batches; a large backlog continues in a follow-up job.
+    #[serde(rename = "purge_recordings.v1")]
+    PurgeRecordingsV1 { before: i64 },
     /// Write an ended call's call log and billing ledger entry (once) and emit `call.log`.
     #[serde(rename = "log_call.v1")]
     LogCallV1 { call_session_id: String },
@@ -131,7 +135,8 @@ impl Job {
             | Self::SweepOrphanCredentialsV1 { .. }
             | Self::SweepDepartedCredentialsV1 { .. }
             | Self::RotateExpiringCredentialsV1 { .. }
-            | Self::ResealSecretsV1 { .. } => Pool::Maintenance,
+            | Self::ResealSecretsV1 { .. }
+            | Self::PurgeRecordingsV1 { .. } => Pool::Maintenance,
         }
     }
 
@@ -157,6 +162,7 @@ impl Job {
             Self::StoreRecordingV1 { .. } => "store_recording",
             Self::TranscribeRecordingV1 { .. } => "transcribe_recording",
             Self::LogCallV1 { .. } => "log_call",
+            Self::PurgeRecordingsV1 { .. } => "purge_recordings",
         }
     }
 
@@ -178,7 +184,8 @@ impl Job {
             | Self::SweepOrphanCredentialsV1 { .. }
             | Self::SweepDepartedCredentialsV1 { .. }
             | Self::RotateExpiringCredentialsV1 { .. }
-            | Self::ResealSecretsV1 { .. } => {
+            | Self::ResealSecretsV1 { .. }
+            | Self::PurgeRecordingsV1 { .. } => {
                 RetryPolicy::new(8, Duration::from_secs(1), Duration::from_secs(900))
             }
             // Pushes are about a call happening now: short backoff, small budget. An

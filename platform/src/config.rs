@@ -15,8 +15,9 @@ use crate::Secret;
 use crate::telemetry::LogFormat;
 
 /// The scheduler's cron variables (read here, like every other setting, so the file counts too).
-pub const CRON_KEYS: [&str; 6] = [
+pub const CRON_KEYS: [&str; 7] = [
     "CALLFLEET_CRON_PURGE_WEBHOOKS",
+    "CALLFLEET_CRON_RECORDING_RETENTION",
     "CALLFLEET_CRON_CREDENTIAL_CLEANUP",
     "CALLFLEET_CRON_ORPHAN_SWEEP",
     "CALLFLEET_CRON_DEPARTED_SWEEP",
@@ -91,6 +92,9 @@ pub struct Config {
     pub transcription_model: String,
     /// `CALLFLEET_TRANSCRIPTION_LANGUAGE` (unset: the model detects it).
     pub transcription_language: Option<String>,
+    /// Recordings (copies and transcripts) older than this are deleted by the maintenance cron
+    /// (`CALLFLEET_RECORDING_RETENTION_DAYS`, default 365).
+    pub recording_retention_days: u32,
     /// Largest webhook body accepted (413 above).
     pub webhook_max_body: usize,
     /// Jobs one worker of one pool runs at once.
@@ -233,6 +237,8 @@ impl Config {
             transcription_model: get("CALLFLEET_TRANSCRIPTION_MODEL")
                 .unwrap_or_else(|| "distil-whisper/distil-large-v2".into()),
             transcription_language: get("CALLFLEET_TRANSCRIPTION_LANGUAGE"),
+            recording_retention_days: number(&get, "CALLFLEET_RECORDING_RETENTION_DAYS", 365, 1, 36_500)?
+                as u32,
             webhook_max_body: number(&get, "CALLFLEET_WEBHOOK_MAX_BODY", 256 * 1024, 1024, 16 << 20)?,
             worker_concurrency: number(&get, "CALLFLEET_WORKER_CONCURRENCY", 32, 1, 4096)?,
             db_max_connections: match get("CALLFLEET_DB_MAX_CONNECTIONS") {

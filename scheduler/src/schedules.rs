@@ -10,6 +10,9 @@ use crate::{Schedule, SchedulerError};
 /// Daily at 03:17:00 UTC unless `CALLFLEET_CRON_PURGE_WEBHOOKS` says otherwise.
 const PURGE_WEBHOOKS: &str = "0 17 3 * * *";
 
+/// Daily at 03:41:00 UTC unless `CALLFLEET_CRON_RECORDING_RETENTION` says otherwise.
+const RECORDING_RETENTION: &str = "0 41 3 * * *";
+
 /// Every 10 minutes unless `CALLFLEET_CRON_CREDENTIAL_CLEANUP` says otherwise.
 const CREDENTIAL_CLEANUP: &str = "0 */10 * * * *";
 /// Hourly at :41 unless `CALLFLEET_CRON_ORPHAN_SWEEP` says otherwise.
@@ -27,7 +30,16 @@ pub fn default_schedules(config: &Config) -> Result<Vec<Schedule>, SchedulerErro
     let retention = Duration::days(i64::from(config.webhook_retention_days));
     let cron = |key: &str, default: &str| config.crons.get(key).cloned().unwrap_or_else(|| default.into());
     let purge = cron("CALLFLEET_CRON_PURGE_WEBHOOKS", PURGE_WEBHOOKS);
+    let keep_recordings = Duration::days(i64::from(config.recording_retention_days));
     Ok(vec![
+        Schedule::new(
+            "recording-retention",
+            &cron("CALLFLEET_CRON_RECORDING_RETENTION", RECORDING_RETENTION),
+            move |tick| {
+                let before = (tick - keep_recordings).timestamp();
+                tick_job(Job::PurgeRecordingsV1 { before }, "recording-retention", tick)
+            },
+        )?,
         Schedule::new("purge-webhook-events", &purge, move |tick| {
             let before = (tick - retention).timestamp();
             tick_job(Job::PurgeWebhookEventsV1 { before }, "purge-webhook-events", tick)

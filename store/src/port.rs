@@ -360,6 +360,16 @@ pub trait RecordingStore: Send + Sync {
     async fn log_call(&self, log: &CallLog, entry: &LedgerEntry, jobs: &[NewJob])
     -> Result<bool, StoreError>;
 
+    /// Up to `limit` recordings stored before `before`, oldest first (the retention purge).
+    async fn recordings_stored_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Recording>, StoreError>;
+
+    /// Deletes the recording rows `ids` (transcripts included); returns how many.
+    async fn delete_recordings(&self, ids: &[String]) -> Result<u64, StoreError>;
+
     /// The call log line and ledger entry of a session, once it ended.
     async fn call_log(&self, call_session_id: &str) -> Result<Option<(CallLog, LedgerEntry)>, StoreError>;
 }

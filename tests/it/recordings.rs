@@ -216,3 +216,26 @@ async fn a_rejected_call_is_logged_and_bills_nothing() {
     assert_eq!(env.events("call.log", &placed.call_session_id).len(), 1);
     assert!(env.requests("record_start").is_empty());
 }
+
+#[tokio::test]
+async fn recordings_past_retention_are_deleted_with_their_copies() {
+    let env = env_with(Engine::Postgres, &[("CALLFLEET_RECORDING_RETENTION_DAYS", "1")], &[]).await;
+    let placed = answered_call(&env, Duration::from_secs(5)).await;
+    env.run_for(Duration::from_secs(30)).await;
+    let rec = the_stored_recording(&env, &placed.call_session_id, "dual").await;
+    let copy = env.fleet.recordings_dir().unwrap().join(&rec.object_key);
+
+    let schedules = fleet_scheduler::default_schedules(&env.fleet.config).unwrap();
+    let retention = schedules.iter().find(|s| s.name == "recording-retention").expect("the schedule");
+    // A tick within the day keeps it; the first tick two days on deletes it.
+    let soon = retention.previous_tick(rec.stored_at + chrono::Duration::hours(20)).unwrap();
+    assert!(fleet_scheduler::fire(env.store().as_ref(), retention, soon).await.unwrap());
+    env.run_for(Duration::from_secs(5)).await;
+    assert!(copy.exists() && env.store().recording(&rec.id).await.unwrap().is_some(), "kept within a day");
+    let later = retention.previous_tick(rec.stored_at + chrono::Duration::days(2)).unwrap();
+    assert!(fleet_scheduler::fire(env.store().as_ref(), retention, later).await.unwrap());
+    env.run_for(Duration::from_secs(5)).await;
+    assert!(!copy.exists(), "the copy is deleted");
+    assert!(env.store().recording(&rec.id).await.unwrap().is_none(), "and its row, transcript included");
+    assert!(env.store().call_recordings(&placed.call_session_id).await.unwrap().is_empty());
+}

@@ -53,8 +53,8 @@ async fn two_replicas_fire_each_tick_once(engine: Engine) {
         assert_eq!(stored as usize, n, "{}", s.name);
         expected += n;
     }
-    // + the daily re-seal's tick at 04:23, fired on start.
-    assert_eq!(expected, 61 + 13 + 5 + 2 + 3 + 1);
+    // + the daily re-seal's tick at 04:23 and the recording retention's at 03:41, fired on start.
+    assert_eq!(expected, 61 + 13 + 5 + 2 + 3 + 1 + 1);
     let jobs =
         db.count(&format!("SELECT count(*) FROM {} WHERE job_type = 'maintenance'", db.jobs_table())).await;
     assert_eq!(jobs as usize, expected, "one job per tick across both replicas");

@@ -539,6 +539,20 @@ async fn recordings_are_kept_once_with_their_transcript(engine: Engine) {
     assert!(r1.transcribed_at.is_some());
     assert!(store.recording("nope").await.unwrap().is_none());
 
+    // Retention (by the store's clock at the copy, not the recording's own times): bounded,
+    // oldest first, then deleted by id.
+    let (past, future) = (Utc::now() - chrono::Duration::hours(1), Utc::now() + chrono::Duration::hours(1));
+    let old: Vec<String> =
+        store.recordings_stored_before(future, 1).await.unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(old.len(), 1, "bounded by the limit");
+    assert!(store.recordings_stored_before(past, 10).await.unwrap().is_empty(), "none stored an hour ago");
+    let both: Vec<String> =
+        store.recordings_stored_before(future, 10).await.unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(both.len(), 2);
+    assert_eq!(store.delete_recordings(&both[..1]).await.unwrap(), 1);
+    assert_eq!(store.delete_recordings(&[]).await.unwrap(), 0);
+    assert_eq!(store.call_recordings("s1").await.unwrap().len(), 1);
+
     assert!(store.record_recording_failure("e1", "s1", "Internal server error").await.unwrap());
     assert!(!store.record_recording_failure("e1", "s1", "Internal server error").await.unwrap());
     let failures = store.recording_failures("s1").await.unwrap();

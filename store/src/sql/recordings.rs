@@ -201,4 +201,28 @@ where
         };
         Ok(Some((log, entry)))
     }
+
+    async fn recordings_stored_before(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<Recording>, StoreError> {
+        let sql =
+            format!("SELECT {COLS} FROM recordings WHERE stored_at < $1 ORDER BY stored_at, id LIMIT $2");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(Ts(before))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn delete_recordings(&self, ids: &[String]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!("DELETE FROM recordings WHERE {}", DB::in_json_ids("id", 1));
+        let done =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_ids(ids)).execute(&self.pool).await?;
+        Ok(done.affected())
+    }
 }

@@ -18,6 +18,51 @@ pub(super) async fn purge_webhook_events(runtime: &Runtime, before: i64) -> Resu
     Ok(())
 }
 
+/// Recordings one retention batch deletes.
+const RECORDING_BATCH: u32 = 200;
+/// One retention attempt works this long at most, then hands over to a follow-up job.
+const RETENTION_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
+
+/// Deletes the recordings stored before `before` (Unix seconds): a batch of rows at a time, each
+/// object first, then the rows (a crash in between leaves rows whose objects are gone, which the
+/// next run deletes again: a missing object counts as deleted). When the attempt's budget is
+/// spent, a follow-up job (work id + `+`) continues.
+pub(super) async fn purge_recordings(
+    runtime: &Runtime,
+    envelope: &fleet_jobs::Envelope,
+    before: i64,
+) -> Result<(), JobError> {
+    let cutoff = Utc
+        .timestamp_opt(before, 0)
+        .single()
+        .ok_or_else(|| JobError::permanent(format!("invalid purge time {before}")))?;
+    let started = std::time::Instant::now();
+    let mut deleted = 0u64;
+    loop {
+        let batch = runtime.store.recordings_stored_before(cutoff, RECORDING_BATCH).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for recording in &batch {
+            runtime.archive.delete(&recording.object_key).await?;
+        }
+        let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
+        deleted += runtime.store.delete_recordings(&ids).await?;
+        if started.elapsed() >= runtime.attempt_budget.unwrap_or(RETENTION_BUDGET) {
+            let next = fleet_jobs::Envelope::new(
+                fleet_jobs::Job::PurgeRecordingsV1 { before },
+                format!("{}+", envelope.work_id),
+            );
+            runtime.store.enqueue(&[fleet_store::NewJob::once(next)]).await?;
+            tracing::info!(deleted, "Recording retention continues in a follow-up job.");
+            return Ok(());
+        }
+    }
+    metrics::counter!("callfleet_recordings_purged_total").increment(deleted);
+    tracing::info!(deleted, %cutoff, "Recordings past retention deleted.");
+    Ok(())
+}
+
 /// Rows one re-seal pass reads at a time.
 const RESEAL_PAGE: u32 = 500;
 

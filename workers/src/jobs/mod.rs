@@ -36,6 +36,7 @@ pub(crate) async fn run(runtime: &Runtime, envelope: &Envelope) -> Result<(), Jo
         Job::StoreRecordingV1 { org_id, recording } => recordings::store(runtime, org_id, recording).await,
         Job::TranscribeRecordingV1 { recording_id } => recordings::transcribe(runtime, recording_id).await,
         Job::LogCallV1 { call_session_id } => call_log::log_call(runtime, call_session_id).await,
+        Job::PurgeRecordingsV1 { before } => maintenance::purge_recordings(runtime, envelope, *before).await,
         Job::CallCommandV1 { call_session_id, effect } => {
             crate::calls::commands::run(runtime, call_session_id, effect).await
         }
