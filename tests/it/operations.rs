@@ -38,9 +38,9 @@ async fn each_role_runs_alone_against_postgres() {
         }
     })
     .await;
-    // The scheduler enqueued the latest tick of each of its 6 schedules on start, once.
+    // The scheduler enqueued the latest tick of each of its 7 schedules on start, once.
     eventually(30, "the scheduler's start-up ticks", || async {
-        (db.count("SELECT count(*) FROM schedule_ticks").await == 6).then_some(())
+        (db.count("SELECT count(*) FROM schedule_ticks").await == 7).then_some(())
     })
     .await;
     // The container health check asks the role's own listener (the metrics one when set).

@@ -67,9 +67,7 @@ where
         if !created {
             return Ok(false);
         }
-        let pushed = self.push(&mut tx, jobs).await?;
-        tx.commit().await?;
-        self.waker.pushed(jobs, &pushed);
+        self.commit_with_jobs(tx, jobs).await?;
         Ok(true)
     }
 
@@ -98,9 +96,7 @@ where
         if !won {
             return Ok(false);
         }
-        let pushed = self.push(&mut tx, jobs).await?;
-        tx.commit().await?;
-        self.waker.pushed(jobs, &pushed);
+        self.commit_with_jobs(tx, jobs).await?;
         Ok(true)
     }
 

@@ -219,6 +219,19 @@ where
     for<'r> OptTs: Decode<'r, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
+    /// Pushes `jobs` inside `tx`, commits, then wakes this process's workers: the end of every
+    /// transaction that writes rows together with the jobs they cause. Per job, whether it was new.
+    pub(crate) async fn commit_with_jobs(
+        &self,
+        mut tx: Transaction<'_, DB>,
+        jobs: &[NewJob],
+    ) -> Result<Vec<bool>, StoreError> {
+        let pushed = self.push(&mut tx, jobs).await?;
+        tx.commit().await?;
+        self.waker.pushed(jobs, &pushed);
+        Ok(pushed)
+    }
+
     /// Enqueues `jobs` inside `tx`: those due now into their queue, delayed ones into
     /// `scheduled_jobs` with a due time in milliseconds by the store's clock (the promoter moves
     /// them into the queue when they fall due). Per job, whether it was newly enqueued. A unique
@@ -277,11 +290,8 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
-        let pushed = self.push(&mut tx, jobs).await?;
-        tx.commit().await?;
-        self.waker.pushed(jobs, &pushed);
-        Ok(pushed)
+        let tx = begin_write(&self.pool).await?;
+        self.commit_with_jobs(tx, jobs).await
     }
 
     async fn promote_due_jobs(&self, pools: &[JobPool], limit: u32) -> Result<usize, StoreError> {

@@ -68,9 +68,7 @@ where
         if !created {
             return Ok(false);
         }
-        let pushed = self.push(&mut tx, jobs).await?;
-        tx.commit().await?;
-        self.waker.pushed(jobs, &pushed);
+        self.commit_with_jobs(tx, jobs).await?;
         Ok(true)
     }
 
@@ -172,9 +170,7 @@ where
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let pushed = self.push(&mut tx, jobs).await?;
-        tx.commit().await?;
-        self.waker.pushed(jobs, &pushed);
+        self.commit_with_jobs(tx, jobs).await?;
         Ok(true)
     }
 

@@ -31,6 +31,11 @@ pub fn command(db_url: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Comma
         .env("CALLFLEET_SHUTDOWN_TIMEOUT_SECS", "2")
         .env("CALLFLEET_SHUTDOWN_DRAIN_SECS", "0")
         .env("RUST_LOG", "warn")
+        // Not the checkout's `data/recordings` (a test that copies recordings sets its own).
+        .env(
+            "CALLFLEET_RECORDINGS_URL",
+            format!("file://{}", std::env::temp_dir().join("callfleet-child-recordings").display()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
