@@ -78,8 +78,8 @@ pub struct Config {
     pub apns_team_id: Option<String>,
     pub apns_topic: Option<String>,
     pub apns_api_base: Option<String>,
-    /// `CALLFLEET_RECORDINGS_URL`: `file:///dir` or `s3://bucket[/prefix]` (unset: the directory
-    /// `recordings` under the data dir).
+    /// `CALLFLEET_RECORDINGS_URL`: `file:///dir` or `s3://bucket[/prefix]` (unset: the data dir;
+    /// the copies' keys start with `recordings/`).
     pub recordings_url: Option<String>,
     /// `AWS_*` settings for an `s3://` recordings URL (endpoint, region, keys, `AWS_ALLOW_HTTP`),
     /// read like every other setting (environment or config file). Values are secret.
@@ -518,12 +518,32 @@ mod tests {
             ("CALLFLEET_DATABASE_URL", "postgres://u:pw-123@h/db"),
             ("TELNYX_API_KEY", "KEY-SECRET"),
             ("CALLFLEET_API_TOKEN", "tok-secret"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-secret"),
+            ("TRANSCRIPTION_API_KEY", "stt-secret"),
         ])
         .unwrap();
         let shown = format!("{cfg:?}");
-        for secret in ["pw-123", "KEY-SECRET", "tok-secret"] {
+        for secret in ["pw-123", "KEY-SECRET", "tok-secret", "aws-secret", "stt-secret"] {
             assert!(!shown.contains(secret), "{secret} leaked");
         }
         assert_eq!(cfg.backend, Backend::Postgres);
+        assert_eq!(cfg.recordings_s3.len(), 1, "AWS settings are read like any other");
+    }
+
+    #[test]
+    fn recordings_settings_are_checked() {
+        for bad in ["http://store/x", "file://relative/dir", "ftp://x"] {
+            let err = with(&[("CALLFLEET_RECORDINGS_URL", bad)]).unwrap_err().to_string();
+            assert!(err.contains("CALLFLEET_RECORDINGS_URL"), "{bad}: {err}");
+        }
+        for good in ["file:///var/lib/callfleet/recordings", "s3://bucket/prefix"] {
+            assert!(with(&[("CALLFLEET_RECORDINGS_URL", good)]).is_ok(), "{good}");
+        }
+        let cfg = with(&[]).unwrap();
+        assert_eq!(
+            (cfg.recording_retention_days, cfg.transcription_model.as_str()),
+            (365, "distil-whisper/distil-large-v2")
+        );
+        assert!(with(&[("CALLFLEET_RECORDING_RETENTION_DAYS", "0")]).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! Where recordings are kept: an `object_store` behind `CALLFLEET_RECORDINGS_URL`.
 //!
-//! `file:///abs/dir` (the embedded default is `<CALLFLEET_DATA_DIR>/recordings`) keeps them in a
-//! local directory; `s3://bucket[/prefix]` in any S3-compatible store, configured by the usual
+//! `file:///abs/dir` (the embedded default is the data dir; keys start with `recordings/`) keeps
+//! them in a local directory; `s3://bucket[/prefix]` in any S3-compatible store, configured by the usual
 //! `AWS_*` settings (endpoint, region, keys, `AWS_ALLOW_HTTP` for a store on loopback), which
 //! the caller passes in (they come from the fleet's configuration, so a config file can carry
 //! them too). A `put` of an existing key replaces it with the same bytes (keys are derived from

@@ -43,7 +43,8 @@ pub struct Runtime {
     pub events: Option<EventsClient>,
     /// Whether "app events are off" was logged (once per process).
     pub(crate) events_off_logged: Arc<AtomicBool>,
-    /// Where recordings are kept (`CALLFLEET_RECORDINGS_URL`, else `<data dir>/recordings`).
+    /// Where recordings are kept (`CALLFLEET_RECORDINGS_URL`, else the data dir, whose
+    /// `recordings/` folder the copies' keys name).
     pub archive: fleet_recordings::Archive,
     /// Fetches recordings from their pre-signed URLs.
     pub downloader: fleet_recordings::Downloader,
@@ -120,8 +121,10 @@ fn archive(config: &Config) -> Result<fleet_recordings::Archive, RuntimeError> {
                 config.recordings_s3.iter().map(|(k, v)| (k.clone(), v.expose().to_owned())).collect();
             fleet_recordings::Archive::open(url, &options)?
         }
-        None => fleet_recordings::Archive::local(&config.data_dir.join("recordings"))?,
+        // Keys start with `recordings/`: the copies land in `<data dir>/recordings/<org>/…`.
+        None => fleet_recordings::Archive::local(&config.data_dir)?,
     };
+    tracing::info!(recordings = archive.describe(), "Recording copies are kept here.");
     Ok(archive)
 }
 
