@@ -95,6 +95,36 @@ async fn many_calls_end_with_one_bridge_or_voicemail(engine: Engine) {
         "one call.log per call"
     );
     assert!(outcomes.get("bridged").copied().unwrap_or(0) > 0, "{outcomes:?}");
+    assert_recorded_and_logged_once(&env, &placed).await;
+}
+
+/// Every recording Telnyx made (a `record_start` it accepted on the caller's leg) was copied once
+/// with the simulator's bytes and transcribed, and every call has its log line and ledger entry.
+async fn assert_recorded_and_logged_once(env: &CallEnv, placed: &[fleet_sim::PlacedCall]) {
+    use sha2::Digest;
+    let sha = |channels: &str| -> String {
+        let bytes = fleet_sim::recording_bytes("mp3", channels);
+        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let starts = env.requests("record_start");
+    let mut copied = 0;
+    for p in placed {
+        let recordings = env.store().call_recordings(&p.call_session_id).await.unwrap();
+        assert_eq!(
+            recordings.len(),
+            acted_on(&starts, &p.call_control_id),
+            "{}: {recordings:#?}",
+            p.call_session_id
+        );
+        for r in &recordings {
+            assert_eq!(r.sha256, sha(&r.channels), "{r:#?}");
+            assert_eq!(r.transcript_status, fleet_store::TranscriptStatus::Done, "{r:#?}");
+        }
+        copied += recordings.len();
+        let logged = env.store().call_log(&p.call_session_id).await.unwrap();
+        assert!(logged.is_some(), "{} has no call log", p.call_session_id);
+    }
+    assert!(copied > 0, "some calls were recorded");
 }
 
 /// The soak with real processes, as the acceptance asks: two `callfleet worker --pool all`
