@@ -72,12 +72,12 @@ impl Downloader {
         if bytes.is_empty() {
             return Err(MediaError::retryable("the recording download came back empty"));
         }
-        let sha256 = hex(&Sha256::digest(&bytes));
+        let sha256 = sha256_hex(&bytes);
         Ok(Downloaded { bytes, sha256 })
     }
 }
 
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The checksum a stored copy carries: lowercase hex SHA-256 of its bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -17,7 +17,7 @@ mod fetch;
 mod transcribe;
 
 pub use archive::{Archive, ArchiveConfigError};
-pub use fetch::{Downloaded, Downloader};
+pub use fetch::{Downloaded, Downloader, sha256_hex};
 pub use transcribe::{Transcriber, TranscriberSettings};
 
 use std::time::Duration;

@@ -101,11 +101,7 @@ async fn many_calls_end_with_one_bridge_or_voicemail(engine: Engine) {
 /// Every recording Telnyx made (a `record_start` it accepted on the caller's leg) was copied once
 /// with the simulator's bytes and transcribed, and every call has its log line and ledger entry.
 async fn assert_recorded_and_logged_once(env: &CallEnv, placed: &[fleet_sim::PlacedCall]) {
-    use sha2::Digest;
-    let sha = |channels: &str| -> String {
-        let bytes = fleet_sim::recording_bytes("mp3", channels);
-        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
-    };
+    let sha = |channels: &str| crate::recordings::sha256_hex(&fleet_sim::recording_bytes("mp3", channels));
     let starts = env.requests("record_start");
     // A recording is saved as its call ends: with real processes the last copies and transcripts
     // may still be on their way when the calls have ended and the queues looked empty.

@@ -21,6 +21,11 @@ on_both! {
 
 const TOKEN: &str = "recordings-test-token";
 
+/// SHA-256 in lowercase hex, computed here rather than by the code under test.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Org `o1`, user `u1` and [`NUMBER`] ringing `u1`, the pools `held_back` not running.
 async fn env(engine: Engine, held_back: &[Pool]) -> CallEnv {
     env_with(engine, &[], held_back).await
@@ -34,10 +39,6 @@ async fn env_with(engine: Engine, extra: &[(&str, &str)], held_back: &[Pool]) ->
     env.user("u1", &["o1"], false).await;
     env.number(NUMBER, "o1", Some("u1"), 30).await;
     env
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The call's one recording, checked against the simulator's bytes (and its copy in a local

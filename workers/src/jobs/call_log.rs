@@ -45,13 +45,18 @@ pub(super) async fn log_call(runtime: &Runtime, session: &str) -> Result<(), Job
             "Call logged and billed."
         );
     }
-    for recording in runtime.store.call_recordings(session).await? {
-        announce(runtime, &recording, "stored").await?;
+    // The catch-up: every recording the call has by now, against the log just written (one
+    // read of the recordings and one enqueue for all of them).
+    let recordings = runtime.store.call_recordings(session).await?;
+    let logged = Some((log, entry));
+    let mut jobs = Vec::new();
+    for recording in &recordings {
+        jobs.extend(owed(runtime, &logged, &recordings, Some(&call), recording, "stored"));
         if recording.transcript_status != TranscriptStatus::Pending {
-            announce(runtime, &recording, "transcribed").await?;
+            jobs.extend(owed(runtime, &logged, &recordings, Some(&call), recording, "transcribed"));
         }
     }
-    Ok(())
+    enqueue(runtime, &jobs).await
 }
 
 /// The events `recording` owes its call at `stage` (`stored`, `transcribed`): `call.log.updated`
@@ -59,21 +64,48 @@ pub(super) async fn log_call(runtime: &Runtime, session: &str) -> Result<(), Job
 /// settled. Enqueued under ids derived from the recording and stage, so asking again is harmless.
 pub(super) async fn announce(runtime: &Runtime, recording: &Recording, stage: &str) -> Result<(), JobError> {
     let session = recording.call_session_id.as_str();
+    let logged = runtime.store.call_log(session).await?;
+    let recordings = match &logged {
+        Some(_) => runtime.store.call_recordings(session).await?,
+        None => Vec::new(),
+    };
+    let call = match recording.transcript_status {
+        TranscriptStatus::Pending => None,
+        _ => runtime.store.call(session).await?,
+    };
+    let jobs = owed(runtime, &logged, &recordings, call.as_ref(), recording, stage);
+    enqueue(runtime, &jobs).await
+}
+
+/// [`announce`]'s events, from what was read: the call's log (if logged) with its recordings, and
+/// the call itself (needed only once the transcript settled).
+fn owed(
+    runtime: &Runtime,
+    logged: &Option<(CallLog, LedgerEntry)>,
+    recordings: &[Recording],
+    call: Option<&Call>,
+    recording: &Recording,
+    stage: &str,
+) -> Vec<NewJob> {
+    let session = recording.call_session_id.as_str();
     let mut jobs = Vec::new();
-    if let Some((log, entry)) = runtime.store.call_log(session).await? {
-        let recordings = runtime.store.call_recordings(session).await?;
+    if let Some((log, entry)) = logged {
         let key = format!("{session}:call.log.updated:{}:{stage}", recording.id);
-        let data = log_data(&log, &entry, &recordings);
+        let data = log_data(log, entry, recordings);
         jobs.push(NewJob::once(event_envelope(message(runtime, &key, "call.log.updated", data))));
     }
     let settled = recording.transcript_status != TranscriptStatus::Pending;
-    if settled && let Some(call) = runtime.store.call(session).await?.filter(is_voicemail) {
+    if settled && let Some(call) = call.filter(|c| is_voicemail(c)) {
         let key = format!("{session}:voicemail.received:{}", recording.id);
-        let data = voicemail_data(&call, recording);
+        let data = voicemail_data(call, recording);
         jobs.push(NewJob::once(event_envelope(message(runtime, &key, "voicemail.received", data))));
     }
+    jobs
+}
+
+async fn enqueue(runtime: &Runtime, jobs: &[NewJob]) -> Result<(), JobError> {
     if !jobs.is_empty() {
-        runtime.store.enqueue(&jobs).await?;
+        runtime.store.enqueue(jobs).await?;
     }
     Ok(())
 }

@@ -30,7 +30,6 @@ use fleet_domain::retry::Failure;
 use fleet_jobs::{recording_envelope, transcription_envelope};
 use fleet_recordings::{Downloaded, MediaError};
 use fleet_store::{NewJob, Recording, Transcript, TranscriptStatus};
-use sha2::{Digest, Sha256};
 
 use crate::{JobError, Runtime};
 
@@ -164,8 +163,7 @@ pub(super) async fn transcribe(runtime: &Runtime, recording_id: &str) -> Result<
         return settle(runtime, recording_id, Transcript::Failed(why.into())).await;
     };
     let bytes = runtime.archive.get(&recording.object_key).await?;
-    let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-    if sha256 != recording.sha256 {
+    if fleet_recordings::sha256_hex(&bytes) != recording.sha256 {
         let why = "the stored copy does not match its checksum";
         settle(runtime, recording_id, Transcript::Failed(why.into())).await?;
         return Err(JobError::permanent(why));
