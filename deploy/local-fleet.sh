@@ -8,7 +8,8 @@
 # Settings (environment): CALLFLEET_DATABASE_URL (required), CALLFLEET_BIN (default: `callfleet`
 # on PATH, else target/release, else target/debug), LOCAL_FLEET_DIR (state and logs; default a
 # new temporary folder), LOCAL_FLEET_INGRESS (127.0.0.1:8080), LOCAL_FLEET_SIM (127.0.0.1:8090),
-# LOCAL_FLEET_METRICS_PORT (9101: worker groups and scheduler on this port and the next two).
+# LOCAL_FLEET_METRICS_PORT (9101: worker groups and scheduler on this port and the next two),
+# LOCAL_FLEET_METRICS_PORTS (three comma-separated ports instead, one per role, in that order).
 # Every other CALLFLEET_* / TELNYX_* variable is passed to every role, and wins over the
 # simulator's settings file (a configured value is never replaced).
 #
@@ -29,6 +30,7 @@ mkdir -p "$dir"
 ingress=${LOCAL_FLEET_INGRESS:-127.0.0.1:8080}
 sim=${LOCAL_FLEET_SIM:-127.0.0.1:8090}
 metrics=${LOCAL_FLEET_METRICS_PORT:-9101}
+IFS=, read -r calls_metrics background_metrics scheduler_metrics <<<"${LOCAL_FLEET_METRICS_PORTS:-$metrics,$((metrics + 1)),$((metrics + 2))}"
 
 # The two worker groups of compose.yaml: the call path, and everything that can wait.
 CALL_POOLS=webhooks,legs,simring-retries,push
@@ -61,9 +63,9 @@ fi
 "$CALLFLEET_BIN" migrate >"$dir/migrate.out" 2>"$dir/migrate.log" \
     || { echo "error: migrate failed (see $dir/migrate.log)" >&2; stop; exit 1; }
 CALLFLEET_LISTEN=$ingress start ingress ingress
-start worker-calls worker --pool "$CALL_POOLS" --metrics-listen "127.0.0.1:$metrics"
-start worker-background worker --pool "$BACKGROUND_POOLS" --metrics-listen "127.0.0.1:$((metrics + 1))"
-start scheduler scheduler --metrics-listen "127.0.0.1:$((metrics + 2))"
+start worker-calls worker --pool "$CALL_POOLS" --metrics-listen "127.0.0.1:$calls_metrics"
+start worker-background worker --pool "$BACKGROUND_POOLS" --metrics-listen "127.0.0.1:$background_metrics"
+start scheduler scheduler --metrics-listen "127.0.0.1:$scheduler_metrics"
 printf '==> fleet up: ingress http://%s, logs in %s\n' "$ingress" "$dir" >&2
 
 status=0

@@ -221,6 +221,13 @@ impl ValidationError {
     }
 }
 
+/// `sip:<user>@host` (or a bare user) → `<user>`: how a credential's SIP user appears in a
+/// call's `from`.
+pub fn sip_user(uri: &str) -> &str {
+    let rest = uri.strip_prefix("sip:").unwrap_or(uri);
+    rest.split(['@', ';']).next().unwrap_or(rest)
+}
+
 /// `+` then 2–15 digits, the first not `0`.
 pub fn validate_e164(number: &str) -> Result<(), ValidationError> {
     let digits = number.strip_prefix('+').ok_or(ValidationError::InvalidE164)?;

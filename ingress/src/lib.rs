@@ -58,7 +58,11 @@ impl IngressState {
         let batcher = AckBatcher::start(store.clone(), BatcherConfig::for_engine(store.engine()));
         let telnyx =
             fleet_telnyx::client_from_config(config).map_err(|e| IngressError::Telnyx(e.to_string()))?;
-        let api = api::ApiState::new(store.clone(), config.api_token.clone(), telnyx);
+        let settings = fleet_telnyx::TelnyxSettings::from_env(config)
+            .map_err(|e| IngressError::Telnyx(e.to_string()))?;
+        let call_control = fleet_telnyx::call_control_from_config(config, &settings)
+            .map_err(|e| IngressError::Telnyx(e.to_string()))?;
+        let api = api::ApiState::new(store.clone(), config.api_token.clone(), telnyx, call_control);
         let stopping = CancellationToken::new();
         Ok(Self {
             verifier: Arc::new(verifier),

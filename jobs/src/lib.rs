@@ -97,6 +97,11 @@ pub enum Job {
     /// Write an ended call's call log and billing ledger entry (once) and emit `call.log`.
     #[serde(rename = "log_call.v1")]
     LogCallV1 { call_session_id: String },
+    /// Start the recording a browser asked for on its direct WebRTC call (`recording_requests`
+    /// row): `record_start`, retried while Telnyx answers "not answered yet", never past the
+    /// call's end.
+    #[serde(rename = "record_direct_call.v1")]
+    RecordDirectCallV1 { call_control_id: String },
 }
 
 /// One event to the app backend, fixed when its call decision committed: retries send the same
@@ -123,7 +128,9 @@ impl Job {
             | Self::DeleteCredentialV1 { .. }
             | Self::RotateCredentialV1 { .. } => Pool::Credentials,
             Self::SendPushV1 { .. } => Pool::Push,
-            Self::CallCommandV1 { .. } | Self::RejectCallV1 { .. } => Pool::Legs,
+            Self::CallCommandV1 { .. } | Self::RejectCallV1 { .. } | Self::RecordDirectCallV1 { .. } => {
+                Pool::Legs
+            }
             Self::CallTimerV1 { .. } => Pool::SimringRetries,
             Self::CallInputV1 { .. } => Pool::Webhooks,
             Self::EmitEventV1 { .. } => Pool::Events,
@@ -163,6 +170,7 @@ impl Job {
             Self::TranscribeRecordingV1 { .. } => "transcribe_recording",
             Self::LogCallV1 { .. } => "log_call",
             Self::PurgeRecordingsV1 { .. } => "purge_recordings",
+            Self::RecordDirectCallV1 { .. } => "record_direct_call",
         }
     }
 
@@ -209,6 +217,12 @@ impl Job {
             }
             Self::TranscribeRecordingV1 { .. } => {
                 RetryPolicy::new(8, Duration::from_secs(5), Duration::from_secs(600))
+            }
+            // Waits for an answer that may take a while (a far end rings for up to a few
+            // minutes): every 2 s at most, so the recording starts soon after it, for about
+            // 15 minutes in all; each attempt first checks that the call still lives.
+            Self::RecordDirectCallV1 { .. } => {
+                RetryPolicy::new(450, Duration::from_millis(250), Duration::from_secs(2))
             }
             // A store write: short waits (the call log is promised within seconds of the hangup).
             Self::LogCallV1 { .. } => {
@@ -282,6 +296,18 @@ pub fn recording_envelope(org_id: &str, recording: SavedRecording) -> Envelope {
     let session = recording.call_session_id.clone();
     Envelope::new(Job::StoreRecordingV1 { org_id: org_id.to_owned(), recording }, work_id)
         .with_call_session(Some(session))
+}
+
+/// The start of a direct call's requested recording (work id `record-direct:<call_control_id>`).
+/// `nudge` names a repeat asked for by news of the call (its answer), so it runs now instead of
+/// after the first job's next backoff; both send the same `command_id`.
+pub fn direct_recording_envelope(call_control_id: &str, nudge: Option<&str>) -> Envelope {
+    let job = Job::RecordDirectCallV1 { call_control_id: call_control_id.to_owned() };
+    let work_id = match nudge {
+        Some(why) => format!("record-direct:{call_control_id}:{why}"),
+        None => format!("record-direct:{call_control_id}"),
+    };
+    Envelope::new(job, work_id)
 }
 
 /// The transcription of one stored recording, first attempt (work id `transcribe:<recording id>`).

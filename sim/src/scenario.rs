@@ -116,6 +116,10 @@ pub enum Caller {
     Pstn(String),
     /// A scripted device placing an outbound call (arrives on its credential's connection, from its SIP URI).
     Device(String),
+    /// A scripted device's browser dialing `to` (+E.164) straight out over WebRTC, not through the app:
+    /// an `outgoing` leg on its credential's connection, from its SIP user, without client state; the
+    /// callee behaves as PSTN callees do. `hangup_after` hangs it up from the browser's side.
+    Webrtc(String),
 }
 
 /// A scripted call: `from` calls `to` at `at` (from now), and hangs up `hangup_after` after it started.

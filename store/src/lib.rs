@@ -16,6 +16,7 @@ pub mod devices;
 mod error;
 pub mod liveness;
 pub mod notify;
+pub mod parties;
 mod port;
 pub mod postgres;
 pub mod push;
@@ -39,5 +40,7 @@ pub use port::{
 };
 pub use queue_rows::APALIS_MAX_ATTEMPTS;
 pub(crate) use queue_rows::{dead_job, queue_rows, restart_from_dead};
-pub use recordings::{Recording, RecordingFailure, Transcript, TranscriptStatus};
+pub use recordings::{
+    Recording, RecordingFailure, RecordingRequest, RequestStatus, Transcript, TranscriptStatus,
+};
 pub use types::*;

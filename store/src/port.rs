@@ -10,7 +10,7 @@ use fleet_jobs::Pool;
 use fleet_domain::call::{Call, CallLog, LedgerEntry};
 use fleet_domain::routing::NumberConfig;
 
-use crate::recordings::{Recording, RecordingFailure, Transcript};
+use crate::recordings::{Recording, RecordingFailure, RecordingRequest, RequestStatus, Transcript};
 use crate::{
     Accepted, CallLeg, ConnectionUse, DeadJob, Device, DeviceCredential, DeviceRegistration,
     DialableCredential, Engine, LegUpdate, NewJob, NewWebhook, OrgCredential, Organization,
@@ -76,6 +76,9 @@ pub trait WebhookStore: Send + Sync {
 
     /// The leg rows of a call session.
     async fn call_legs(&self, call_session_id: &str) -> Result<Vec<CallLeg>, StoreError>;
+
+    /// The leg record of one `call_control_id`, if any of its events arrived.
+    async fn call_leg(&self, call_control_id: &str) -> Result<Option<CallLeg>, StoreError>;
 }
 
 /// The job queues: transactional enqueue, depth, the dead set, cron ticks.
@@ -372,4 +375,23 @@ pub trait RecordingStore: Send + Sync {
 
     /// The call log line and ledger entry of a session, once it ended.
     async fn call_log(&self, call_session_id: &str) -> Result<Option<(CallLog, LedgerEntry)>, StoreError>;
+
+    /// Keeps a browser's request to record its direct call (`pending`) and pushes `jobs` (the
+    /// job that starts it) in one transaction, unless one exists for the `call_control_id`
+    /// (`false`: nothing written, nothing pushed).
+    async fn request_recording(
+        &self,
+        request: &RecordingRequest,
+        jobs: &[NewJob],
+    ) -> Result<bool, StoreError>;
+
+    async fn recording_request(&self, call_control_id: &str) -> Result<Option<RecordingRequest>, StoreError>;
+
+    /// Moves a `pending` request to `status` (with `detail`); `false` when it was settled before.
+    async fn settle_recording_request(
+        &self,
+        call_control_id: &str,
+        status: RequestStatus,
+        detail: Option<&str>,
+    ) -> Result<bool, StoreError>;
 }

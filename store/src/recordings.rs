@@ -31,9 +31,9 @@ impl TranscriptStatus {
     }
 }
 
-/// A stored transcript status this build does not know.
+/// A stored transcript or request status this build does not know.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown transcript status {0:?}")]
+#[error("unknown status {0:?}")]
 pub struct UnknownTranscriptStatus(String);
 
 impl TryFrom<String> for TranscriptStatus {
@@ -101,4 +101,65 @@ pub struct RecordingFailure {
     pub reason: String,
     #[sqlx(try_from = "Ts")]
     pub failed_at: DateTime<Utc>,
+}
+
+/// Where a browser's request to record its direct call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// Waiting for the call to be answered (Telnyx refuses `record_start` until then).
+    Pending,
+    /// Telnyx accepted `record_start`; the recording arrives as `call.recording.saved`.
+    Started,
+    /// The call ended before it could be recorded.
+    Ended,
+    /// Telnyx refused the recording for good (`detail` says why).
+    Failed,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Started => "started",
+            Self::Ended => "ended",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl TryFrom<String> for RequestStatus {
+    type Error = UnknownTranscriptStatus;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        [Self::Pending, Self::Started, Self::Ended, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or(UnknownTranscriptStatus(raw))
+    }
+}
+
+/// A browser asked to record its direct WebRTC call (`POST /v1/calls/{id}/recording`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct RecordingRequest {
+    pub call_control_id: String,
+    /// The org the recording is kept in: of the caller's credential or number.
+    pub org_id: String,
+    pub user_id: Option<String>,
+    pub device_id: Option<String>,
+    #[sqlx(rename = "from_party")]
+    pub from: String,
+    #[sqlx(rename = "to_party")]
+    pub to: String,
+    /// `mp3` or `wav`.
+    pub format: String,
+    /// `dual` or `single`.
+    pub channels: String,
+    #[sqlx(try_from = "String")]
+    pub status: RequestStatus,
+    pub detail: Option<String>,
+    #[sqlx(try_from = "Ts")]
+    pub requested_at: DateTime<Utc>,
+    #[sqlx(try_from = "OptTs")]
+    pub settled_at: Option<DateTime<Utc>>,
 }

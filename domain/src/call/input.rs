@@ -28,6 +28,8 @@ pub enum Route {
     Ring { devices: Vec<RingDevice>, ring_timeout_secs: u32 },
     /// A device's outbound call passed its checks: connect it to the call's `to`, showing `from`.
     Outbound,
+    /// A browser's direct WebRTC call: nothing to connect (Telnyx already rings its `to`); follow it.
+    Direct,
 }
 
 /// Timers a call schedules for itself (delayed jobs that come back as [`CallInput`]s).

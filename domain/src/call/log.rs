@@ -129,7 +129,7 @@ pub fn settle(call: &Call) -> Option<(CallLog, LedgerEntry)> {
     };
     let device_id = match call.direction {
         CallDirection::Inbound => call.winner.as_ref().map(|leg| leg.device_id.clone()),
-        CallDirection::Outbound => call.placed_by.clone(),
+        CallDirection::Outbound | CallDirection::Direct => call.placed_by.clone(),
     };
     let log = CallLog {
         call_session_id: call.id.clone(),

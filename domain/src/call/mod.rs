@@ -27,6 +27,8 @@ mod step;
 mod sweep;
 
 #[cfg(test)]
+mod direct_tests;
+#[cfg(test)]
 mod outbound_tests;
 #[cfg(test)]
 mod proptests;

@@ -56,6 +56,9 @@ pub enum CallDirection {
     Inbound,
     /// A device placed the call (credential connection); it is connected to the destination.
     Outbound,
+    /// A browser called out over WebRTC on its own (its leg goes straight to the PSTN, not
+    /// through callfleet): callfleet only follows it, logs it, and records it when asked.
+    Direct,
 }
 
 impl CallDirection {
@@ -63,6 +66,7 @@ impl CallDirection {
         match self {
             Self::Inbound => "inbound",
             Self::Outbound => "outbound",
+            Self::Direct => "direct",
         }
     }
 }
@@ -268,11 +272,12 @@ pub struct CallSetup {
     /// Telnyx `call_session_id`: our call id.
     pub id: String,
     pub direction: CallDirection,
-    /// For an outbound call, the device that placed it.
+    /// For an outbound or direct call, the device that placed it.
     pub placed_by: Option<String>,
     pub org_id: String,
     pub user_id: Option<String>,
-    /// The parent leg's `call_control_id`: the PSTN caller's leg (inbound) or the device's (outbound).
+    /// The parent leg's `call_control_id`: the PSTN caller's leg (inbound) or the device's
+    /// (outbound, direct).
     pub parent_call_control_id: String,
     /// The caller: the PSTN number (inbound), or the org's number shown as caller id (outbound).
     pub from: String,
@@ -389,7 +394,9 @@ impl Call {
     pub fn answered_by_device_id(&self) -> Option<&str> {
         match self.direction {
             CallDirection::Inbound => self.winner.as_ref().map(|leg| leg.device_id.as_str()),
-            CallDirection::Outbound => self.placed_by.as_deref().filter(|_| self.answered_at.is_some()),
+            CallDirection::Outbound | CallDirection::Direct => {
+                self.placed_by.as_deref().filter(|_| self.answered_at.is_some())
+            }
         }
     }
 

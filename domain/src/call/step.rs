@@ -66,7 +66,7 @@ impl Tx {
                 self.leg_hangup(leg, call_control_id.as_deref(), cause);
             }
             CallInput::StrayLeg { call_control_id } => self.hang_up_stray(call_control_id),
-            CallInput::ParentHangup { .. } => self.parent_hangup(),
+            CallInput::ParentHangup { cause } => self.parent_hangup(cause),
             CallInput::Bridged => self.bridged(),
             CallInput::FarEndAnswered => self.far_end_answered(),
             CallInput::FarEndHangup { cause } => self.far_end_hangup(cause),
@@ -100,7 +100,7 @@ impl Tx {
             CallInput::ReconcileDue { round } => self.reconcile_due(*round),
             CallInput::Reconciled { parent_alive, legs } => {
                 if !parent_alive {
-                    self.parent_hangup();
+                    self.parent_hangup("gone");
                 }
                 for (leg, _) in legs.iter().filter(|(_, alive)| !alive) {
                     self.leg_hangup(leg, None, "gone");
@@ -174,11 +174,20 @@ impl Tx {
                 }
                 self.schedule_reconcile(OUTBOUND_RECONCILE_AFTER);
             }
+            Route::Direct => {
+                // Telnyx rings the far end itself; we only follow the call (and log it).
+                self.call.state = CallState::Ringing;
+                if let Some(user_id) = self.call.user_id.clone() {
+                    self.emit("active_call:set", Command::ActiveCall { user_id, active: true });
+                }
+                self.schedule_reconcile(OUTBOUND_RECONCILE_AFTER);
+            }
         }
     }
 
+    /// Outbound or direct: the call rings a far end, not our devices.
     fn is_outbound(&self) -> bool {
-        self.call.direction == CallDirection::Outbound
+        matches!(self.call.direction, CallDirection::Outbound | CallDirection::Direct)
     }
 
     /// An outbound call's far end answered (or was bridged, which implies it).
@@ -191,7 +200,10 @@ impl Tx {
         if let Some(device_id) = self.call.placed_by.clone() {
             self.emit("event:call.answered", Command::Emit(AppEvent::Answered { device_id }));
         }
-        self.emit("record:call", Command::RecordCall);
+        // A direct call is recorded when its browser asks (`POST /v1/calls/{id}/recording`).
+        if self.call.direction == CallDirection::Outbound {
+            self.emit("record:call", Command::RecordCall);
+        }
         self.schedule_reconcile(BRIDGE_RECONCILE_AFTER);
     }
 
@@ -362,10 +374,22 @@ impl Tx {
         self.voicemail(if all_declined { EndReason::AllDeclined } else { EndReason::NoAnswer });
     }
 
-    fn parent_hangup(&mut self) {
+    fn parent_hangup(&mut self, cause: &str) {
         let was = self.call.state;
         self.call.parent_ended = true;
         match was {
+            // A direct call's parent is the browser's leg to the far end: its hangup says how
+            // the far end's ring went.
+            CallState::Routing | CallState::Ringing if self.call.direction == CallDirection::Direct => {
+                let reason = if is_decline(cause) {
+                    EndReason::AllDeclined
+                } else if cause == "originator_cancel" {
+                    EndReason::CallerCancelled
+                } else {
+                    EndReason::NoAnswer
+                };
+                self.end(reason);
+            }
             CallState::Routing | CallState::Ringing => {
                 self.call.legs_end_reason.get_or_insert(EndReason::CallerCancelled);
                 if was == CallState::Ringing && !self.is_outbound() {
@@ -385,7 +409,9 @@ impl Tx {
             return;
         }
         self.call.bridged = true;
-        self.emit("record:call", Command::RecordCall);
+        if self.call.direction != CallDirection::Direct {
+            self.emit("record:call", Command::RecordCall);
+        }
         if let Some(i) = self.call.legs.iter().position(|leg| Some(&leg.id) == self.call.winner.as_ref()) {
             self.advance(i, LegState::Bridged);
         }

@@ -46,7 +46,7 @@ fn reason(route: &Route) -> Option<EndReason> {
         Route::Reject { reason } | Route::Voicemail { reason } | Route::AiAgent { reason, .. } => {
             Some(*reason)
         }
-        Route::Ring { .. } | Route::Outbound => None,
+        Route::Ring { .. } | Route::Outbound | Route::Direct => None,
     }
 }
 
@@ -148,4 +148,11 @@ fn number_settings_deserialise_with_defaults() {
     let n: NumberConfig = serde_json::from_str(json).unwrap();
     assert_eq!((n.mode, n.ring_timeout_secs, n.outside_hours), (Mode::Ring, 30, OutsideHours::Voicemail));
     assert_eq!(n.schedule.unwrap().weekly[0].days, [Day::Mon, Day::Tue]);
+}
+
+#[test]
+fn sip_users_are_read_from_uris() {
+    assert_eq!(sip_user("sip:gencred123@sip.telnyx.com"), "gencred123");
+    assert_eq!(sip_user("sip:gencred123@sip.telnyx.com;transport=tls"), "gencred123");
+    assert_eq!(sip_user("gencred123"), "gencred123");
 }

@@ -18,7 +18,8 @@
 //! Credentials: registering a device enqueues provisioning on the `credentials` pool (the response
 //! shows `credential.status = provisioning`); no response ever carries a SIP password — devices log
 //! in with `POST /v1/devices/{id}/token`, a short-lived Telnyx JWT. This is the one place the
-//! ingress calls Telnyx (with the client's timeouts); webhooks never do.
+//! ingress calls Telnyx (with the client's timeouts), besides asking whether a call exists for a
+//! recording request (`recording`); webhooks never do.
 
 pub(crate) mod auth;
 mod calls;
@@ -26,6 +27,7 @@ mod devices;
 mod numbers;
 mod openapi;
 mod orgs;
+mod recording;
 
 use std::sync::Arc;
 
@@ -35,6 +37,7 @@ use fleet_domain::routing::ValidationError;
 use fleet_platform::Secret;
 use fleet_store::{Store, StoreError};
 use fleet_telnyx::TelnyxClient;
+use fleet_telnyx::call_control::CallControl;
 
 use crate::error::Rejection;
 
@@ -44,11 +47,19 @@ pub struct ApiState {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) token: Option<Secret>,
     pub(crate) telnyx: Option<TelnyxClient>,
+    /// Asks Telnyx whether a call exists (a recording request for a call callfleet has not
+    /// seen yet).
+    pub(crate) call_control: Option<CallControl>,
 }
 
 impl ApiState {
-    pub fn new(store: Arc<dyn Store>, token: Option<Secret>, telnyx: Option<TelnyxClient>) -> Self {
-        Self { store, token, telnyx }
+    pub fn new(
+        store: Arc<dyn Store>,
+        token: Option<Secret>,
+        telnyx: Option<TelnyxClient>,
+        call_control: Option<CallControl>,
+    ) -> Self {
+        Self { store, token, telnyx, call_control }
     }
 }
 
@@ -77,6 +88,7 @@ route_table! { TOKEN_ROUTES, token_routes;
     "/v1/devices/{id}/token" => post(devices::token);
     "/v1/numbers/{e164}" => put(numbers::put).get(numbers::get).delete(numbers::delete);
     "/v1/calls/{call_session_id}" => get(calls::call_status);
+    "/v1/calls/{call_control_id}/recording" => post(recording::request);
 }
 
 /// Every `(method, path)` the API serves, methods in lower case as OpenAPI spells them.

@@ -123,7 +123,8 @@ fn schemas() -> Value {
             "properties": {
                 "from": { "type": "object", "minProperties": 1, "maxProperties": 1,
                           "properties": { "pstn": { "type": "string", "description": "+E.164 caller." },
-                                          "device": { "type": "string", "description": "Device id placing an outbound call." } } },
+                                          "device": { "type": "string", "description": "Device id placing an outbound call." },
+                                          "webrtc": { "type": "string", "description": "Device id whose browser dials `to` (+E.164) straight out over WebRTC: an outgoing leg on its credential's connection, from its SIP user, rung like any PSTN callee." } } },
                 "to": { "type": "string" },
                 "at_ms": ms("Start, from now."),
                 "hangup_after_ms": { "type": ["integer", "null"], "minimum": 0, "description": "Caller hangs up this long after the start." }

@@ -209,7 +209,7 @@ impl World {
                     format!("{}@198.51.100.10:5060", number.trim_start_matches('+')),
                 )
             }
-            Caller::Device(id) => {
+            Caller::Device(id) | Caller::Webrtc(id) => {
                 self.devices.dirty = true;
                 self.refresh_devices();
                 let i = *self.devices.by_id.get(id).ok_or_else(|| SimError::UnknownDevice(id.clone()))?;
@@ -233,6 +233,7 @@ impl World {
             sip_party,
             from_sip_uri,
             hangup_after: script.hangup_after.map(|d| d.as_millis() as u64),
+            direct: matches!(script.from, Caller::Webrtc(_)),
         };
         let placed = PlacedCall {
             call_control_id: p.ccid.clone(),

@@ -92,6 +92,8 @@ pub(crate) struct PendingInbound {
     pub from_sip_uri: String,
     pub to_sip_uri: String,
     pub hangup_after: Option<SimMs>,
+    /// A browser's direct WebRTC call: an outgoing leg to `to` instead of an incoming one.
+    pub direct: bool,
 }
 
 pub(crate) struct Leg {
@@ -242,6 +244,9 @@ pub struct CallView {
 
 impl World {
     pub(super) fn start_inbound(&mut self, p: PendingInbound) {
+        if p.direct {
+            return self.start_direct(p);
+        }
         let mut leg = Leg::new(p.ccid, p.leg_id, p.session_id, p.connection_id, Direction::Incoming);
         leg.from = p.from;
         leg.to = p.to;
@@ -255,6 +260,31 @@ impl World {
         self.emit_initiated(&ccid);
         if let Some(after) = p.hangup_after {
             self.schedule(self.now + after, Action::Remote { ccid, target: 0, act: RemoteAct::Hangup });
+        }
+    }
+
+    /// A browser's direct call: an outgoing leg that rings `to` like a dial would (30 s, 4 h limit).
+    fn start_direct(&mut self, p: PendingInbound) {
+        let mut leg = Leg::new(p.ccid, p.leg_id, p.session_id, p.connection_id, Direction::Outgoing);
+        leg.from = p.from;
+        leg.sip_party = p.sip_party;
+        leg.from_sip_uri = Some(p.from_sip_uri);
+        leg.to_sip_uri = Some(p.to_sip_uri);
+        leg.targets = vec![Target { kind: TargetKind::Pstn(p.to.clone()), failed: None }];
+        leg.to = p.to;
+        leg.start = self.now;
+        let ccid = leg.ccid.clone();
+        self.start_outgoing(leg, 30_000, 4 * 3_600_000);
+        if let Some(after) = p.hangup_after {
+            self.schedule(self.now + after, Action::BrowserHangup(ccid));
+        }
+    }
+
+    /// The browser of a direct call hangs up (cancels while it rings).
+    pub(super) fn browser_hangup(&mut self, ccid: &str) {
+        let h = self.legs.get(ccid).filter(|l| l.alive()).map(Leg::app_hangup);
+        if let Some(h) = h {
+            self.end_leg(ccid, h);
         }
     }
 

@@ -47,6 +47,8 @@ pub(crate) enum Action {
     Deliver(Box<Delivery>),
     /// A scripted inbound call begins (`call.initiated`).
     StartInbound(Box<legs::PendingInbound>),
+    /// The browser of a direct WebRTC call hangs up.
+    BrowserHangup(String),
     /// The far end of a leg acts (target index for outgoing legs; 0 for the caller of an incoming leg).
     Remote {
         ccid: String,
@@ -214,6 +216,7 @@ impl World {
         match action {
             Action::Deliver(d) => self.dispatch(d),
             Action::StartInbound(p) => self.start_inbound(*p),
+            Action::BrowserHangup(ccid) => self.browser_hangup(&ccid),
             Action::Remote { ccid, target, act } => self.remote(&ccid, target, act),
             Action::RingTimeout(ccid) => self.ring_timeout(&ccid),
             Action::TimeLimit(ccid) => self.time_limit(&ccid),

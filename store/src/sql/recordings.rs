@@ -13,8 +13,13 @@ use fleet_domain::call::{BillingKind, CallLog, LedgerEntry};
 use sqlx::{ColumnIndex, Decode, Encode, Executor, Type};
 
 use super::{Affected, Dialect, OptTs, SqlStore, Ts};
-use crate::recordings::{Recording, RecordingFailure, Transcript, TranscriptStatus};
+use crate::recordings::{
+    Recording, RecordingFailure, RecordingRequest, RequestStatus, Transcript, TranscriptStatus,
+};
 use crate::{NewJob, RecordingStore, StoreError};
+
+const REQUEST_COLS: &str = "call_control_id, org_id, user_id, device_id, from_party, to_party, format, channels, \
+                            status, detail, requested_at, settled_at";
 
 const COLS: &str = "id, call_session_id, org_id, format, channels, object_key, sha256, size_bytes, duration_ms, \
                     started_at, ended_at, saved_at, stored_at, transcript_status, transcript, transcript_error, \
@@ -220,5 +225,59 @@ where
         let done =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(super::json_ids(ids)).execute(&self.pool).await?;
         Ok(done.affected())
+    }
+
+    async fn request_recording(&self, req: &RecordingRequest, jobs: &[NewJob]) -> Result<bool, StoreError> {
+        let mut tx = super::begin_write(&self.pool).await?;
+        let sql = format!(
+            "INSERT INTO recording_requests ({REQUEST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (call_control_id) DO NOTHING"
+        );
+        let created = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&req.call_control_id)
+            .bind(&req.org_id)
+            .bind(&req.user_id)
+            .bind(&req.device_id)
+            .bind(&req.from)
+            .bind(&req.to)
+            .bind(&req.format)
+            .bind(&req.channels)
+            .bind(RequestStatus::Pending.as_str())
+            .bind(None::<String>)
+            .bind(self.now())
+            .bind(None::<Ts>)
+            .execute(&mut *tx)
+            .await?
+            .affected()
+            == 1;
+        if !created {
+            return Ok(false);
+        }
+        self.commit_with_jobs(tx, jobs).await?;
+        Ok(true)
+    }
+
+    async fn recording_request(&self, call_control_id: &str) -> Result<Option<RecordingRequest>, StoreError> {
+        let sql = format!("SELECT {REQUEST_COLS} FROM recording_requests WHERE call_control_id = $1");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(call_control_id).fetch_optional(&self.pool).await?)
+    }
+
+    async fn settle_recording_request(
+        &self,
+        call_control_id: &str,
+        status: RequestStatus,
+        detail: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE recording_requests SET status = $2, detail = $3, settled_at = $4
+              WHERE call_control_id = $1 AND status = 'pending'",
+        )
+        .bind(call_control_id)
+        .bind(status.as_str())
+        .bind(detail.map(str::to_owned))
+        .bind(self.now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.affected() == 1)
     }
 }

@@ -162,6 +162,17 @@ where
         .fetch_all(&self.pool)
         .await?)
     }
+
+    async fn call_leg(&self, call_control_id: &str) -> Result<Option<CallLeg>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT call_control_id, call_session_id, direction, from_number, to_number, initiated_at, answered_at,
+                    bridged_at, ended_at, hangup_cause, hangup_source
+               FROM call_legs WHERE call_control_id = $1",
+        )
+        .bind(call_control_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
 }
 
 impl<DB> SqlStore<DB>

@@ -33,10 +33,24 @@ impl Drop for Fleet {
 }
 
 impl Fleet {
+    /// Starts the script on ports the kernel just handed out. Between choosing a port and a role
+    /// binding it another test's connection may take it (a TOCTOU no port choice avoids), so a
+    /// start that failed with "address in use" is tried again on new ports, at most three times.
     async fn start(db: &TestDb) -> Self {
+        for _ in 0..3 {
+            match Self::try_start(db).await {
+                Ok(fleet) => return fleet,
+                Err(why) if why.contains("in use") => eprintln!("retrying on new ports:\n{why}"),
+                Err(why) => panic!("{why}"),
+            }
+        }
+        panic!("three starts lost a port to another process")
+    }
+
+    async fn try_start(db: &TestDb) -> Result<Self, String> {
         let (api, sim) =
             (format!("127.0.0.1:{}", process::free_port()), format!("127.0.0.1:{}", process::free_port()));
-        let metrics = process::free_port();
+        let metrics = [process::free_port(), process::free_port(), process::free_port()];
         let dir = std::env::temp_dir().join(format!("callfleet-topology-{}", ulid::Ulid::generate()));
         let child = tokio::process::Command::new("bash")
             .arg(super::repo("deploy/local-fleet.sh"))
@@ -50,7 +64,7 @@ impl Fleet {
             .env("LOCAL_FLEET_DIR", &dir)
             .env("LOCAL_FLEET_INGRESS", &api)
             .env("LOCAL_FLEET_SIM", &sim)
-            .env("LOCAL_FLEET_METRICS_PORT", metrics.to_string())
+            .env("LOCAL_FLEET_METRICS_PORTS", metrics.map(|p| p.to_string()).join(","))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -60,20 +74,24 @@ impl Fleet {
         let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().unwrap();
         let mut fleet = Self { child, api: format!("http://{api}"), sim: format!("http://{sim}"), dir, http };
         let mut ready = vec![format!("{}/readyz", fleet.api)];
-        ready.extend((0..3).map(|i| format!("http://127.0.0.1:{}/readyz", metrics + i)));
+        ready.extend(metrics.iter().map(|port| format!("http://127.0.0.1:{port}/readyz")));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         for url in ready {
             while !fleet.http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
                 if let Some(status) = fleet.child.try_wait().unwrap() {
                     let mut stderr = String::new();
                     fleet.child.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
-                    panic!("deploy/local-fleet.sh exited ({status}) before {url} was ready:\n{stderr}");
+                    let logs = role_logs(&fleet.dir);
+                    std::fs::remove_dir_all(&fleet.dir).ok();
+                    return Err(format!(
+                        "deploy/local-fleet.sh exited ({status}) before {url} was ready:\n{stderr}\n{logs}"
+                    ));
                 }
                 assert!(tokio::time::Instant::now() < deadline, "{url} not ready in 60 s");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-        fleet
+        Ok(fleet)
     }
 
     async fn api_put(&self, path: &str, body: Value) {
@@ -176,6 +194,21 @@ async fn the_local_topology_rings_a_call_and_stops_on_sigterm() {
         assert!(!alive.success(), "role {pid} still running after the script exited");
     }
     std::fs::remove_dir_all(&fleet.dir).ok();
+}
+
+/// The last lines of every role's log, for a start that failed.
+fn role_logs(dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(10).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            out += &format!("--- {}:\n{}\n", path.display(), tail.join("\n"));
+        }
+    }
+    out
 }
 
 impl Fleet {

@@ -19,8 +19,11 @@
 //! - [`outbox`]: the effects of a decision as jobs (pure).
 //! - `outbound`: a call a device placed (credential connection): blocked check, caller id forced
 //!   to one of the org's numbers, then a transfer to the destination.
+//! - [`direct`]: a browser's own WebRTC call to the PSTN, followed and logged; its recording
+//!   started when the browser asks (`record_direct_call.v1`).
 
 pub mod commands;
+pub mod direct;
 mod outbound;
 pub mod outbox;
 mod routing;

@@ -20,12 +20,7 @@ use super::routing::{reject_unstored, store_routed};
 use crate::{JobError, Runtime};
 use fleet_domain::call::{Call, CallDirection, CallSetup, EndReason, Route, VoicemailSettings};
 use fleet_domain::event::CallEvent;
-
-/// `sip:<user>@host` (or a bare user) → `<user>`.
-fn sip_user(uri: &str) -> &str {
-    let rest = uri.strip_prefix("sip:").unwrap_or(uri);
-    rest.split(['@', ';']).next().unwrap_or(rest)
-}
+use fleet_domain::routing::sip_user;
 
 /// The destination to transfer to: a number dialed as `sip:+1312…@host` is the number itself.
 fn destination(to: &str) -> String {
@@ -84,13 +79,6 @@ pub(super) async fn place(
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn sip_users_are_read_from_uris() {
-        assert_eq!(super::sip_user("sip:gencred123@sip.telnyx.com"), "gencred123");
-        assert_eq!(super::sip_user("sip:gencred123@sip.telnyx.com;transport=tls"), "gencred123");
-        assert_eq!(super::sip_user("gencred123"), "gencred123");
-    }
-
     #[test]
     fn a_number_dialed_as_a_sip_uri_is_the_number() {
         assert_eq!(super::destination("sip:+13125557777@sip.telnyx.com"), "+13125557777");

@@ -9,11 +9,11 @@
 //! corrupted) is foreign: such an event changes nothing, and says so in the log. So does ours
 //! when it names another call or another org than the call of the event's session.
 
-use fleet_domain::call::{CallInput, LegId};
+use fleet_domain::call::{CallDirection, CallInput, LegId};
 use fleet_domain::client_state::{ClientStateField, LegKind};
 use fleet_domain::event::{CallEvent, Direction, EventKind};
 
-use super::{apply, outbound, routing};
+use super::{apply, direct, outbound, routing};
 use crate::{JobError, Runtime};
 
 /// Applies one decoded event (its `client_state` already opened with the fleet's key). Returns
@@ -82,7 +82,8 @@ fn far_end_input(event: &CallEvent) -> Option<CallInput> {
     })
 }
 
-/// An event without our state: the parent (PSTN) leg of a call, or a new inbound call.
+/// An event without our state: the parent leg of a call (the PSTN caller's, a device's, a
+/// browser's direct call), or a new call.
 async fn parent_event(
     runtime: &Runtime,
     event: &CallEvent,
@@ -103,7 +104,16 @@ async fn parent_event(
             }
             return Ok(true);
         }
+        EventKind::CallInitiated
+            if call.is_none() && event.payload.direction == Some(Direction::Outgoing) =>
+        {
+            return direct::follow(runtime, event, session, ccid).await;
+        }
         _ if !is_parent => return Ok(false),
+        EventKind::CallAnswered if call.as_ref().is_some_and(|c| c.direction == CallDirection::Direct) => {
+            direct::answered(runtime, ccid).await?;
+            CallInput::FarEndAnswered
+        }
         EventKind::CallHangup => CallInput::ParentHangup {
             cause: event.payload.hangup_cause.clone().unwrap_or_else(|| "unspecified".into()),
         },

@@ -46,6 +46,9 @@ pub(crate) async fn run(runtime: &Runtime, envelope: &Envelope) -> Result<(), Jo
         Job::RejectCallV1 { call_session_id, call_control_id } => {
             crate::calls::commands::reject_unknown(runtime, call_session_id, call_control_id).await
         }
+        Job::RecordDirectCallV1 { call_control_id } => {
+            crate::calls::direct::record(runtime, call_control_id).await
+        }
         Job::CallInputV1 { call_session_id, input } => {
             crate::calls::apply(runtime, call_session_id, input).await.map(|_| ())
         }

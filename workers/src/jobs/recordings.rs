@@ -20,8 +20,9 @@
 //! commit leaves an object without a row, which the next attempt overwrites with the same bytes
 //! under the same key before committing. Downloads, uploads and transcriptions that fail for a
 //! passing reason back off through persisted jobs; what fails for good ends in the dead set, from
-//! which an operator's retry runs the step again. Only recordings of calls the fleet stored are
-//! copied (a recording of a foreign session is ignored like its other events).
+//! which an operator's retry runs the step again. Only recordings of calls the fleet stored, or
+//! that a browser asked it to record, are copied (a recording of a foreign session is ignored
+//! like its other events).
 
 use chrono::{DateTime, Utc};
 use fleet_domain::event::{CallEvent, EventKind};
@@ -54,6 +55,16 @@ pub(crate) fn is_recording_event(event: &CallEvent) -> bool {
     matches!(event.kind, EventKind::CallRecordingSaved | EventKind::CallRecordingError)
 }
 
+/// The org of a recording event's call: the stored call's, else (a direct call whose other
+/// events never reached us) the org of the browser's request to record it.
+async fn org_of(runtime: &Runtime, event: &CallEvent, session: &str) -> Result<Option<String>, JobError> {
+    if let Some(call) = runtime.store.call(session).await? {
+        return Ok(Some(call.org_id));
+    }
+    let Some(ccid) = event.payload.call_control_id.as_deref() else { return Ok(None) };
+    Ok(runtime.store.recording_request(ccid).await?.map(|r| r.org_id))
+}
+
 /// A recording event of a stored call: enqueue the copy, or keep the failure. Returns whether
 /// the event concerned a call of ours.
 pub(crate) async fn on_event(
@@ -62,7 +73,7 @@ pub(crate) async fn on_event(
     received_at: DateTime<Utc>,
 ) -> Result<bool, JobError> {
     let Some(session) = event.call_session_id() else { return Ok(false) };
-    let Some(call) = runtime.store.call(session).await? else { return Ok(false) };
+    let Some(org_id) = org_of(runtime, event, session).await? else { return Ok(false) };
     if event.kind == EventKind::CallRecordingError {
         let reason = event.payload.reason.as_deref().unwrap_or("unknown");
         if runtime.store.record_recording_failure(&event.id, session, reason).await? {
@@ -74,7 +85,7 @@ pub(crate) async fn on_event(
     let saved = SavedRecording::from_event(event, received_at)
         .map_err(|e| JobError::permanent(format!("event {}: {e}", event.id)))?;
     let recording_id = saved.recording_id.clone();
-    runtime.store.enqueue(&[NewJob::once(recording_envelope(&call.org_id, saved))]).await?;
+    runtime.store.enqueue(&[NewJob::once(recording_envelope(&org_id, saved))]).await?;
     tracing::info!(recording_id, "Recording saved by Telnyx; copy enqueued.");
     Ok(true)
 }

@@ -179,6 +179,22 @@ pub(crate) fn spec() -> Value {
                     "200": ok("The call", "Call"),
                     "404": error_response("call_not_found")
                 }))
+            }},
+            "/v1/calls/{call_control_id}/recording": {"post": {
+                "summary": "Record a direct WebRTC call (placed by a browser, not routed by callfleet) by its Telnyx \
+                    call_control_id. May come before callfleet has seen the call or before it is answered: the \
+                    recording starts once Telnyx accepts it (retried while the call lives, never past its end), and \
+                    goes through the recordings pipeline like any other. A repeat answers 200 with the request as it stands.",
+                "parameters": [id_param("call_control_id")],
+                "requestBody": body("RecordingRequestBody"),
+                "responses": with(json!({
+                    "200": ok("Already requested: the request as it stands", "RecordingRequest"),
+                    "202": ok("Requested: the recording starts once the call is answered", "RecordingRequest"),
+                    "404": error_response("unknown_call: neither callfleet nor Telnyx knows the call"),
+                    "409": error_response("call_ended, or recorded_by_callfleet (a call callfleet routed is recorded from its answer)"),
+                    "422": error_response("unknown_party: from names none of callfleet's credentials or numbers"),
+                    "503": error_response("store_unavailable or telnyx_unavailable; retry")
+                }))
             }}
         },
         "components": {

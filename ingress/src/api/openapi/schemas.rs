@@ -130,8 +130,8 @@ fn calls() -> Value {
             "call_session_id": {"type": "string"},
             "org_id": {"type": "string", "description": "the organization of the number called (inbound) or of the placing device's credential (outbound)"},
             "user_id": nullable_string(),
-            "direction": {"type": "string", "enum": ["inbound", "outbound"],
-                "description": "outbound: placed by a device; `from` is the org number shown as caller id, `legs` is empty and `ringing` is the far end's"},
+            "direction": {"type": "string", "enum": ["inbound", "outbound", "direct"],
+                "description": "outbound: placed by a device; `from` is the org number shown as caller id, `legs` is empty and `ringing` is the far end's. direct: a browser's own WebRTC call, followed (not routed) by callfleet; recorded when asked"},
             "from": {"type": "string"}, "to": {"type": "string"},
             "state": {"type": "string", "enum": ["routing", "ringing", "answered", "voicemail", "ai_agent", "ended"]},
             "end_reason": {"type": ["string", "null"], "enum": [
@@ -171,6 +171,22 @@ fn calls() -> Value {
             "transcript_status": {"type": "string", "enum": ["pending", "done", "failed"]},
             "transcript": nullable_string(),
             "transcript_error": {"type": ["string", "null"], "description": "why the transcription was refused"}}},
+        "RecordingRequestBody": {"type": "object", "required": ["from", "to"], "additionalProperties": false, "properties": {
+            "format": {"type": "string", "enum": ["mp3", "wav"], "default": "mp3"},
+            "channels": {"type": "string", "enum": ["dual", "single"], "default": "dual"},
+            "from": {"type": "string", "minLength": 1, "maxLength": 256,
+                "description": "the caller: the browser's SIP user (sip:<user>@… or bare) or one of the org's numbers; names the org the recording is kept in"},
+            "to": {"type": "string", "minLength": 1, "maxLength": 256}}},
+        "RecordingRequest": {"type": "object",
+            "required": ["call_control_id", "org_id", "status", "format", "channels", "detail", "requested_at"], "properties": {
+            "call_control_id": {"type": "string"},
+            "org_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["pending", "started", "ended", "failed"],
+                "description": "pending: waiting for the answer; started: Telnyx records (the copy shows on GET /v1/calls/{call_session_id}); ended: the call ended before it could be recorded; failed: Telnyx refused (detail)"},
+            "format": {"type": "string", "enum": ["mp3", "wav"]},
+            "channels": {"type": "string", "enum": ["dual", "single"]},
+            "detail": nullable_string(),
+            "requested_at": {"type": "string", "format": "date-time"}}},
         "RecordingError": {"type": "object", "required": ["reason", "failed_at"], "properties": {
             "reason": {"type": "string", "description": "Telnyx's reason (call.recording.error)"},
             "failed_at": {"type": "string", "format": "date-time"}}}

@@ -1,0 +1,171 @@
+//! `POST /v1/calls/{call_control_id}/recording`: a browser asks callfleet to record its own
+//! direct WebRTC call (one that did not go through callfleet's routing).
+//!
+//! Body `{"format": "mp3"|"wav", "channels": "dual"|"single", "from": …, "to": …}` (format and
+//! channels default to `mp3` and `dual`). The request may come before callfleet has seen any
+//! event of the call, or before the call is answered: it is kept (`recording_requests`, status
+//! `pending`) together with the job that starts the recording (`record_direct_call.v1`, which
+//! retries while Telnyx answers "not answered yet" and never past the call's end), in one
+//! transaction, and answered `202`. A repeat for the same call answers `200` with the request as
+//! it stands and changes nothing.
+//!
+//! Refusals change nothing: `400` for a malformed body or a bad value; `404 unknown_call` when
+//! neither callfleet nor Telnyx knows the call; `409 call_ended` when it is over; `409
+//! recorded_by_callfleet` for a call callfleet routed itself (those are recorded from their
+//! answer anyway); `422 unknown_party` when `from` is none of our credentials or numbers (no
+//! org to keep the recording in); `503 telnyx_unavailable` when Telnyx cannot say whether an
+//! unknown call exists.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use fleet_domain::call::CallDirection;
+use fleet_jobs::direct_recording_envelope;
+use fleet_store::parties::{Party, party};
+use fleet_store::{NewJob, RecordingRequest, RequestStatus};
+use fleet_telnyx::call_control::Outcome;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiState, check_id, invalid_field, parse_body, store_rejection};
+use crate::error::Rejection;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordBody {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    channels: Option<String>,
+    from: String,
+    to: String,
+}
+
+/// A recording request as the API shows it.
+#[derive(Serialize)]
+pub(super) struct RecordingRequestView {
+    call_control_id: String,
+    org_id: String,
+    status: &'static str,
+    format: String,
+    channels: String,
+    detail: Option<String>,
+    requested_at: DateTime<Utc>,
+}
+
+impl From<RecordingRequest> for RecordingRequestView {
+    fn from(r: RecordingRequest) -> Self {
+        Self {
+            call_control_id: r.call_control_id,
+            org_id: r.org_id,
+            status: r.status.as_str(),
+            format: r.format,
+            channels: r.channels,
+            detail: r.detail,
+            requested_at: r.requested_at,
+        }
+    }
+}
+
+fn one_of(what: &str, value: Option<String>, allowed: [&str; 2]) -> Result<String, Rejection> {
+    match value {
+        None => Ok(allowed[0].to_owned()),
+        Some(v) if allowed.contains(&v.as_str()) => Ok(v),
+        Some(v) => Err(invalid_field(format!("{what} must be {} or {}, not {v:?}", allowed[0], allowed[1]))),
+    }
+}
+
+fn party_field(what: &str, value: &str) -> Result<(), Rejection> {
+    if value.is_empty() || value.chars().count() > 256 {
+        return Err(invalid_field(format!("{what} must be 1 to 256 characters")));
+    }
+    Ok(())
+}
+
+fn refuse(status: StatusCode, reason: &'static str, detail: &str) -> Rejection {
+    Rejection::new(status, reason, detail)
+}
+
+pub(super) async fn request(
+    State(state): State<ApiState>,
+    Path(ccid): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<RecordingRequestView>), Rejection> {
+    check_id("call_control_id", &ccid)?;
+    let body: RecordBody = parse_body(&body)?;
+    let format = one_of("format", body.format, ["mp3", "wav"])?;
+    let channels = one_of("channels", body.channels, ["dual", "single"])?;
+    party_field("from", &body.from)?;
+    party_field("to", &body.to)?;
+    let store = &state.store;
+    if let Some(existing) = store.recording_request(&ccid).await.map_err(store_rejection)? {
+        return Ok((StatusCode::OK, Json(existing.into())));
+    }
+    let known = match store.call_leg(&ccid).await.map_err(store_rejection)? {
+        Some(leg) if leg.ended_at.is_some() => {
+            return Err(refuse(StatusCode::CONFLICT, "call_ended", "the call has ended"));
+        }
+        Some(leg) => match leg.call_session_id {
+            Some(session) => store.call(&session).await.map_err(store_rejection)?,
+            None => None,
+        },
+        None => {
+            ask_telnyx(&state, &ccid).await?;
+            None
+        }
+    };
+    let party = match known {
+        Some(call) if call.direction != CallDirection::Direct => {
+            let detail = "callfleet routed this call and records it from its answer";
+            return Err(refuse(StatusCode::CONFLICT, "recorded_by_callfleet", detail));
+        }
+        Some(call) => Some(Party { org_id: call.org_id, user_id: call.user_id, device_id: call.placed_by }),
+        None => party(store.as_ref(), &body.from).await.map_err(store_rejection)?,
+    };
+    let Some(party) = party else {
+        let detail = "from names none of callfleet's credentials or numbers";
+        return Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "unknown_party", detail));
+    };
+    let request = RecordingRequest {
+        call_control_id: ccid.clone(),
+        org_id: party.org_id,
+        user_id: party.user_id,
+        device_id: party.device_id,
+        from: body.from,
+        to: body.to,
+        format,
+        channels,
+        status: RequestStatus::Pending,
+        detail: None,
+        requested_at: store.now(),
+        settled_at: None,
+    };
+    let job = NewJob::once(direct_recording_envelope(&ccid, None));
+    let created = store.request_recording(&request, &[job]).await.map_err(store_rejection)?;
+    let stored = match created {
+        true => request,
+        // Another request for the call committed in between: answer with it.
+        false => store.recording_request(&ccid).await.map_err(store_rejection)?.unwrap_or(request),
+    };
+    tracing::info!(org_id = %stored.org_id, created, "Direct call recording requested.");
+    Ok((if created { StatusCode::ACCEPTED } else { StatusCode::OK }, Json(stored.into())))
+}
+
+/// A call callfleet has no event of yet: Telnyx says whether it exists and lives.
+async fn ask_telnyx(state: &ApiState, ccid: &str) -> Result<(), Rejection> {
+    let unavailable = |detail: &str| refuse(StatusCode::SERVICE_UNAVAILABLE, "telnyx_unavailable", detail);
+    let telnyx =
+        state.call_control.as_ref().ok_or_else(|| unavailable("TELNYX_API_KEY is not configured"))?;
+    match telnyx.call_status(ccid).await {
+        Ok(status) if status.is_alive => Ok(()),
+        Ok(_) => Err(refuse(StatusCode::CONFLICT, "call_ended", "the call has ended")),
+        Err(e) if matches!(e.outcome(), Outcome::Gone | Outcome::Done) => {
+            Err(refuse(StatusCode::NOT_FOUND, "unknown_call", "no such call at Telnyx"))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Telnyx could not say whether a call exists.");
+            Err(unavailable("Telnyx could not say whether the call exists; retry"))
+        }
+    }
+}
