@@ -41,22 +41,7 @@ const DEFAULTS: [(&str, &str); 2] =
     [("CALLFLEET_TELNYX_CALLS_RATE_LIMIT", "100000"), ("CALLFLEET_TELNYX_HOUSEKEEPING_RATE_LIMIT", "1000")];
 
 fn main() {
-    // The fleet reads these from the process environment, which this process may not change
-    // (no `unsafe` here): it runs itself again with the missing ones set.
-    let missing: Vec<_> = DEFAULTS.iter().filter(|(k, _)| std::env::var(k).is_err()).collect();
-    if !missing.is_empty() {
-        let mut again = std::process::Command::new(std::env::current_exe().unwrap());
-        again.args(std::env::args_os().skip(1));
-        for (k, v) in missing {
-            again.env(k, v);
-        }
-        std::process::exit(again.status().unwrap().code().unwrap_or(1));
-    }
-    for (k, _) in DEFAULTS {
-        eprintln!("{k}={}", std::env::var(k).unwrap());
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    runtime.block_on(bench());
+    call_fleet::main_with(&DEFAULTS, bench);
 }
 
 fn number_of(u: usize) -> String {

@@ -36,8 +36,7 @@ const LATENCY: Duration = Duration::from_millis(50);
 const SIZES: [usize; 4] = [1, 5, 10, 25];
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    runtime.block_on(bench());
+    call_fleet::main_with(&[], bench);
 }
 
 async fn bench() {

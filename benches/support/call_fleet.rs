@@ -20,6 +20,27 @@ use fleet_sim::{
 use fleet_store::{Db, DeviceRegistration, Organization, Store, User};
 use tokio_util::sync::CancellationToken;
 
+/// A call bench's `main`. `env` are knobs the fleet reads from the process environment only,
+/// each kept when this command's environment sets it; this process may not change its own
+/// environment (no `unsafe`), so it runs itself again with the missing ones set (printed, so a
+/// run says what it measured), then runs `bench` on a multi-threaded runtime.
+pub fn main_with<F: std::future::Future<Output = ()>>(env: &[(&str, &str)], bench: impl FnOnce() -> F) {
+    let missing: Vec<_> = env.iter().filter(|(k, _)| std::env::var(k).is_err()).collect();
+    if !missing.is_empty() {
+        let mut again = std::process::Command::new(std::env::current_exe().unwrap());
+        again.args(std::env::args_os().skip(1));
+        for (k, v) in missing {
+            again.env(k, v);
+        }
+        std::process::exit(again.status().unwrap().code().unwrap_or(1));
+    }
+    for (k, _) in env {
+        eprintln!("{k}={}", std::env::var(k).unwrap());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(bench());
+}
+
 pub struct CallFleet {
     pub store: Arc<dyn Store>,
     pub sim: SimHandle,

@@ -301,13 +301,18 @@ pub fn recording_envelope(org_id: &str, recording: SavedRecording) -> Envelope {
 /// The start of a direct call's requested recording (work id `record-direct:<call_control_id>`).
 /// `nudge` names a repeat asked for by news of the call (its answer), so it runs now instead of
 /// after the first job's next backoff; both send the same `command_id`.
-pub fn direct_recording_envelope(call_control_id: &str, nudge: Option<&str>) -> Envelope {
+/// The span carries the call's session when it is known (Telnyx or an event named it).
+pub fn direct_recording_envelope(
+    call_control_id: &str,
+    call_session_id: Option<&str>,
+    nudge: Option<&str>,
+) -> Envelope {
     let job = Job::RecordDirectCallV1 { call_control_id: call_control_id.to_owned() };
     let work_id = match nudge {
         Some(why) => format!("record-direct:{call_control_id}:{why}"),
         None => format!("record-direct:{call_control_id}"),
     };
-    Envelope::new(job, work_id)
+    Envelope::new(job, work_id).with_call_session(call_session_id.map(str::to_owned))
 }
 
 /// The transcription of one stored recording, first attempt (work id `transcribe:<recording id>`).

@@ -102,18 +102,18 @@ pub(super) async fn request(
     if let Some(existing) = store.recording_request(&ccid).await.map_err(store_rejection)? {
         return Ok((StatusCode::OK, Json(existing.into())));
     }
-    let known = match store.call_leg(&ccid).await.map_err(store_rejection)? {
+    let (session, known) = match store.call_leg(&ccid).await.map_err(store_rejection)? {
         Some(leg) if leg.ended_at.is_some() => {
             return Err(refuse(StatusCode::CONFLICT, "call_ended", "the call has ended"));
         }
         Some(leg) => match leg.call_session_id {
-            Some(session) => store.call(&session).await.map_err(store_rejection)?,
-            None => None,
+            Some(session) => {
+                let call = store.call(&session).await.map_err(store_rejection)?;
+                (Some(session), call)
+            }
+            None => (None, None),
         },
-        None => {
-            ask_telnyx(&state, &ccid).await?;
-            None
-        }
+        None => (ask_telnyx(&state, &ccid).await?, None),
     };
     let party = match known {
         Some(call) if call.direction != CallDirection::Direct => {
@@ -141,24 +141,26 @@ pub(super) async fn request(
         requested_at: store.now(),
         settled_at: None,
     };
-    let job = NewJob::once(direct_recording_envelope(&ccid, None));
+    let job = NewJob::once(direct_recording_envelope(&ccid, session.as_deref(), None));
     let created = store.request_recording(&request, &[job]).await.map_err(store_rejection)?;
     let stored = match created {
         true => request,
         // Another request for the call committed in between: answer with it.
         false => store.recording_request(&ccid).await.map_err(store_rejection)?.unwrap_or(request),
     };
-    tracing::info!(org_id = %stored.org_id, created, "Direct call recording requested.");
+    let call_session_id = session.as_deref().unwrap_or_default();
+    tracing::info!(org_id = %stored.org_id, call_session_id, created, "Direct call recording requested.");
     Ok((if created { StatusCode::ACCEPTED } else { StatusCode::OK }, Json(stored.into())))
 }
 
-/// A call callfleet has no event of yet: Telnyx says whether it exists and lives.
-async fn ask_telnyx(state: &ApiState, ccid: &str) -> Result<(), Rejection> {
+/// A call callfleet has no event of yet: Telnyx says whether it exists and lives (and names
+/// its session).
+async fn ask_telnyx(state: &ApiState, ccid: &str) -> Result<Option<String>, Rejection> {
     let unavailable = |detail: &str| refuse(StatusCode::SERVICE_UNAVAILABLE, "telnyx_unavailable", detail);
     let telnyx =
         state.call_control.as_ref().ok_or_else(|| unavailable("TELNYX_API_KEY is not configured"))?;
     match telnyx.call_status(ccid).await {
-        Ok(status) if status.is_alive => Ok(()),
+        Ok(status) if status.is_alive => Ok(Some(status.call_session_id).filter(|s| !s.is_empty())),
         Ok(_) => Err(refuse(StatusCode::CONFLICT, "call_ended", "the call has ended")),
         Err(e) if matches!(e.outcome(), Outcome::Gone | Outcome::Done) => {
             Err(refuse(StatusCode::NOT_FOUND, "unknown_call", "no such call at Telnyx"))

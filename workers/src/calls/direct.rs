@@ -66,8 +66,15 @@ pub(super) async fn follow(
         event.occurred_at.unwrap_or(now),
     );
     store_routed(runtime, call, Route::Direct, now).await?;
-    // What the leg record learned from events processed before this one.
-    if let Some(leg) = store.call_leg(ccid).await? {
+    catch_up(runtime, session, ccid).await?;
+    Ok(true)
+}
+
+/// Feeds the call what its leg record learned from events processed before its
+/// `call.initiated` (idempotent: a repeat changes nothing, so a re-run of that event, after a
+/// crash between storing the call and this, runs it again).
+pub(super) async fn catch_up(runtime: &Runtime, session: &str, ccid: &str) -> Result<(), JobError> {
+    if let Some(leg) = runtime.store.call_leg(ccid).await? {
         if leg.answered_at.is_some() {
             apply(runtime, session, &CallInput::FarEndAnswered).await?;
         }
@@ -76,15 +83,15 @@ pub(super) async fn follow(
             apply(runtime, session, &CallInput::ParentHangup { cause }).await?;
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// The direct call's answer: start its requested recording now rather than at the next retry.
-pub(super) async fn answered(runtime: &Runtime, ccid: &str) -> Result<(), JobError> {
+pub(super) async fn answered(runtime: &Runtime, session: &str, ccid: &str) -> Result<(), JobError> {
     let pending =
         runtime.store.recording_request(ccid).await?.is_some_and(|r| r.status == RequestStatus::Pending);
     if pending {
-        let nudge = fleet_jobs::direct_recording_envelope(ccid, Some("answered"));
+        let nudge = fleet_jobs::direct_recording_envelope(ccid, Some(session), Some("answered"));
         runtime.store.enqueue(&[NewJob::once(nudge)]).await?;
     }
     Ok(())

@@ -92,6 +92,7 @@ async fn parent_event(
 ) -> Result<bool, JobError> {
     let call = runtime.store.call(session).await?;
     let is_parent = call.as_ref().is_some_and(|c| c.parent_call_control_id == ccid);
+    let direct_call = call.as_ref().is_some_and(|c| c.direction == CallDirection::Direct);
     let input = match event.kind {
         EventKind::CallInitiated
             if call.is_none() && event.payload.direction == Some(Direction::Incoming) =>
@@ -110,9 +111,13 @@ async fn parent_event(
             return direct::follow(runtime, event, session, ccid).await;
         }
         _ if !is_parent => return Ok(false),
-        EventKind::CallAnswered if call.as_ref().is_some_and(|c| c.direction == CallDirection::Direct) => {
-            direct::answered(runtime, ccid).await?;
+        EventKind::CallAnswered if direct_call => {
+            direct::answered(runtime, session, ccid).await?;
             CallInput::FarEndAnswered
+        }
+        EventKind::CallInitiated if direct_call => {
+            direct::catch_up(runtime, session, ccid).await?;
+            return Ok(true);
         }
         EventKind::CallHangup => CallInput::ParentHangup {
             cause: event.payload.hangup_cause.clone().unwrap_or_else(|| "unspecified".into()),
