@@ -17,6 +17,8 @@
 //! (the first saved webhook → the last transcript). The smallest burst is the baseline the others
 //! are compared with (ratios), measured in the same run.
 
+// Shared with the other call benches; not every helper is used here.
+#[allow(dead_code)]
 #[path = "support/call_fleet.rs"]
 mod call_fleet;
 
