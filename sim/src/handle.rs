@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ClockMode, DeliveryKnobs, SimConfig};
 use crate::engine::Core;
 use crate::error::SimError;
-use crate::log::{Anomaly, RecordedRequest, SentWebhook};
+use crate::log::{Anomaly, RecordedRequest, RecordingDownload, SentWebhook};
 use crate::observer::{DeliveredPush, PushObserver};
 use crate::push::PushSim;
 use crate::scenario::{CallerScript, DeviceScript, Fault, PlacedCall, RingBehaviour};
@@ -259,9 +259,15 @@ impl SimHandle {
     }
 
     /// Empties the logs (requests, webhooks, anomalies, pushes, app events).
+    /// Every request for a recording's file, in order.
+    pub fn recording_downloads(&self) -> Vec<RecordingDownload> {
+        self.core.read(|w| w.log.downloads.clone())
+    }
+
     pub fn clear_logs(&self) {
         self.core.with(|w| {
             w.log.requests.clear();
+            w.log.downloads.clear();
             w.log.webhooks.clear();
             w.log.anomalies.clear();
             w.log.pushes.clear();

@@ -84,7 +84,8 @@ pub use crate::config::{ClockMode, DeliveryKnobs, DialLimit, LaneScope, SimConfi
 pub use crate::error::SimError;
 pub use crate::handle::{SimHandle, Simulator};
 pub use crate::log::{
-    Anomaly, DeliveryOutcome, PushRecord, ReceivedEvent, RecordedRequest, SentWebhook, UploadedFile,
+    Anomaly, DeliveryOutcome, PushRecord, ReceivedEvent, RecordedRequest, RecordingDownload, SentWebhook,
+    UploadedFile,
 };
 pub use crate::media::recording as recording_bytes;
 pub use crate::observer::{DeliveredPush, NoopPushObserver, PushObserver, PushPlatform};

@@ -164,10 +164,22 @@ pub struct ReceivedEvent {
     pub duplicates: u32,
 }
 
+/// One request for a recording's file (`GET /sim-s3/recordings/…`, the pre-signed download).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecordingDownload {
+    /// Sim time (ms since start) at which it was answered.
+    pub at_ms: u64,
+    /// `<recording id>.<ext>`.
+    pub file: String,
+    pub status: u16,
+}
+
 /// The logs.
 #[derive(Default)]
 pub struct Logs {
     pub requests: Vec<RecordedRequest>,
+    /// Recording downloads (not Telnyx API requests: kept apart from `requests`).
+    pub downloads: Vec<RecordingDownload>,
     pub webhooks: Vec<SentWebhook>,
     pub anomalies: Vec<Anomaly>,
     pub pushes: Vec<PushRecord>,

@@ -203,8 +203,24 @@ impl World {
         })
     }
 
-    /// Serves `GET /sim-s3/recordings/<file>?<query>`.
+    /// Serves `GET /sim-s3/recordings/<file>?<query>`, logged in `log.downloads`.
     pub(crate) fn download_recording(
+        &mut self,
+        file: &str,
+        query: &[(String, String)],
+        has_authorization: bool,
+    ) -> Download {
+        let answer = self.serve_download(file, query, has_authorization);
+        let entry = crate::log::RecordingDownload {
+            at_ms: self.now,
+            file: file.to_owned(),
+            status: answer.0.as_u16(),
+        };
+        self.log.downloads.push(entry);
+        answer
+    }
+
+    fn serve_download(
         &mut self,
         file: &str,
         query: &[(String, String)],

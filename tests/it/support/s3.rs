@@ -41,6 +41,23 @@ impl S3Server {
         Self { endpoint, _child: child }
     }
 
+    /// Freezes the server (SIGSTOP): connections are accepted by the kernel but nothing is
+    /// answered, as a store that hangs mid-request.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a paused server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self._child.id().expect("moto_server runs").to_string();
+        let ok = std::process::Command::new("kill").args([signal, &pid]).status().expect("kill").success();
+        assert!(ok, "kill {signal} {pid}");
+    }
+
     /// The settings that point a fleet's recordings at `bucket/prefix` on this server.
     pub fn fleet_env(&self, bucket: &str, prefix: &str) -> Vec<(String, String)> {
         vec![
