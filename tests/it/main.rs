@@ -28,6 +28,7 @@ mod operations;
 mod push;
 mod rate_limit;
 mod recordings;
+mod recordings_acceptance;
 mod recordings_crash;
 mod recordings_direct;
 mod scheduler_replicas;
