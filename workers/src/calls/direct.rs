@@ -9,7 +9,10 @@
 //! call is stored like any other (direction `direct`, [`Route::Direct`]): its answer and hangup
 //! are inputs of the machine, which issues no Telnyx command for it and ends it with a call log
 //! and ledger entry. Events of the leg that were processed before its `call.initiated` (Telnyx
-//! does not promise order) are caught up from the leg record (`call_legs`) when it is stored.
+//! does not promise order) are caught up from the leg record (`call_legs`) when it is stored; one
+//! processed at the same moment, which the call's catch-up could not see yet, catches it up
+//! itself once its leg fact is committed ([`after_leg_fact`]): of two such jobs, the one that
+//! commits last sees the other's write.
 //!
 //! **Recording** (`record_direct_call.v1`, from the `recording_requests` row the API wrote): the
 //! job checks that the call still lives (its leg record shows no hangup), then sends
@@ -82,6 +85,22 @@ pub(super) async fn catch_up(runtime: &Runtime, session: &str, ccid: &str) -> Re
             let cause = leg.hangup_cause.unwrap_or_else(|| "unspecified".into());
             apply(runtime, session, &CallInput::ParentHangup { cause }).await?;
         }
+    }
+    Ok(())
+}
+
+/// An event of a leg that found no call of ours, after its leg fact was committed: if a direct
+/// call was stored for its leg meanwhile (its `call.initiated` ran at the same moment and read the
+/// leg record before this fact was in it), the call catches up now.
+pub async fn after_leg_fact(runtime: &Runtime, event: &CallEvent) -> Result<(), JobError> {
+    let p = &event.payload;
+    let (Some(session), Some(ccid)) = (p.call_session_id.as_deref(), p.call_control_id.as_deref()) else {
+        return Ok(());
+    };
+    let Some(call) = runtime.store.call(session).await? else { return Ok(()) };
+    if call.direction == CallDirection::Direct && call.parent_call_control_id == ccid {
+        tracing::info!("A direct call's event raced its call.initiated; catching the call up.");
+        catch_up(runtime, session, ccid).await?;
     }
     Ok(())
 }

@@ -34,6 +34,11 @@ pub(super) async fn process(runtime: &Runtime, event_id: &str) -> Result<(), Job
     let outcome = if ours || update.is_some() { "processed" } else { "ignored" };
     // The leg fact and the "processed" mark commit together: one commit per event.
     runtime.store.finish_webhook(event_id, outcome, update.as_ref()).await?;
+    if !ours && update.is_some() {
+        // A direct call's answer or hangup that found no call yet: its leg fact is committed now,
+        // so whichever of this and the call's `call.initiated` commits last feeds it to the call.
+        crate::calls::direct::after_leg_fact(runtime, &event).await?;
+    }
     if stored.processed_at.is_none() {
         // Acknowledged → processed, first time only (a replay is not lag).
         let lag = (runtime.store.now() - stored.received_at).num_milliseconds().max(0) as f64 / 1000.0;
