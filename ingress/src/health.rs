@@ -1,5 +1,5 @@
-//! `/healthz` (the process answers), `/readyz` (the store and its queues answer, and the process
-//! is not stopping), `/metrics`, and the sampler that turns queue depth into gauges. Every role
+//! `/healthz` (the process answers), `/readyz` (the store and its queues answer within 2 s —
+//! a failed or a hung ping is `store_unavailable` alike —, and the process is not stopping), `/metrics`, and the sampler that turns queue depth into gauges. Every role
 //! that serves HTTP mounts these.
 //!
 //! Shutdown order: once the stop signal comes, `/readyz` answers 503 `shutting_down` at once
@@ -50,8 +50,11 @@ async fn readyz(State(Health { store, stopping }): State<Health>) -> Result<&'st
             tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "Not ready: store ping failed.");
             Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", STORE_UNAVAILABLE))
         }
+        // A partition hangs a query on a pooled connection without any error of the store's own:
+        // for the caller it is the same unreachable store (and the same words, nothing of ours).
         Err(_) => {
-            Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "store_timeout", "store ping timed out"))
+            tracing::warn!("Not ready: store ping timed out.");
+            Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", STORE_UNAVAILABLE))
         }
     }
 }
