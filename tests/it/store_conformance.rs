@@ -488,6 +488,7 @@ async fn dead_jobs_are_shown_and_discarded(engine: Engine) {
 
 on_both! {
     recordings_are_kept_once_with_their_transcript => recordings_are_kept_once_with_their_transcript_postgres, recordings_are_kept_once_with_their_transcript_sqlite;
+    recording_requests_are_kept_once_and_settled_once => recording_requests_are_kept_once_and_settled_once_postgres, recording_requests_are_kept_once_and_settled_once_sqlite;
 }
 
 async fn recordings_are_kept_once_with_their_transcript(engine: Engine) {
@@ -558,4 +559,63 @@ async fn recordings_are_kept_once_with_their_transcript(engine: Engine) {
     let failures = store.recording_failures("s1").await.unwrap();
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].reason, "Internal server error");
+}
+
+/// A browser's recording request: kept once with its job, settled once; and the leg record of
+/// one `call_control_id`.
+async fn recording_requests_are_kept_once_and_settled_once(engine: Engine) {
+    use fleet_store::{RecordingRequest, RequestStatus};
+    let db = TestDb::new(engine).await;
+    let store = db.open().await.store();
+    let request = RecordingRequest {
+        call_control_id: "v3:direct".into(),
+        org_id: "o1".into(),
+        user_id: Some("u1".into()),
+        device_id: None,
+        from: "gencred1".into(),
+        to: "+13125557777".into(),
+        format: "wav".into(),
+        channels: "single".into(),
+        status: RequestStatus::Pending,
+        detail: None,
+        requested_at: Utc::now(),
+        settled_at: None,
+    };
+    let job = || NewJob::once(fleet_jobs::direct_recording_envelope("v3:direct", Some("s1"), None));
+    assert!(store.request_recording(&request, &[job()]).await.unwrap());
+    assert!(!store.request_recording(&request, &[job()]).await.unwrap(), "a repeat keeps nothing more");
+    let stats = store.queue_stats().await.unwrap();
+    assert_eq!(stats.iter().find(|s| s.pool == "legs").unwrap().ready, 1, "one job");
+    let got = store.recording_request("v3:direct").await.unwrap().unwrap();
+    assert_eq!(
+        (got.format.as_str(), got.channels.as_str(), got.status),
+        ("wav", "single", RequestStatus::Pending)
+    );
+    assert_eq!((got.from.as_str(), got.user_id.as_deref(), got.settled_at), ("gencred1", Some("u1"), None));
+    assert!(store.recording_request("v3:other").await.unwrap().is_none());
+
+    assert!(
+        store.settle_recording_request("v3:direct", RequestStatus::Started, Some("accepted")).await.unwrap()
+    );
+    assert!(
+        !store.settle_recording_request("v3:direct", RequestStatus::Ended, None).await.unwrap(),
+        "settled once"
+    );
+    let got = store.recording_request("v3:direct").await.unwrap().unwrap();
+    assert_eq!((got.status, got.detail.as_deref()), (RequestStatus::Started, Some("accepted")));
+    assert!(got.settled_at.is_some());
+
+    assert!(store.call_leg("v3:direct").await.unwrap().is_none());
+    let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+    let leg = LegUpdate {
+        call_control_id: "v3:direct".into(),
+        call_session_id: Some("s1".into()),
+        direction: Some("outgoing".into()),
+        answered_at: Some(at),
+        ..LegUpdate::default()
+    };
+    store.apply_leg_event(&leg).await.unwrap();
+    let got = store.call_leg("v3:direct").await.unwrap().unwrap();
+    assert_eq!((got.call_session_id.as_deref(), got.direction.as_deref()), (Some("s1"), Some("outgoing")));
+    assert_eq!((got.answered_at, got.ended_at), (Some(at), None));
 }
