@@ -48,6 +48,7 @@ impl Core {
         world: World,
         pending: Arc<AtomicUsize>,
         http: reqwest::Client,
+        start: Instant,
     ) -> Result<Self, SimError> {
         let events_secret =
             config.events_secret.clone().unwrap_or_else(|| crate::app_events::secret_for_seed(config.seed));
@@ -57,7 +58,7 @@ impl Core {
             events,
             signer: Signer::from_seed(config.seed),
             world: Mutex::new(world),
-            start: Instant::now(),
+            start,
             pending,
             idle: Notify::new(),
             wake: Notify::new(),

@@ -45,7 +45,10 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");
         let public_base = config.public_base_url.clone().unwrap_or_else(|| base_url.clone());
-        let epoch = config.epoch.unwrap_or_else(Utc::now);
+        // Sim time 0 is this instant and this wall time, read together: what follows (key
+        // generation, an HTTP client loading its root certificates) takes tens of milliseconds,
+        // which would otherwise skew every sim time mapped to the wall clock by as much.
+        let (start, epoch) = (tokio::time::Instant::now(), config.epoch.unwrap_or_else(Utc::now));
         let max_in_flight = config.delivery.lanes.clamp(1, 4096);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let pending = Arc::new(AtomicUsize::new(0));
@@ -59,7 +62,7 @@ impl Simulator {
             .pool_max_idle_per_host(64)
             .pool_idle_timeout(Duration::from_secs(4))
             .build()?;
-        let core = Arc::new(Core::new(config.clone(), world, pending, http)?);
+        let core = Arc::new(Core::new(config.clone(), world, pending, http, start)?);
         tokio::spawn(core.clone().lanes(rx, max_in_flight, shutdown.clone()));
         if config.clock == ClockMode::Real {
             tokio::spawn(core.clone().drive(shutdown.clone()));
