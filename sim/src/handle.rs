@@ -261,12 +261,12 @@ impl SimHandle {
         self.core.read(|w| w.log.anomalies.clone())
     }
 
-    /// Empties the logs (requests, webhooks, anomalies, pushes, app events).
     /// Every request for a recording's file, in order.
     pub fn recording_downloads(&self) -> Vec<RecordingDownload> {
         self.core.read(|w| w.log.downloads.clone())
     }
 
+    /// Empties the logs (requests, recording downloads, webhooks, anomalies, pushes, app events).
     pub fn clear_logs(&self) {
         self.core.with(|w| {
             w.log.requests.clear();
