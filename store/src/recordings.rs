@@ -34,17 +34,17 @@ impl TranscriptStatus {
 /// A stored transcript or request status this build does not know.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown status {0:?}")]
-pub struct UnknownTranscriptStatus(String);
+pub struct UnknownStatus(String);
 
 impl TryFrom<String> for TranscriptStatus {
-    type Error = UnknownTranscriptStatus;
+    type Error = UnknownStatus;
 
     fn try_from(raw: String) -> Result<Self, Self::Error> {
         match raw.as_str() {
             "pending" => Ok(Self::Pending),
             "done" => Ok(Self::Done),
             "failed" => Ok(Self::Failed),
-            _ => Err(UnknownTranscriptStatus(raw)),
+            _ => Err(UnknownStatus(raw)),
         }
     }
 }
@@ -129,13 +129,13 @@ impl RequestStatus {
 }
 
 impl TryFrom<String> for RequestStatus {
-    type Error = UnknownTranscriptStatus;
+    type Error = UnknownStatus;
 
     fn try_from(raw: String) -> Result<Self, Self::Error> {
         [Self::Pending, Self::Started, Self::Ended, Self::Failed]
             .into_iter()
             .find(|s| s.as_str() == raw)
-            .ok_or(UnknownTranscriptStatus(raw))
+            .ok_or(UnknownStatus(raw))
     }
 }
 

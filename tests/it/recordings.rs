@@ -7,7 +7,6 @@ use std::time::Duration;
 use fleet_jobs::Pool;
 use fleet_sim::{DeliveryKnobs, Fault, RingBehaviour};
 use fleet_store::{Engine, OrgSettings, Recording, TranscriptStatus};
-use serde_json::Value;
 use sha2::Digest;
 
 use crate::calls::{CALLER, NUMBER, answer_after, assert_no_anomaly};
@@ -94,17 +93,7 @@ async fn a_connected_call_is_recorded_copied_and_transcribed_once(engine: Engine
     assert!(rec.duration_ms.is_some_and(|ms| ms >= 19_000), "{rec:#?}");
 
     // The app sees it on the call.
-    let view: Value = env
-        .fleet
-        .http
-        .get(env.fleet.url(&format!("/v1/calls/{}", placed.call_session_id)))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view = env.fleet.api_json(&format!("/v1/calls/{}", placed.call_session_id), TOKEN).await;
     let shown = &view["recordings"][0];
     assert_eq!(shown["recording_id"], rec.id.as_str(), "{view:#}");
     assert_eq!(shown["transcript"], expected.as_str());

@@ -108,17 +108,7 @@ async fn a_direct_call_asked_for_before_it_is_seen_or_answered_is_recorded_and_l
     assert_eq!((log.device_id.as_deref(), log.user_id.as_deref()), (Some("web-1"), Some("u1")));
     assert!((19..=21).contains(&entry.billable_secs), "{entry:#?}");
     assert_eq!(env.events("call.log", &placed.call_session_id).len(), 1);
-    let view: Value = env
-        .fleet
-        .http
-        .get(env.fleet.url(&format!("/v1/calls/{}", placed.call_session_id)))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view = env.fleet.api_json(&format!("/v1/calls/{}", placed.call_session_id), TOKEN).await;
     assert_eq!(
         (view["direction"].as_str(), view["state"].as_str()),
         (Some("direct"), Some("ended")),

@@ -4,25 +4,11 @@
 
 use chrono::Duration;
 
-use super::tests::{Run, t0};
+use super::tests::Run;
 use super::*;
 
 fn direct_run() -> Run {
-    let setup = CallSetup {
-        id: "s1".into(),
-        direction: CallDirection::Direct,
-        placed_by: Some("browser-1".into()),
-        org_id: "org1".into(),
-        user_id: Some("u1".into()),
-        parent_call_control_id: "v3:browser-leg".into(),
-        from: "gencred1".into(),
-        to: "+13125557777".into(),
-        caller_name: None,
-        org_name: None,
-        voicemail: VoicemailSettings::default(),
-    };
-    let mut run = Run::new();
-    run.call = Call::new(setup, t0());
+    let mut run = Run::placed(CallDirection::Direct, "browser-1", "v3:browser-leg", "gencred1");
     run.feed(CallInput::Routed(Route::Direct));
     run
 }

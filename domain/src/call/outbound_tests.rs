@@ -7,22 +7,7 @@ use super::tests::{Run, t0};
 use super::*;
 
 fn outbound_run() -> Run {
-    let setup = CallSetup {
-        id: "s1".into(),
-        direction: CallDirection::Outbound,
-        placed_by: Some("phone-1".into()),
-        org_id: "org1".into(),
-        user_id: Some("u1".into()),
-        parent_call_control_id: "v3:device-leg".into(),
-        from: "+13125550100".into(),
-        to: "+13125557777".into(),
-        caller_name: None,
-        org_name: None,
-        voicemail: VoicemailSettings::default(),
-    };
-    let mut run = Run::new();
-    run.call = Call::new(setup, t0());
-    run
+    Run::placed(CallDirection::Outbound, "phone-1", "v3:device-leg", "+13125550100")
 }
 
 fn events(run: &Run) -> Vec<&'static str> {

@@ -79,6 +79,25 @@ impl Run {
         Self { call: new_call(), effects: Vec::new(), now: t0() }
     }
 
+    /// A call `device` placed (outbound or direct) on its leg `parent`, from `from` to
+    /// +13125557777, in org1 for u1.
+    pub fn placed(direction: CallDirection, device: &str, parent: &str, from: &str) -> Self {
+        let setup = CallSetup {
+            id: "s1".into(),
+            direction,
+            placed_by: Some(device.into()),
+            org_id: "org1".into(),
+            user_id: Some("u1".into()),
+            parent_call_control_id: parent.into(),
+            from: from.into(),
+            to: "+13125557777".into(),
+            caller_name: None,
+            org_name: None,
+            voicemail: VoicemailSettings::default(),
+        };
+        Self { call: Call::new(setup, t0()), ..Self::new() }
+    }
+
     /// Steps and returns this step's effects.
     pub fn feed(&mut self, input: CallInput) -> Vec<Effect> {
         let decision = step(&self.call, &input, self.now);

@@ -22,6 +22,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use fleet_domain::call::CallDirection;
+use fleet_domain::recording::{AudioFormat, Channels};
 use fleet_jobs::direct_recording_envelope;
 use fleet_store::parties::{Party, party};
 use fleet_store::{NewJob, RecordingRequest, RequestStatus};
@@ -68,11 +69,19 @@ impl From<RecordingRequest> for RecordingRequestView {
     }
 }
 
-fn one_of(what: &str, value: Option<String>, allowed: [&str; 2]) -> Result<String, Rejection> {
-    match value {
-        None => Ok(allowed[0].to_owned()),
-        Some(v) if allowed.contains(&v.as_str()) => Ok(v),
-        Some(v) => Err(invalid_field(format!("{what} must be {} or {}, not {v:?}", allowed[0], allowed[1]))),
+/// An optional word the domain parses (`AudioFormat::parse`, `Channels::parse`), else `default`.
+fn choice<T>(
+    what: &str,
+    raw: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+    default: T,
+    allowed: &str,
+) -> Result<T, Rejection> {
+    match raw {
+        None => Ok(default),
+        Some(raw) => {
+            parse(raw).ok_or_else(|| invalid_field(format!("{what} must be {allowed}, not {raw:?}")))
+        }
     }
 }
 
@@ -94,8 +103,10 @@ pub(super) async fn request(
 ) -> Result<(StatusCode, Json<RecordingRequestView>), Rejection> {
     check_id("call_control_id", &ccid)?;
     let body: RecordBody = parse_body(&body)?;
-    let format = one_of("format", body.format, ["mp3", "wav"])?;
-    let channels = one_of("channels", body.channels, ["dual", "single"])?;
+    let format =
+        choice("format", body.format.as_deref(), AudioFormat::parse, AudioFormat::Mp3, "mp3 or wav")?;
+    let channels =
+        choice("channels", body.channels.as_deref(), Channels::parse, Channels::Dual, "dual or single")?;
     party_field("from", &body.from)?;
     party_field("to", &body.to)?;
     let store = &state.store;
@@ -134,8 +145,8 @@ pub(super) async fn request(
         device_id: party.device_id,
         from: body.from,
         to: body.to,
-        format,
-        channels,
+        format: format.as_str().to_owned(),
+        channels: channels.as_str().to_owned(),
         status: RequestStatus::Pending,
         detail: None,
         requested_at: store.now(),

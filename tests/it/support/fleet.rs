@@ -116,6 +116,12 @@ impl Fleet {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `GET path` of the app API with the bearer `token`, as JSON.
+    pub async fn api_json(&self, path: &str, token: &str) -> serde_json::Value {
+        let res = self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap();
+        res.json().await.unwrap()
+    }
+
     /// POSTs `body` signed now to `path`.
     pub async fn deliver_to(&self, path: &str, body: &str) -> reqwest::Response {
         let (ts, sig) = webhook::sign_now(body);

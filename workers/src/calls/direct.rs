@@ -24,6 +24,7 @@
 
 use fleet_domain::call::{Call, CallDirection, CallInput, CallSetup, Route, VoicemailSettings};
 use fleet_domain::event::CallEvent;
+use fleet_domain::recording::{AudioFormat, Channels};
 use fleet_domain::retry::Failure;
 use fleet_store::parties::{Party, party};
 use fleet_store::{NewJob, RecordingRequest, RequestStatus};
@@ -131,8 +132,8 @@ pub async fn record(runtime: &Runtime, ccid: &str) -> Result<(), JobError> {
     }
     let telnyx = runtime.call_control()?;
     let record = RecordStart::new(
-        format(&request),
-        channels(&request),
+        record_format(&request)?,
+        record_channels(&request)?,
         CommandId::derive(&format!("direct:{ccid}:record")),
     );
     let e = match telnyx.record_start(ccid, &record).await {
@@ -171,10 +172,23 @@ async fn settle(
     Ok(())
 }
 
-fn format(request: &RecordingRequest) -> RecordFormat {
-    if request.format == "wav" { RecordFormat::Wav } else { RecordFormat::Mp3 }
+/// The request's format as Telnyx names it (the API stored a value `AudioFormat` parses).
+fn record_format(request: &RecordingRequest) -> Result<RecordFormat, JobError> {
+    match AudioFormat::parse(&request.format) {
+        Some(AudioFormat::Mp3) => Ok(RecordFormat::Mp3),
+        Some(AudioFormat::Wav) => Ok(RecordFormat::Wav),
+        None => {
+            Err(JobError::permanent(format!("stored request has an unknown format {:?}", request.format)))
+        }
+    }
 }
 
-fn channels(request: &RecordingRequest) -> RecordChannels {
-    if request.channels == "single" { RecordChannels::Single } else { RecordChannels::Dual }
+fn record_channels(request: &RecordingRequest) -> Result<RecordChannels, JobError> {
+    match Channels::parse(&request.channels) {
+        Some(Channels::Single) => Ok(RecordChannels::Single),
+        Some(Channels::Dual) => Ok(RecordChannels::Dual),
+        None => {
+            Err(JobError::permanent(format!("stored request has unknown channels {:?}", request.channels)))
+        }
+    }
 }
