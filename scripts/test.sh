@@ -7,7 +7,8 @@
 # Postgres: 127.0.0.1:5432, user postgres, trust auth (override the server with CALLFLEET_TEST_PG).
 # Redis: 127.0.0.1:6379. The deployment checks need docker-compose, systemd-analyze and promtool
 # (Debian's packages) and kubernetes-validate (PyPI, in a virtualenv under ~/.cache/callfleet); the
-# recordings' S3 test needs moto's server (PyPI moto[server], same virtualenv). With
+# recordings' S3 test needs moto's server (PyPI moto[server], same virtualenv), the API document's
+# check openapi-spec-validator (PyPI, same virtualenv). With
 # CI=true, a service or tool that cannot be had fails the run; it never skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,6 +90,13 @@ ensure_kubernetes_validate() {
     "$tools_venv/bin/pip" install -q 'kubernetes-validate==1.37.0' >/dev/null || return 1
 }
 
+ensure_openapi_validator() {
+    [ -x "$tools_venv/bin/openapi-spec-validator" ] && return 0
+    say "installing openapi-spec-validator from PyPI into $tools_venv (the app API document's check)"
+    [ -x "$tools_venv/bin/pip" ] || python3 -m venv "$tools_venv" >/dev/null || return 1
+    "$tools_venv/bin/pip" install -q 'openapi-spec-validator==0.9.0' >/dev/null || return 1
+}
+
 ensure_moto() {
     [ -x "$tools_venv/bin/moto_server" ] && return 0
     say "installing moto[server] from PyPI into $tools_venv (an S3-compatible server for the recordings test)"
@@ -111,6 +119,7 @@ need systemd-analyze ensure_systemd_analyze
 need promtool ensure_promtool
 need kubernetes-validate ensure_kubernetes_validate
 need moto ensure_moto
+need openapi-spec-validator ensure_openapi_validator
 export PATH="$tools_venv/bin:$PATH"
 
 if ! cargo nextest --version >/dev/null 2>&1; then

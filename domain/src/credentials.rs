@@ -52,7 +52,9 @@ pub fn row_of_name(name: &str) -> Option<&str> {
 }
 
 /// Lifecycle state of a stored credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CredentialStatus {
     /// Row exists, Telnyx credential being created (a job is queued or running).
     Provisioning,

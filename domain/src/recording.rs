@@ -25,6 +25,7 @@ pub const URL_MARGIN: Duration = Duration::seconds(60);
 /// The audio container Telnyx recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AudioFormat {
     Mp3,
     Wav,
@@ -58,6 +59,7 @@ impl AudioFormat {
 /// Mono, or the first leg on channel A and the rest on channel B.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Channels {
     Single,
     Dual,

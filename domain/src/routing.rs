@@ -32,6 +32,7 @@ pub const VOICEMAIL_MAX_SECS: std::ops::RangeInclusive<u32> = 10..=600;
 /// What a number does with its calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Mode {
     #[default]
     Ring,
@@ -42,6 +43,7 @@ pub enum Mode {
 /// Where calls go outside the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OutsideHours {
     #[default]
     Voicemail,
@@ -51,6 +53,7 @@ pub enum OutsideHours {
 /// A day of the week as the API spells it (`mon` … `sun`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Day {
     Mon,
     Tue,

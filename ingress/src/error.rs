@@ -30,9 +30,13 @@ pub(crate) struct Rejection {
     pub close: bool,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// Every refusal's body (`Error` in the OpenAPI document).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    /// machine-readable reason
     error: &'a str,
+    /// human-readable detail
     detail: &'a str,
 }
 
@@ -50,7 +54,7 @@ impl Rejection {
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let mut response =
-            (self.status, Json(Body { error: self.reason, detail: &self.detail })).into_response();
+            (self.status, Json(ErrorBody { error: self.reason, detail: &self.detail })).into_response();
         if self.close {
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }

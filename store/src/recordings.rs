@@ -15,6 +15,7 @@ use crate::sql::{OptTs, Ts};
 /// Where a recording's transcript is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TranscriptStatus {
     Pending,
     Done,
@@ -106,6 +107,7 @@ pub struct RecordingFailure {
 /// Where a browser's request to record its direct call is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RequestStatus {
     /// Waiting for the call to be answered (Telnyx refuses `record_start` until then).
     Pending,

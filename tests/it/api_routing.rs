@@ -454,18 +454,24 @@ async fn every_route_needs_the_token_but_the_document(engine: Engine) {
     assert_eq!(res.status().as_u16(), 200, "the document is public");
     let doc: Value = res.json().await.unwrap();
 
-    let routes: Vec<_> = fleet_ingress::api::routes().collect();
-    assert!(routes.len() >= 14, "{routes:?}");
+    // The router and the document come from the same declarations, so this list is what is
+    // served; the loop below checks each entry is documented in full and really routed.
+    let routes = fleet_ingress::api::routes();
+    assert!(routes.len() >= 15, "{routes:?}");
     for (method, path) in &routes {
+        let (method, path) = (method.as_str(), path.as_str());
         let op = &doc["paths"][path][method];
         assert!(
             op["summary"].is_string() && op["responses"].is_object(),
             "{method} {path} is not documented"
         );
-        let concrete =
-            path.replace("{e164}", "+15551234567").replace("{id}", "x1").replace("{call_session_id}", "s1");
+        let concrete = path
+            .replace("{e164}", "+15551234567")
+            .replace("{id}", "x1")
+            .replace("{call_session_id}", "s1")
+            .replace("{call_control_id}", "c1");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let body = if *method == "put" { "{}" } else { "" };
+        let body = if method == "put" { "{}" } else { "" };
         let send = |token: Option<&str>| {
             let mut req = http.request(m.clone(), api.fleet.url(&concrete)).body(body);
             if let Some(t) = token {
@@ -473,7 +479,7 @@ async fn every_route_needs_the_token_but_the_document(engine: Engine) {
             }
             req.send()
         };
-        if *path == "/v1/openapi.json" {
+        if path == "/v1/openapi.json" {
             continue;
         }
         assert!(op["responses"]["401"].is_object(), "{method} {path} documents its 401");
@@ -489,15 +495,17 @@ async fn every_route_needs_the_token_but_the_document(engine: Engine) {
             "{method} {path} is routed"
         );
     }
-    // Nothing documented that the router does not serve.
-    for (path, ops) in doc["paths"].as_object().unwrap() {
-        for method in ops.as_object().unwrap().keys() {
-            assert!(
-                routes.contains(&(method.as_str(), path.as_str())),
-                "{method} {path} documented but not served"
-            );
-        }
-    }
+    // What is served is the generated document, and it is valid OpenAPI (an outside validator:
+    // PyPI openapi-spec-validator, which ./scripts/test.sh installs).
+    assert_eq!(doc, serde_json::to_value(fleet_ingress::api::openapi()).unwrap());
+    let file = std::env::temp_dir().join(format!("callfleet-openapi-{}.json", std::process::id()));
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = std::process::Command::new("openapi-spec-validator").arg(&file).output();
+    let _ = std::fs::remove_file(&file);
+    let out = out
+        .unwrap_or_else(|e| panic!("openapi-spec-validator is needed ({e}); ./scripts/test.sh installs it"));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the document is not valid OpenAPI: {said}");
     // Every schema reference resolves.
     let text = doc.to_string();
     for part in text.split("\"#/components/schemas/").skip(1) {

@@ -19,6 +19,7 @@ use super::model::{Call, CallDirection, EndReason};
 /// How a call ended, as the call log says (fixed names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CallStatus {
     /// A phone (inbound) or the far end (outbound) answered.
     Answered,
@@ -50,6 +51,7 @@ impl CallStatus {
 /// Whether a person or the AI agent took the call (the ledger's split).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum BillingKind {
     Human,
     AiAgent,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 /// The call's state as the API shows it (fixed names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CallState {
     Routing,
     Ringing,
@@ -50,6 +51,7 @@ impl CallState {
 /// Which way the call goes (fixed names).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CallDirection {
     /// A PSTN caller dialed one of our numbers; the devices are rung.
     #[default]
@@ -74,6 +76,7 @@ impl CallDirection {
 /// Why a call (or a leg) ended, or why the ring stopped (fixed names, snake_case on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EndReason {
     /// Another device won the ring (a leg reason; the call itself goes on).
     AnsweredElsewhere,
@@ -138,6 +141,7 @@ impl fmt::Display for EndReason {
 /// A leg's progress; only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum LegState {
     Dialing,
     Ringing,

@@ -12,38 +12,63 @@ use fleet_domain::credentials::{CredentialStatus, dialable};
 use fleet_store::{Device, DeviceRegistration};
 use fleet_telnyx::TelnyxError;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::openapi::IdPath;
 use super::{ApiState, bounded, check_id, invalid_field, parse_body, store_rejection};
-use crate::error::Rejection;
+use crate::error::{ErrorBody, Rejection};
 
-#[derive(Deserialize)]
+/// A device to register: whose it is, and where its pushes go.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DeviceInput)]
 pub(super) struct DeviceBody {
     user_id: String,
     org_id: String,
+    #[schema(value_type = Platform)]
     platform: String,
+    /// FCM token (Android) or APNs alert token
     #[serde(default)]
+    #[schema(max_length = 4096)]
     push_token: Option<String>,
+    /// APNs VoIP (PushKit) device token, hex
     #[serde(default)]
+    #[schema(pattern = "^([0-9A-Fa-f]{2}){8,200}$")]
     voip_token: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 64)]
     app_version: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 256)]
     name: Option<String>,
 }
 
-#[derive(Serialize)]
+/// What a device is; `platform` is checked against it (and stored as the word).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum Platform {
+    Android,
+    Ios,
+    Web,
+}
+
+/// The device's Telnyx SIP credential (never its password).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Credential)]
 pub(super) struct CredentialView {
-    status: &'static str,
+    status: CredentialStatus,
     sip_username: Option<String>,
     expires_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Serialize)]
+/// A registered device and the state of its credential.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Device)]
 pub(super) struct DeviceView {
     id: String,
     user_id: String,
     org_id: String,
+    #[schema(value_type = Platform)]
     platform: String,
     push_token: Option<String>,
     voip_token: Option<String>,
@@ -66,7 +91,7 @@ fn view(d: Device) -> DeviceView {
         app_version: r.app_version,
         name: r.name,
         credential: d.credential.map(|c| CredentialView {
-            status: c.status.as_str(),
+            status: c.status,
             sip_username: c.sip_username,
             expires_at: c.expires_at,
         }),
@@ -79,16 +104,23 @@ fn not_found() -> Rejection {
     Rejection::new(StatusCode::NOT_FOUND, "device_not_found", "no device with this id")
 }
 
+/// Register a device (idempotent). Provisions its Telnyx SIP credential asynchronously, at most
+/// once per (user, org, device); re-registering retries a failed provisioning.
+#[utoipa::path(put, path = "/v1/devices/{id}", operation_id = "put_device", params(IdPath), request_body = DeviceBody, responses(
+    (status = 200, description = "Updated", body = DeviceView),
+    (status = 201, description = "Created", body = DeviceView),
+    (status = 422, description = "invalid_reference: unknown user, or user not in that organization", body = ErrorBody),
+))]
 pub(super) async fn put(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<DeviceView>), Rejection> {
     check_id("device id", &id)?;
     let b: DeviceBody = parse_body(&body)?;
     check_id("user_id", &b.user_id)?;
     check_id("org_id", &b.org_id)?;
-    if !matches!(b.platform.as_str(), "android" | "ios" | "web") {
+    if serde_json::from_value::<Platform>(serde_json::Value::String(b.platform.clone())).is_err() {
         return Err(Rejection::new(
             StatusCode::BAD_REQUEST,
             "invalid_field",
@@ -119,34 +151,53 @@ pub(super) async fn put(
     Ok((status, Json(view(device))))
 }
 
+/// A device and the state of its credential (never the password)
+#[utoipa::path(get, path = "/v1/devices/{id}", operation_id = "get_device", params(IdPath), responses(
+    (status = 200, description = "The device", body = DeviceView),
+    (status = 404, description = "device_not_found", body = ErrorBody),
+))]
 pub(super) async fn get(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
 ) -> Result<Json<DeviceView>, Rejection> {
     check_id("device id", &id)?;
     let device = state.store.device(&id).await.map_err(store_rejection)?.ok_or_else(not_found)?;
     Ok(Json(view(device)))
 }
 
+/// Deregister: deletes the device and (asynchronously) its Telnyx credential. Idempotent.
+#[utoipa::path(delete, path = "/v1/devices/{id}", operation_id = "delete_device", params(IdPath), responses(
+    (status = 204, description = "Gone (or never existed)"),
+))]
 pub(super) async fn delete(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
 ) -> Result<StatusCode, Rejection> {
     check_id("device id", &id)?;
     state.store.deregister_device(&id).await.map_err(store_rejection)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+/// A login token for the Telnyx SDKs.
+#[derive(Serialize, ToSchema)]
+#[schema(as = LoginToken)]
 pub(super) struct TokenView {
+    /// Telnyx JWT; valid up to 24 h or until the credential expires
     token: String,
     sip_username: String,
     credential_expires_at: Option<DateTime<Utc>>,
 }
 
+/// A short-lived Telnyx login token (JWT) for the WebRTC/mobile SDKs
+#[utoipa::path(post, path = "/v1/devices/{id}/token", operation_id = "issue_login_token", params(IdPath), responses(
+    (status = 201, description = "Token issued", body = TokenView),
+    (status = 404, description = "device_not_found", body = ErrorBody),
+    (status = 409, description = "credential_not_ready: provisioning, failed, expired or missing", body = ErrorBody),
+    (status = 503, description = "telnyx_unavailable, telnyx_busy (the shared Telnyx rate budget had no room within 2 s) or store_unavailable; retry", body = ErrorBody),
+))]
 pub(super) async fn token(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
 ) -> Result<(StatusCode, Json<TokenView>), Rejection> {
     check_id("device id", &id)?;
     let device = state.store.device(&id).await.map_err(store_rejection)?.ok_or_else(not_found)?;

@@ -39,6 +39,9 @@ use fleet_store::{Store, StoreError};
 use fleet_telnyx::TelnyxClient;
 use fleet_telnyx::call_control::CallControl;
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::error::Rejection;
 
 /// State of the API handlers.
@@ -63,37 +66,45 @@ impl ApiState {
     }
 }
 
-/// Declares a group of routes once: the function that builds them into a router, and the list of
-/// their `(method, path)` pairs (so the OpenAPI test sees exactly what the router serves).
-macro_rules! route_table {
-    ($list:ident, $build:ident; $($path:literal => $first:ident($h:path) $(.$more:ident($hh:path))*;)*) => {
-        const $list: &[(&str, &str)] = &[$((stringify!($first), $path), $((stringify!($more), $path),)*)*];
-
-        fn $build() -> Router<ApiState> {
-            Router::new()$(.route($path, axum::routing::$first($h)$(.$more($hh))*))*
-        }
-    };
+/// The routes anyone may call: the document.
+fn public_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(openapi::document))
 }
 
-route_table! { PUBLIC_ROUTES, public_routes;
-    "/v1/openapi.json" => get(openapi::document);
+/// The routes behind the token. Each `routes!` group is one path: the router serves its
+/// handlers' methods there, and the document describes them from their `#[utoipa::path]`.
+fn token_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(orgs::put_org))
+        .routes(routes!(numbers::block, numbers::unblock))
+        .routes(routes!(orgs::put_user))
+        .routes(routes!(calls::active_call))
+        .routes(routes!(devices::put, devices::get, devices::delete))
+        .routes(routes!(devices::token))
+        .routes(routes!(numbers::put, numbers::get, numbers::delete))
+        .routes(routes!(calls::call_status))
+        .routes(routes!(recording::request))
 }
 
-route_table! { TOKEN_ROUTES, token_routes;
-    "/v1/organizations/{id}" => put(orgs::put_org);
-    "/v1/organizations/{id}/blocked-numbers/{e164}" => put(numbers::block).delete(numbers::unblock);
-    "/v1/users/{id}" => put(orgs::put_user);
-    "/v1/users/{id}/active-call" => get(calls::active_call);
-    "/v1/devices/{id}" => put(devices::put).get(devices::get).delete(devices::delete);
-    "/v1/devices/{id}/token" => post(devices::token);
-    "/v1/numbers/{e164}" => put(numbers::put).get(numbers::get).delete(numbers::delete);
-    "/v1/calls/{call_session_id}" => get(calls::call_status);
-    "/v1/calls/{call_control_id}/recording" => post(recording::request);
+/// The app API's OpenAPI document (`GET /v1/openapi.json`), from the routes the router serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut guarded = token_routes();
+    openapi::guarded(guarded.get_openapi_mut());
+    OpenApiRouter::with_openapi(openapi::base()).merge(public_routes()).merge(guarded).into_openapi()
 }
 
 /// Every `(method, path)` the API serves, methods in lower case as OpenAPI spells them.
-pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
-    PUBLIC_ROUTES.iter().chain(TOKEN_ROUTES).copied()
+pub fn routes() -> Vec<(String, String)> {
+    let doc = serde_json::to_value(openapi()).unwrap_or_default();
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    paths
+        .into_iter()
+        .flat_map(|(path, ops)| {
+            let methods =
+                ["get", "put", "post", "delete", "patch"].into_iter().filter(move |m| ops.get(m).is_some());
+            methods.map(move |m| (m.to_owned(), path.clone()))
+        })
+        .collect()
 }
 
 /// The `/v1` routes. The token check is a route layer: it runs only on matched routes, so an
@@ -101,7 +112,8 @@ pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
 pub fn router(state: ApiState) -> Router {
     let guarded =
         token_routes().route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
-    public_routes().merge(guarded).with_state(state)
+    let (router, _) = public_routes().merge(guarded).split_for_parts();
+    router.with_state(state)
 }
 
 /// The detail of every 503 `store_unavailable`: never the database's own text.

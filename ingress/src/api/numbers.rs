@@ -17,58 +17,94 @@ use fleet_domain::routing::{
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::openapi::{E164Path, OrgNumberPath};
 use super::{ApiState, check_id, invalid, invalid_field, parse_body, secs, store_rejection};
-use crate::error::Rejection;
+use crate::error::{ErrorBody, Rejection};
 
 /// Most opening windows one schedule may have.
 const MAX_WINDOWS: usize = 64;
 
-#[derive(Deserialize)]
+/// A number's routing. Enum words are read as strings first, so an unknown one gets its own
+/// reason (`invalid_mode`, `invalid_day`, …) rather than `invalid_body`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NumberBody {
+#[schema(as = NumberInput)]
+pub(super) struct NumberBody {
     org_id: String,
+    /// who receives the calls; null = nobody (voicemail). Must be a member of org_id
     #[serde(default)]
     user_id: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Mode>, default = json!(Mode::default()))]
     mode: Option<String>,
-    /// Signed so that a negative or huge number gets the range error, not a parse error.
+    // Signed so that a negative or huge number gets the range error, not a parse error.
     #[serde(default)]
+    #[schema(minimum = 5, maximum = 120, default = json!(DEFAULT_RING_TIMEOUT_SECS))]
     ring_timeout_secs: Option<i64>,
     #[serde(default)]
     schedule: Option<ScheduleBody>,
+    /// where calls go outside the schedule
     #[serde(default)]
+    #[schema(value_type = Option<OutsideHours>, default = json!(OutsideHours::default()))]
     outside_hours: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Opening hours; null = always open. A window whose end is before its start crosses
+/// midnight; end may be 24:00.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ScheduleBody {
+#[schema(as = Schedule)]
+pub(super) struct ScheduleBody {
+    /// IANA zone (invalid_timezone otherwise)
+    #[schema(example = "America/Chicago")]
     timezone: String,
+    #[schema(max_items = 64)]
     weekly: Vec<WindowBody>,
 }
 
-#[derive(Deserialize)]
+/// One weekly opening window.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct WindowBody {
+#[schema(as = Window)]
+pub(super) struct WindowBody {
+    #[schema(value_type = Vec<Day>, min_items = 1)]
     days: Vec<String>,
+    #[schema(pattern = "^[0-2][0-9]:[0-5][0-9]$", example = "09:00")]
     start: String,
+    #[schema(pattern = "^[0-2][0-9]:[0-5][0-9]$", example = "17:00")]
     end: String,
 }
 
 /// A number as the API shows it: its e164 and the stored routing.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Number)]
 pub(super) struct NumberView {
     e164: String,
-    #[serde(flatten)]
-    config: NumberConfig,
+    org_id: String,
+    user_id: Option<String>,
+    mode: Mode,
+    ring_timeout_secs: u32,
+    #[schema(value_type = Option<ScheduleBody>)]
+    schedule: Option<Schedule>,
+    outside_hours: OutsideHours,
+}
+
+impl NumberView {
+    fn new(e164: String, c: NumberConfig) -> Self {
+        let NumberConfig { org_id, user_id, mode, ring_timeout_secs, schedule, outside_hours } = c;
+        Self { e164, org_id, user_id, mode, ring_timeout_secs, schedule, outside_hours }
+    }
 }
 
 /// Our blocked-caller answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = BlockedNumber)]
 pub(super) struct BlockedView {
     org_id: String,
     e164: String,
+    /// always true
     blocked: bool,
 }
 
@@ -136,30 +172,45 @@ fn config(b: NumberBody) -> Result<NumberConfig, Rejection> {
     })
 }
 
+/// Create or replace a number's routing (idempotent)
+#[utoipa::path(put, path = "/v1/numbers/{e164}", operation_id = "put_number", params(E164Path), request_body = NumberBody, responses(
+    (status = 200, description = "Updated", body = NumberView),
+    (status = 201, description = "Created", body = NumberView),
+    (status = 422, description = "invalid_reference: the organization does not exist, or the user is not a member of it", body = ErrorBody),
+))]
 pub(super) async fn put(
     State(state): State<ApiState>,
-    Path(e164): Path<String>,
+    Path(E164Path { e164 }): Path<E164Path>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<NumberView>), Rejection> {
     validate_e164(&e164).map_err(invalid)?;
     let config = config(parse_body(&body)?)?;
     validate_number(&e164, &config).map_err(invalid)?;
     let created = state.store.put_number(&e164, &config).await.map_err(store_rejection)?;
-    Ok((status(created), Json(NumberView { e164, config })))
+    Ok((status(created), Json(NumberView::new(e164, config))))
 }
 
+/// A number's stored routing
+#[utoipa::path(get, path = "/v1/numbers/{e164}", operation_id = "get_number", params(E164Path), responses(
+    (status = 200, description = "The number", body = NumberView),
+    (status = 404, description = "number_not_found", body = ErrorBody),
+))]
 pub(super) async fn get(
     State(state): State<ApiState>,
-    Path(e164): Path<String>,
+    Path(E164Path { e164 }): Path<E164Path>,
 ) -> Result<Json<NumberView>, Rejection> {
     validate_e164(&e164).map_err(invalid)?;
     let config = state.store.number(&e164).await.map_err(store_rejection)?.ok_or_else(not_found)?;
-    Ok(Json(NumberView { e164, config }))
+    Ok(Json(NumberView::new(e164, config)))
 }
 
+/// Remove a number: its calls are rejected as unknown from then on. Idempotent.
+#[utoipa::path(delete, path = "/v1/numbers/{e164}", operation_id = "delete_number", params(E164Path), responses(
+    (status = 204, description = "Gone (or never existed)"),
+))]
 pub(super) async fn delete(
     State(state): State<ApiState>,
-    Path(e164): Path<String>,
+    Path(E164Path { e164 }): Path<E164Path>,
 ) -> Result<StatusCode, Rejection> {
     validate_e164(&e164).map_err(invalid)?;
     state.store.delete_number(&e164).await.map_err(store_rejection)?;
@@ -171,9 +222,15 @@ pub(super) async fn delete(
 #[serde(deny_unknown_fields)]
 struct NoFields {}
 
+/// Block a caller for this organization: its calls are rejected (idempotent). Body: none or {}.
+#[utoipa::path(put, path = "/v1/organizations/{id}/blocked-numbers/{e164}", operation_id = "block_number", params(OrgNumberPath), responses(
+    (status = 200, description = "Already blocked", body = BlockedView),
+    (status = 201, description = "Blocked", body = BlockedView),
+    (status = 422, description = "invalid_reference: the organization does not exist", body = ErrorBody),
+))]
 pub(super) async fn block(
     State(state): State<ApiState>,
-    Path((org_id, e164)): Path<(String, String)>,
+    Path(OrgNumberPath { id: org_id, e164 }): Path<OrgNumberPath>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<BlockedView>), Rejection> {
     check_id("organization id", &org_id)?;
@@ -185,9 +242,13 @@ pub(super) async fn block(
     Ok((status(created), Json(BlockedView { org_id, e164, blocked: true })))
 }
 
+/// Unblock a caller. Idempotent.
+#[utoipa::path(delete, path = "/v1/organizations/{id}/blocked-numbers/{e164}", operation_id = "unblock_number", params(OrgNumberPath), responses(
+    (status = 204, description = "Not blocked (any more, or never was)"),
+))]
 pub(super) async fn unblock(
     State(state): State<ApiState>,
-    Path((org_id, e164)): Path<(String, String)>,
+    Path(OrgNumberPath { id: org_id, e164 }): Path<OrgNumberPath>,
 ) -> Result<StatusCode, Rejection> {
     check_id("organization id", &org_id)?;
     validate_e164(&e164).map_err(invalid)?;

@@ -17,9 +17,11 @@ use fleet_domain::call::{DEFAULT_GREETING, DEFAULT_VOICEMAIL_MAX_SECS};
 use fleet_domain::routing::{ValidationError, validate_sip_uri, validate_voicemail_max_secs};
 use fleet_store::{OrgSettings, Organization, User};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::openapi::IdPath;
 use super::{ApiState, bounded, check_id, invalid, invalid_field, parse_body, secs, store_rejection};
-use crate::error::Rejection;
+use crate::error::{ErrorBody, Rejection};
 
 /// Longest greeting, in characters (what a text-to-speech request takes comfortably).
 const MAX_GREETING_CHARS: usize = 3000;
@@ -28,32 +30,48 @@ const MAX_MEMBERSHIPS: usize = 100;
 /// Display names of organizations, users and devices, in characters.
 pub(super) const MAX_NAME_CHARS: usize = 256;
 
-#[derive(Deserialize)]
+/// An organization's settings; a setting left out (or null) is the product default.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct OrgBody {
+#[schema(as = OrganizationInput)]
+pub(super) struct OrgBody {
     #[serde(default)]
+    #[schema(max_length = 256)]
     name: Option<String>,
+    /// spoken before the beep; null or absent = the product default
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 3000)]
     voicemail_greeting: Option<String>,
+    /// Telnyx speak voice
     #[serde(default)]
+    #[schema(max_length = 64)]
     voicemail_voice: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 64, example = "en-US")]
     voicemail_language: Option<String>,
-    /// Signed so that a negative or huge number gets the range error, not a parse error.
+    // Signed so that a negative or huge number gets the range error, not a parse error.
     #[serde(default)]
+    #[schema(minimum = 10, maximum = 600, default = json!(DEFAULT_VOICEMAIL_MAX_SECS))]
     voicemail_max_secs: Option<i64>,
+    /// where ai_agent calls are transferred; null = none (they go to voicemail)
     #[serde(default)]
+    #[schema(pattern = "^sips?:\\S+$", max_length = 512)]
     ai_agent_sip_uri: Option<String>,
 }
 
 /// An organization as the API shows it, defaults filled in.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Organization)]
 pub(super) struct OrgView {
     id: String,
     name: Option<String>,
+    /// the effective greeting
+    #[schema(default = json!(DEFAULT_GREETING))]
     voicemail_greeting: String,
     voicemail_voice: Option<String>,
     voicemail_language: Option<String>,
+    /// the effective maximum, in seconds
+    #[schema(default = json!(DEFAULT_VOICEMAIL_MAX_SECS))]
     voicemail_max_secs: u32,
     ai_agent_sip_uri: Option<String>,
 }
@@ -73,24 +91,35 @@ impl From<Organization> for OrgView {
     }
 }
 
-#[derive(Deserialize)]
+/// org_ids, or org_id alone (then org_ids = [org_id]); with both, org_id must be in org_ids
+/// (invalid_field otherwise); at least one is required.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UserBody {
+#[schema(as = UserInput)]
+pub(super) struct UserBody {
+    /// the primary organization
     #[serde(default)]
     org_id: Option<String>,
+    /// every organization the user belongs to; a call to any of them rings all the user's devices
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 100)]
     org_ids: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(max_length = 256)]
     name: Option<String>,
+    /// do not disturb: inbound calls go to voicemail
     #[serde(default)]
+    #[schema(default = false)]
     dnd: Option<bool>,
 }
 
 /// A user as the API shows it: `org_ids` is every membership, the primary `org_id` first.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = User)]
 pub(super) struct UserView {
     id: String,
     org_id: String,
+    /// every membership, org_id first
     org_ids: Vec<String>,
     name: Option<String>,
     dnd: bool,
@@ -126,9 +155,14 @@ fn org_settings(b: &OrgBody) -> Result<OrgSettings, Rejection> {
     })
 }
 
+/// Create or update an organization and its voicemail / AI-agent settings (idempotent)
+#[utoipa::path(put, path = "/v1/organizations/{id}", operation_id = "put_organization", params(IdPath), request_body = OrgBody, responses(
+    (status = 200, description = "Updated", body = OrgView),
+    (status = 201, description = "Created", body = OrgView),
+))]
 pub(super) async fn put_org(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<OrgView>), Rejection> {
     check_id("organization id", &id)?;
@@ -170,9 +204,16 @@ fn memberships(b: &UserBody) -> Result<(String, Vec<String>), Rejection> {
     Ok((primary, all))
 }
 
+/// Create or update a user: its organizations (org_ids, or org_id alone), name and
+/// do-not-disturb. Memberships are replaced, so moving a user is leaving the old organization.
+#[utoipa::path(put, path = "/v1/users/{id}", operation_id = "put_user", params(IdPath), request_body = UserBody, responses(
+    (status = 200, description = "Updated", body = UserView),
+    (status = 201, description = "Created", body = UserView),
+    (status = 422, description = "invalid_reference: one of the organizations does not exist", body = ErrorBody),
+))]
 pub(super) async fn put_user(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    Path(IdPath { id }): Path<IdPath>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<UserView>), Rejection> {
     check_id("user id", &id)?;

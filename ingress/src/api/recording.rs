@@ -28,28 +28,44 @@ use fleet_store::parties::{Party, party};
 use fleet_store::{NewJob, RecordingRequest, RequestStatus};
 use fleet_telnyx::call_control::Outcome;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::openapi::ControlPath;
 use super::{ApiState, check_id, invalid_field, parse_body, store_rejection};
-use crate::error::Rejection;
+use crate::error::{ErrorBody, Rejection};
 
-#[derive(Deserialize)]
+/// What to record, and who the call is between.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RecordBody {
+#[schema(as = RecordingRequestBody)]
+pub(super) struct RecordBody {
     #[serde(default)]
+    #[schema(value_type = Option<AudioFormat>, default = json!(AudioFormat::Mp3))]
     format: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Channels>, default = json!(Channels::Dual))]
     channels: Option<String>,
+    /// the caller: the browser's SIP user (sip:<user>@… or bare) or one of the org's numbers;
+    /// names the org the recording is kept in
+    #[schema(min_length = 1, max_length = 256)]
     from: String,
+    #[schema(min_length = 1, max_length = 256)]
     to: String,
 }
 
 /// A recording request as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = RecordingRequest)]
 pub(super) struct RecordingRequestView {
     call_control_id: String,
     org_id: String,
-    status: &'static str,
+    /// pending: waiting for the answer; started: Telnyx records (the copy shows on
+    /// GET /v1/calls/{call_session_id}); ended: the call ended before it could be recorded;
+    /// failed: Telnyx refused (detail)
+    status: RequestStatus,
+    #[schema(value_type = AudioFormat)]
     format: String,
+    #[schema(value_type = Channels)]
     channels: String,
     detail: Option<String>,
     requested_at: DateTime<Utc>,
@@ -60,7 +76,7 @@ impl From<RecordingRequest> for RecordingRequestView {
         Self {
             call_control_id: r.call_control_id,
             org_id: r.org_id,
-            status: r.status.as_str(),
+            status: r.status,
             format: r.format,
             channels: r.channels,
             detail: r.detail,
@@ -96,9 +112,24 @@ fn refuse(status: StatusCode, reason: &'static str, detail: &str) -> Rejection {
     Rejection::new(status, reason, detail)
 }
 
+/// Record a direct WebRTC call (placed by a browser, not routed by callfleet) by its Telnyx
+/// call_control_id.
+///
+/// May come before callfleet has seen the call or before it is answered: the recording starts
+/// once Telnyx accepts it (retried while the call lives, never past its end), and goes through
+/// the recordings pipeline like any other. A repeat answers 200 with the request as it stands.
+#[utoipa::path(post, path = "/v1/calls/{call_control_id}/recording", operation_id = "request_recording", params(ControlPath),
+    request_body = RecordBody, responses(
+    (status = 200, description = "Already requested: the request as it stands", body = RecordingRequestView),
+    (status = 202, description = "Requested: the recording starts once the call is answered", body = RecordingRequestView),
+    (status = 404, description = "unknown_call: neither callfleet nor Telnyx knows the call", body = ErrorBody),
+    (status = 409, description = "call_ended, or recorded_by_callfleet (a call callfleet routed is recorded from its answer)", body = ErrorBody),
+    (status = 422, description = "unknown_party: from names none of callfleet's credentials or numbers", body = ErrorBody),
+    (status = 503, description = "store_unavailable or telnyx_unavailable; retry", body = ErrorBody),
+))]
 pub(super) async fn request(
     State(state): State<ApiState>,
-    Path(ccid): Path<String>,
+    Path(ControlPath { call_control_id: ccid }): Path<ControlPath>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<RecordingRequestView>), Rejection> {
     check_id("call_control_id", &ccid)?;
