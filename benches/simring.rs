@@ -71,6 +71,7 @@ async fn bench() {
     let mut counted_before = (0, 0);
     for n in SIZES {
         let (mut fleet, mut seq, mut cleanup) = (Vec::new(), Vec::new(), Vec::new());
+        let mut stages: [Vec<f64>; 6] = Default::default();
         let mut unhung = 0usize;
         for k in 0..calls {
             sim.clear_logs();
@@ -102,6 +103,12 @@ async fn bench() {
             assert_eq!(dials.len(), n, "call {k}: {} dials for {n} devices", dials.len());
             let last_dial = dials.iter().map(|r| r.at_ms).max().unwrap();
             fleet.push(ms(wall(last_dial) - initiated_at));
+            if let Some(at) = fleet_env.dial_stages(&initiated.event_id, &placed.call_session_id).await {
+                for (i, t) in at.into_iter().enumerate() {
+                    stages[i].push(t);
+                }
+                stages[5].push(ms(wall(last_dial) - initiated_at));
+            }
 
             // Winner → every other leg hung up.
             let legs: Vec<String> = dials
@@ -189,6 +196,17 @@ async fn bench() {
         counted_before = counted;
         eprintln!(
             "N = {n}: {transitions} call transitions, {conflicts} compare-and-set conflicts in {calls} calls"
+        );
+        let p50 = |v: &[f64]| stats(v.to_vec()).map_or(f64::NAN, |s| s.p50);
+        eprintln!(
+            "N = {n} stages, p50 ms after the ingress: webhook job start {:.1}, done {:.1}; dials enqueued {:.1} \
+             (their transaction's start); first dial job start {:.1}, last {:.1}; last dial at the simulator {:.1}",
+            p50(&stages[0]),
+            p50(&stages[1]),
+            p50(&stages[2]),
+            p50(&stages[3]),
+            p50(&stages[4]),
+            p50(&stages[5])
         );
         let c = stats(cleanup).map_or("—".to_owned(), |c| {
             format!("{:.1} / {:.1} ({} calls, {unhung} legs not hung up)", c.p50, c.p99, c.n)

@@ -205,6 +205,32 @@ impl CallFleet {
         panic!("event {event_id} not stored");
     }
 
+    /// Where the time from the ingress to a call's dials went, in ms after `received_at` of the
+    /// webhook `event_id`: its job's start and end, the start of the transaction that enqueued
+    /// the dials (their `run_at` is its `now()`), and the first and last dial job's start. `None`
+    /// while a row is missing.
+    pub async fn dial_stages(&self, event_id: &str, session: &str) -> Option<[f64; 5]> {
+        let row: Option<(Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>)> = sqlx::query_as(
+            "WITH e AS (SELECT received_at AS t FROM webhook_events WHERE event_id = $1),
+                  w AS (SELECT min(lock_at) AS s, min(done_at) AS d FROM apalis.jobs
+                        WHERE job_type = 'webhooks' AND convert_from(job, 'UTF8')::jsonb->'job'->>'event_id' = $1),
+                  d AS (SELECT min(run_at) AS r, min(lock_at) AS f, max(lock_at) AS l FROM apalis.jobs
+                        WHERE job_type = 'legs' AND convert_from(job, 'UTF8')::jsonb->>'call_session_id' = $2
+                          AND convert_from(job, 'UTF8')::jsonb->'job'->'effect'->'command'->>'command' = 'dial')
+             SELECT (extract(epoch FROM w.s - e.t) * 1000)::float8, (extract(epoch FROM w.d - e.t) * 1000)::float8,
+                    (extract(epoch FROM d.r - e.t) * 1000)::float8, (extract(epoch FROM d.f - e.t) * 1000)::float8,
+                    (extract(epoch FROM d.l - e.t) * 1000)::float8
+             FROM e, w, d",
+        )
+        .bind(event_id)
+        .bind(session)
+        .fetch_optional(&self.pool)
+        .await
+        .unwrap_or_else(|e| panic!("dial stages: {e}"));
+        let (a, b, c, d, e) = row?;
+        Some([a?, b?, c?, d?, e?])
+    }
+
     /// Stops the fleet and the simulator and drops the database.
     pub async fn finish(mut self) {
         self.stop.cancel();
