@@ -310,12 +310,15 @@ pub trait PushStore: Send + Sync {
     /// Whether the push `push_key` (see [`crate::push::push_key`]) was already accepted by a provider.
     async fn push_delivered(&self, push_key: &str) -> Result<bool, StoreError>;
 
-    /// Records that a provider accepted the push `push_key` (idempotent).
+    /// Records that a provider accepted the push `push_key` (idempotent), committed together
+    /// with `jobs` (what the delivery causes: its call learns of it), so a delivery is never
+    /// recorded without its follow-up.
     async fn record_push_delivery(
         &self,
         push_key: &str,
         device_id: &str,
         provider: Provider,
+        jobs: &[NewJob],
     ) -> Result<(), StoreError>;
 
     /// Removes a dead token from a device: the FCM `push_token` or the APNs `voip_token`, only if

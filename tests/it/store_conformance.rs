@@ -441,10 +441,19 @@ async fn push_rows_and_the_rest_of_the_port(engine: Engine) {
     store.mark_credentials_deleting(&[]).await.unwrap();
 
     assert!(!store.push_delivered("k1").await.unwrap());
-    store.record_push_delivery("k1", "a", Provider::Fcm).await.unwrap();
-    store.record_push_delivery("k1", "a", Provider::Fcm).await.unwrap();
+    // The delivery commits with what it causes (its call's input); a repeat records nothing
+    // more and its job is the same work (one unique key).
+    let feedback = || {
+        let input = fleet_domain::call::CallInput::IncomingPushDelivered { device_id: "a".into() };
+        let job = Job::CallInputV1 { call_session_id: "s1".into(), input };
+        vec![NewJob::once(Envelope::new(job, "pushed:k1"))]
+    };
+    store.record_push_delivery("k1", "a", Provider::Fcm, &feedback()).await.unwrap();
+    store.record_push_delivery("k1", "a", Provider::Fcm, &feedback()).await.unwrap();
     assert!(store.push_delivered("k1").await.unwrap());
     assert_eq!(db.count("SELECT count(*) FROM push_deliveries").await, 1, "recorded once");
+    let stats = store.queue_stats().await.unwrap();
+    assert_eq!(stats.iter().find(|s| s.pool == "webhooks").unwrap().ready, 1, "its call's input, once");
 
     // A stale token is kept; the current one is cleared, once.
     assert!(!store.prune_push_token("a", Provider::Fcm, "fcm-old").await.unwrap());

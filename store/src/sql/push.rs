@@ -7,7 +7,7 @@ use sqlx::{ColumnIndex, Decode, Encode, Executor, Type};
 
 use super::devices::DEVICE_COLS;
 use super::{Affected, Dialect, OptTs, SqlStore, Ts};
-use crate::{DeviceRegistration, PushStore, StoreError};
+use crate::{DeviceRegistration, NewJob, PushStore, StoreError};
 
 #[async_trait]
 impl<DB> PushStore for SqlStore<DB>
@@ -43,7 +43,9 @@ where
         key: &str,
         device_id: &str,
         provider: Provider,
+        jobs: &[NewJob],
     ) -> Result<(), StoreError> {
+        let mut tx = super::begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO push_deliveries (push_key, device_id, provider, delivered_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (push_key) DO NOTHING",
@@ -52,8 +54,9 @@ where
         .bind(device_id)
         .bind(provider.as_str())
         .bind(self.now())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        self.commit_with_jobs(tx, jobs).await?;
         Ok(())
     }
 

@@ -14,7 +14,9 @@
 //! persists the backoff as a delayed job, or drops the push if the retry would miss the ring);
 //! anything else → permanent, into the dead set.
 //!
-//! Crash between the provider's 200 and the delivery record: the job runs again and the push is
+//! The delivery record commits with the input that tells the call (one transaction), so a
+//! recorded delivery always reaches its call. Crash (or a failed write) between the provider's
+//! 200 and that commit: the job runs again and the push is
 //! sent again with the same collapse id (APNs `apns-collapse-id`, FCM `collapse_key`), which
 //! the phone merges; the app also de-duplicates by call session id.
 //!
@@ -99,18 +101,24 @@ pub(crate) async fn send(
                 .record(latency_ms as f64 / 1000.0);
             count(Some(provider), kind, "sent", &reason);
             tracing::info!(device_id, kind, provider = provider.as_str(), latency_ms, "Push delivered.");
-            // The push is out: a failure to record it must not schedule a second one.
-            if let Err(e) = runtime.store.record_push_delivery(&key, device_id, provider).await {
+            // The call may now send this device `call_ended` (iOS shows a call UI for every VoIP
+            // push, so only a device that got one is dismissed by push): that input commits with
+            // the delivery record, so a recorded delivery always reaches its call.
+            let feedback: Vec<NewJob> = match (&call, message) {
+                (Some(call), PushMessage::IncomingCall { .. }) => {
+                    let input = CallInput::IncomingPushDelivered { device_id: device_id.to_owned() };
+                    let job = Job::CallInputV1 { call_session_id: call.id.clone(), input };
+                    let envelope =
+                        Envelope::new(job, format!("pushed:{key}")).with_call_session(Some(call.id.clone()));
+                    vec![NewJob::once(envelope)]
+                }
+                _ => Vec::new(),
+            };
+            // A failure to record it is retried like the crash in the header: the push may go
+            // out again (same collapse id, merged by the phone), and its call then learns of it.
+            if let Err(e) = runtime.store.record_push_delivery(&key, device_id, provider, &feedback).await {
                 tracing::warn!(device_id, error = %e, "Push delivered but not recorded; a re-run may repeat it.");
-            }
-            if let (Some(call), PushMessage::IncomingCall { .. }) = (&call, message) {
-                // The call may now send this device `call_ended` (iOS shows a call UI for every
-                // VoIP push, so only a device that got one is dismissed by push).
-                let input = CallInput::IncomingPushDelivered { device_id: device_id.to_owned() };
-                let job = Job::CallInputV1 { call_session_id: call.id.clone(), input };
-                let envelope =
-                    Envelope::new(job, format!("pushed:{key}")).with_call_session(Some(call.id.clone()));
-                runtime.store.enqueue(&[NewJob::once(envelope)]).await?;
+                return Err(JobError::retryable(format!("push delivered, record failed: {e}")));
             }
             Ok(())
         }
