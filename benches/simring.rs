@@ -1,7 +1,8 @@
 //! Simultaneous ring: `call.initiated` at the ingress → the last leg's dial at the simulator, for
 //! N = 1, 5, 10, 25 devices, through the fleet as built (in this process: ingress + every worker
 //! pool, PostgreSQL), beside the same N dial requests sent one after another in the same run; and
-//! the winning leg's `call.answered` at the ingress → every other leg's hangup at the simulator.
+//! the winning leg's `call.answered` at the ingress → every other leg's hangup at the simulator,
+//! and → the last of those hangups and of the call's `call_ended` pushes (the devices dismissed).
 //!
 //!   cargo bench --bench simring                       # 10 calls per N, ~2 min
 //!   BENCH_CALLS=20 cargo bench --bench simring
@@ -65,12 +66,12 @@ async fn bench() {
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
 
     println!(
-        "| N | calls | fleet p50 ms | fleet p99 ms | sequential p50 ms | sequential p99 ms | p50 ratio | answered → other legs hung up p50 / p99 ms |"
+        "| N | calls | fleet p50 ms | fleet p99 ms | sequential p50 ms | sequential p99 ms | p50 ratio | answered → other legs hung up p50 / p99 ms | … and every call_ended push p50 / p99 ms |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut counted_before = (0, 0);
     for n in SIZES {
-        let (mut fleet, mut seq, mut cleanup) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut fleet, mut seq, mut cleanup, mut dismissed) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut stages: [Vec<f64>; 6] = Default::default();
         let mut unhung = 0usize;
         for k in 0..calls {
@@ -148,6 +149,23 @@ async fn bench() {
                 if let Some(last) = others.iter().max() {
                     cleanup.push(ms(wall(*last) - answered_at));
                 }
+                // … and every `call_ended` push of the call (the Android devices rung for it)
+                // delivered at the simulator.
+                let ended: Vec<u64> = sim
+                    .pushes()
+                    .iter()
+                    .filter(|p| {
+                        p.push_type.as_deref() == Some("call_ended")
+                            && p.call_session_id.as_deref() == Some(&placed.call_session_id)
+                    })
+                    .map(|p| p.at_ms)
+                    .collect();
+                if ended.len() < n - 1 {
+                    eprintln!("call {k} (N = {n}): {} call_ended pushes for {} other devices", ended.len(), n - 1);
+                }
+                if let Some(last) = others.iter().chain(&ended).max() {
+                    dismissed.push(ms(wall(*last) - answered_at));
+                }
             }
 
             // The same N dial requests, one after another.
@@ -211,8 +229,9 @@ async fn bench() {
         let c = stats(cleanup).map_or("—".to_owned(), |c| {
             format!("{:.1} / {:.1} ({} calls, {unhung} legs not hung up)", c.p50, c.p99, c.n)
         });
+        let d = stats(dismissed).map_or("—".to_owned(), |d| format!("{:.1} / {:.1}", d.p50, d.p99));
         println!(
-            "| {n} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1}× | {c} |",
+            "| {n} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1}× | {c} | {d} |",
             f.n,
             f.p50,
             f.p99,

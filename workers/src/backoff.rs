@@ -1,4 +1,5 @@
-//! Capped exponential backoff that forgets a streak once things ran well (pure; unit-tested below).
+//! Capped exponential backoff that forgets a streak once things ran well (pure; unit-tested below),
+//! and the one way a synchronous callback waits it out ([`pause`]).
 
 use std::time::{Duration, Instant};
 
@@ -30,11 +31,36 @@ impl Backoff {
     }
 }
 
+/// Waits out a restart backoff inside a synchronous callback (apalis's `should_restart` cannot
+/// await) without taking a runtime thread from every other task: `block_in_place` hands this
+/// thread's queued tasks to another worker thread while it sleeps. Every role runs on the
+/// multi-threaded runtime; on a current-thread runtime this panics rather than stall every task.
+pub(crate) fn pause(wait: Duration) {
+    tokio::task::block_in_place(|| std::thread::sleep(wait));
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::Backoff;
+    use super::{Backoff, pause};
+
+    /// Issue 12 item 6b: a pool's restart backoff used to `std::thread::sleep` on a runtime thread,
+    /// so with one worker thread nothing else ran until it ended. Ordering, not timing: the other
+    /// task must finish while the pause is still going on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_restart_pause_leaves_the_runtime_to_other_tasks() {
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let paused = tokio::spawn(async move {
+            started_tx.send(()).unwrap();
+            pause(Duration::from_secs(3));
+        });
+        started.await.unwrap();
+        let other = tokio::spawn(async { 42 });
+        assert_eq!(other.await.unwrap(), 42);
+        assert!(!paused.is_finished(), "the other task had to wait for the pause to end");
+        paused.await.unwrap();
+    }
 
     #[test]
     fn backoff_doubles_over_a_streak_and_resets_after_a_calm_run() {

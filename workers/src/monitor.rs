@@ -115,9 +115,8 @@ async fn supervise(
             }
             let wait = backoff.lock().unwrap_or_else(|p| p.into_inner()).next(std::time::Instant::now());
             tracing::warn!(worker = %ctx.name(), %error, backoff_ms = wait.as_millis() as u64, "Worker stopped; restarting.");
-            // The callback is synchronous; block_in_place hands this thread's other tasks to
-            // the runtime while this pool's monitor waits.
-            tokio::task::block_in_place(|| std::thread::sleep(wait));
+            // The callback is synchronous: this pool's monitor waits, no other task does.
+            crate::backoff::pause(wait);
             true
         })
         .shutdown_timeout(shutdown_timeout)
