@@ -71,7 +71,8 @@ async fn bench() {
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut counted_before = (0, 0);
     for n in SIZES {
-        let (mut fleet, mut seq, mut cleanup, mut dismissed) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut fleet, mut seq, mut cleanup, mut dismissed) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut stages: [Vec<f64>; 6] = Default::default();
         let mut unhung = 0usize;
         for k in 0..calls {
@@ -161,7 +162,11 @@ async fn bench() {
                     .map(|p| p.at_ms)
                     .collect();
                 if ended.len() < n - 1 {
-                    eprintln!("call {k} (N = {n}): {} call_ended pushes for {} other devices", ended.len(), n - 1);
+                    eprintln!(
+                        "call {k} (N = {n}): {} call_ended pushes for {} other devices",
+                        ended.len(),
+                        n - 1
+                    );
                 }
                 if let Some(last) = others.iter().chain(&ended).max() {
                     dismissed.push(ms(wall(*last) - answered_at));
