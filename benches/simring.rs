@@ -74,6 +74,7 @@ async fn bench() {
         let (mut fleet, mut seq, mut cleanup, mut dismissed) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut stages: [Vec<f64>; 6] = Default::default();
+        let mut dismiss_stages: [Vec<f64>; 7] = Default::default();
         let mut unhung = 0usize;
         for k in 0..calls {
             sim.clear_logs();
@@ -171,6 +172,15 @@ async fn bench() {
                 if let Some(last) = others.iter().chain(&ended).max() {
                     dismissed.push(ms(wall(*last) - answered_at));
                 }
+                if let (Some(at), Some(last)) = (
+                    fleet_env.dismiss_stages(&answered.event_id, &placed.call_session_id).await,
+                    ended.iter().max(),
+                ) {
+                    for (i, t) in at.into_iter().enumerate() {
+                        dismiss_stages[i].push(t);
+                    }
+                    dismiss_stages[6].push(ms(wall(*last) - answered_at));
+                }
             }
 
             // The same N dial requests, one after another.
@@ -231,6 +241,21 @@ async fn bench() {
             p50(&stages[4]),
             p50(&stages[5])
         );
+        if n > 1 {
+            let s = &dismiss_stages;
+            eprintln!(
+                "N = {n} dismissal stages, p50 ms after the answer at the ingress: webhook job start {:.1}, done {:.1}; \
+                 call_ended pushes enqueued {:.1}; first push job start {:.1}, last {:.1}, last done {:.1}; \
+                 last call_ended at the simulator {:.1}",
+                p50(&s[0]),
+                p50(&s[1]),
+                p50(&s[2]),
+                p50(&s[3]),
+                p50(&s[4]),
+                p50(&s[5]),
+                p50(&s[6])
+            );
+        }
         let c = stats(cleanup).map_or("—".to_owned(), |c| {
             format!("{:.1} / {:.1} ({} calls, {unhung} legs not hung up)", c.p50, c.p99, c.n)
         });

@@ -231,6 +231,34 @@ impl CallFleet {
         Some([a?, b?, c?, d?, e?])
     }
 
+    /// Where the time from the winning `call.answered` (event `event_id`) to the last `call_ended`
+    /// push goes, in ms after the ingress received it: that webhook's job start and end, then
+    /// the call's `call_ended` push jobs: enqueued (their transaction's start), the first and the
+    /// last one's start, the last one's end. `None` if a stage is missing.
+    pub async fn dismiss_stages(&self, event_id: &str, session: &str) -> Option<[f64; 6]> {
+        type Row = (Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+        let row: Option<Row> = sqlx::query_as(
+            "WITH e AS (SELECT received_at AS t FROM webhook_events WHERE event_id = $1),
+                  w AS (SELECT min(lock_at) AS s, min(done_at) AS d FROM apalis.jobs
+                        WHERE job_type = 'webhooks' AND convert_from(job, 'UTF8')::jsonb->'job'->>'event_id' = $1),
+                  p AS (SELECT min(run_at) AS r, min(lock_at) AS f, max(lock_at) AS l, max(done_at) AS d
+                        FROM apalis.jobs
+                        WHERE job_type = 'push' AND convert_from(job, 'UTF8')::jsonb->>'call_session_id' = $2
+                          AND convert_from(job, 'UTF8')::jsonb->'job'->'message'->>'type' = 'call_ended')
+             SELECT (extract(epoch FROM w.s - e.t) * 1000)::float8, (extract(epoch FROM w.d - e.t) * 1000)::float8,
+                    (extract(epoch FROM p.r - e.t) * 1000)::float8, (extract(epoch FROM p.f - e.t) * 1000)::float8,
+                    (extract(epoch FROM p.l - e.t) * 1000)::float8, (extract(epoch FROM p.d - e.t) * 1000)::float8
+             FROM e, w, p",
+        )
+        .bind(event_id)
+        .bind(session)
+        .fetch_optional(&self.pool)
+        .await
+        .unwrap_or_else(|e| panic!("dismiss stages: {e}"));
+        let (a, b, c, d, e, f) = row?;
+        Some([a?, b?, c?, d?, e?, f?])
+    }
+
     /// Stops the fleet and the simulator and drops the database.
     pub async fn finish(mut self) {
         self.stop.cancel();
