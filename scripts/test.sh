@@ -8,7 +8,9 @@
 # Redis: 127.0.0.1:6379. The deployment checks need docker-compose, systemd-analyze and promtool
 # (Debian's packages) and kubernetes-validate (PyPI, in a virtualenv under ~/.cache/callfleet); the
 # recordings' S3 test needs moto's server (PyPI moto[server], same virtualenv), the API document's
-# check openapi-spec-validator (PyPI, same virtualenv). With
+# check openapi-spec-validator (PyPI, same virtualenv). Before the tests, scripts/advisories.sh
+# checks Cargo.lock against the RustSec advisory database (cargo-audit from crates.io; the
+# database as a git checkout at ~/.cargo/advisory-db, see there). With
 # CI=true, a service or tool that cannot be had fails the run; it never skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -126,6 +128,9 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     say "installing cargo-nextest"
     cargo install cargo-nextest --locked >/dev/null 2>&1 || die "cargo-nextest could not be installed"
 fi
+
+say "checking Cargo.lock against the RustSec advisories (scripts/advisories.sh)"
+./scripts/advisories.sh || die "dependency advisories: see above (accepted ones are listed with their reasons in .cargo/audit.toml)"
 
 say "running the tests"
 exec cargo nextest run --workspace --profile ci "$@"

@@ -45,9 +45,10 @@ mod tests {
 
     use super::{Backoff, pause};
 
-    /// Issue 12 item 6b: a pool's restart backoff used to `std::thread::sleep` on a runtime thread,
-    /// so with one worker thread nothing else ran until it ended. Ordering, not timing: the other
-    /// task must finish while the pause is still going on.
+    /// A pool's restart pause must not take a runtime thread from other tasks: with a plain
+    /// `std::thread::sleep` here and one worker thread, nothing else would run until it ended
+    /// (checked: this test then fails). Ordering, not timing: the other task must finish while
+    /// the pause is still going on.
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_restart_pause_leaves_the_runtime_to_other_tasks() {
         let (started_tx, started) = tokio::sync::oneshot::channel();
