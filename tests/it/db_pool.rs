@@ -161,3 +161,53 @@ async fn every_pool_at_full_concurrency_runs_each_job_once_postgres() {
     let total: i64 = attempts.iter().map(|(_, _, n)| n).sum();
     assert_eq!(total as usize, 2 * jobs, "{attempts:?}");
 }
+
+/// A pool whose worker keeps dying (here: Postgres refuses every claim of a credentials job, so
+/// each fetch fails and the worker restarts after its backoff, which grows to 5 s) holds up no
+/// other pool of the same process: webhooks delivered one at a time are each processed while the
+/// credentials pool restarts a few times at most. With every pool under one apalis monitor, each
+/// 5 s pause stalled every pool's fetches (checked: with one monitor again, the webhooks were
+/// not processed and the test ran out of time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pool_in_restart_backoff_holds_up_no_other_pool_postgres() {
+    let test_db = TestDb::new(Engine::Postgres).await;
+    let admin = test_db.pg().await;
+    for ddl in [
+        "CREATE FUNCTION refuse_claim() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'this test refuses credentials claims'; END $$",
+        "CREATE TRIGGER refuse_credentials_claims BEFORE UPDATE ON apalis.jobs FOR EACH ROW \
+         WHEN (NEW.job_type = 'credentials' AND NEW.lock_by IS NOT NULL AND OLD.lock_by IS NULL) \
+         EXECUTE FUNCTION refuse_claim()",
+    ] {
+        sqlx::query(ddl).execute(&admin).await.unwrap();
+    }
+    let fleet = Fleet::start_on(test_db, &[]).await;
+    let stuck = fleet_jobs::Envelope::new(
+        fleet_jobs::Job::ProvisionCredentialV1 { credential_id: "cred-1".into() },
+        "provision:cred-1",
+    );
+    fleet.store.enqueue(&[NewJob::once(stuck)]).await.unwrap();
+    let restarts = Delta::of("callfleet_worker_restarts_total", &["pool=\"credentials\""]);
+    fleet.start_workers(&[Pool::Webhooks, Pool::Credentials]);
+    // Seven restarts (100 ms doubling): the pause has reached its 5 s cap.
+    eventually(60, "the credentials pool's backoff to reach its cap", || async {
+        (restarts.since() >= 7.0).then_some(())
+    })
+    .await;
+
+    let before = restarts.since();
+    for n in 0..20 {
+        let id = format!("evt-{n}");
+        let body = webhook::event(&id, "call.hangup", &format!("cc-{n}"), "s-1");
+        assert_eq!(fleet.deliver(&body).await.status(), 200);
+        eventually(30, "the webhook to be processed", || async {
+            let stored = fleet.store.webhook(&id).await.ok()??;
+            stored.processed_at.map(|_| ())
+        })
+        .await;
+    }
+    let during = restarts.since() - before;
+    // Twenty webhooks take well under a second here; each pause is 5 s. Sharing the stalled
+    // monitor, each webhook would wait for a pause to end: about twenty restarts.
+    assert!(during <= 4.0, "the credentials pool restarted {during} times while 20 webhooks ran");
+}

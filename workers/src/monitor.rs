@@ -77,7 +77,7 @@ pub async fn run(
     let mut monitors = tokio::task::JoinSet::new();
     for &pool in pools {
         let monitor = register(Monitor::new(), db, pool, runtime.clone(), settings, key);
-        monitors.spawn(supervise(monitor, pg.cloned(), config.shutdown_timeout, stop.clone()));
+        monitors.spawn(supervise(monitor, pool, pg.cloned(), config.shutdown_timeout, stop.clone()));
         tracing::info!(pool = pool.as_str(), concurrency = settings.concurrency, "Worker pool started.");
     }
     let mut first_error = None;
@@ -99,6 +99,7 @@ pub async fn run(
 /// ([`release_jobs_of`]) instead of after the orphan window.
 async fn supervise(
     monitor: Monitor,
+    pool: Pool,
     pg: Option<PgStore>,
     shutdown_timeout: Duration,
     stop: CancellationToken,
@@ -115,6 +116,7 @@ async fn supervise(
             }
             let wait = backoff.lock().unwrap_or_else(|p| p.into_inner()).next(std::time::Instant::now());
             tracing::warn!(worker = %ctx.name(), %error, backoff_ms = wait.as_millis() as u64, "Worker stopped; restarting.");
+            metrics::counter!("callfleet_worker_restarts_total", "pool" => pool.as_str()).increment(1);
             // The callback is synchronous: this pool's monitor waits, no other task does.
             crate::backoff::pause(wait);
             true
