@@ -45,9 +45,15 @@ pub enum Job {
     /// Delete every credential past `expires_at` (Unix seconds of the tick) on Telnyx and in the store.
     #[serde(rename = "cleanup_expired_credentials.v1")]
     CleanupExpiredCredentialsV1 { now: i64 },
-    /// Delete Telnyx credentials carrying one of our tags that the store does not know.
+    /// Delete Telnyx credentials carrying one of our tags that the store does not know. A sweep
+    /// too large for one attempt continues in a job of the same tick that starts `resume_at`
+    /// credentials into the connection's listing (the ones the sweep kept so far; 0 at the tick).
     #[serde(rename = "sweep_orphan_credentials.v1")]
-    SweepOrphanCredentialsV1 { now: i64 },
+    SweepOrphanCredentialsV1 {
+        now: i64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        resume_at: u64,
+    },
     /// Delete org-level credentials of users who left the organization.
     #[serde(rename = "sweep_departed_credentials.v1")]
     SweepDepartedCredentialsV1 { now: i64 },
@@ -261,6 +267,12 @@ impl Job {
         };
         Some(Self::CallInputV1 { call_session_id: call_session_id.clone(), input })
     }
+}
+
+/// `resume_at` is left out of a sweep tick's first job, so its payload is what it was before
+/// continuations existed.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The identity of one push: `<kind>:<call session>:<device>`. It names the push job's work

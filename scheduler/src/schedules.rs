@@ -56,7 +56,11 @@ pub fn default_schedules(config: &Config) -> Result<Vec<Schedule>, SchedulerErro
             },
         )?,
         Schedule::new("orphan-sweep", &cron("CALLFLEET_CRON_ORPHAN_SWEEP", ORPHAN_SWEEP), |tick| {
-            tick_job(Job::SweepOrphanCredentialsV1 { now: tick.timestamp() }, "orphan-sweep", tick)
+            tick_job(
+                Job::SweepOrphanCredentialsV1 { now: tick.timestamp(), resume_at: 0 },
+                "orphan-sweep",
+                tick,
+            )
         })?,
         Schedule::new("departed-sweep", &cron("CALLFLEET_CRON_DEPARTED_SWEEP", DEPARTED_SWEEP), |tick| {
             tick_job(Job::SweepDepartedCredentialsV1 { now: tick.timestamp() }, "departed-sweep", tick)

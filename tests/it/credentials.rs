@@ -557,3 +557,102 @@ async fn the_reseal_job_moves_passwords_under_the_new_key() {
     let again = env.fleet.store.device("phone-1").await.unwrap().unwrap().credential.unwrap();
     assert_eq!(again.sip_password_sealed.as_deref(), Some(sealed.as_str()));
 }
+
+/// An orphan sweep too large for one attempt goes on where it stopped. With a zero budget each
+/// attempt sweeps one page of the listing and hands the rest to a continuation; a Telnyx failure
+/// on the second page retries that page, not the first (before: every attempt listed the whole
+/// connection from its first page, so a connection too large to list and sweep within one
+/// attempt was restarted from the beginning forever; checked: this test then fails). Deleted
+/// credentials leave the listing: the next page starts after the ones kept, none is skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn orphan_sweeps_resume_where_they_stopped() {
+    let env = Env::start(Engine::Postgres, &[]).await;
+    env.tenant("org-s", &["sy"]).await;
+    env.register("s-1", "sy", "org-s").await;
+    env.fleet.start_workers(&[Pool::Credentials]);
+    env.fleet.drain().await;
+    let telnyx = fleet_telnyx::TelnyxClient::new(
+        &env.sim.telnyx_api_base(),
+        "k",
+        fleet_telnyx::RateLimiter::unlimited(),
+    )
+    .unwrap();
+    let create = |name: String, tag: &'static str| {
+        let request = fleet_telnyx::CreateCredential {
+            connection_id: "cred-conn-1".into(),
+            name,
+            tag: tag.to_owned(),
+            expires_at: Utc::now() + Duration::days(30),
+        };
+        let telnyx = &telnyx;
+        async move { telnyx.create_credential(&request).await.unwrap().id }
+    };
+    // The listing (creation order): the device's credential and 249 of another system's (page 1,
+    // nothing to delete), then 250 orphans between 250 more of the other system's (pages 2 and 3).
+    let mut kept =
+        vec![env.fleet.store.device("s-1").await.unwrap().unwrap().credential.unwrap().telnyx_id.unwrap()];
+    for i in 0..249 {
+        kept.push(create(format!("pbx:{i}"), "pbx").await);
+    }
+    let mut orphans = Vec::new();
+    for i in 0..250 {
+        orphans.push(create(format!("callfleet:ghost-{i}"), "callfleet-org:org-s").await);
+        kept.push(create(format!("pbx:late-{i}"), "pbx").await);
+    }
+    env.sim.inject(Fault::ApiError {
+        operation: Some("credential_delete".into()),
+        status: 500,
+        code: None,
+        count: 1,
+    });
+    let mut runtime =
+        fleet_workers::Runtime::from_config(&env.fleet.config, env.fleet.store.clone()).unwrap();
+    runtime.attempt_budget = Some(std::time::Duration::ZERO);
+    // Past the orphan grace.
+    let tick = (Utc::now() + Duration::hours(2)).timestamp();
+    let mut job = fleet_jobs::Envelope::new(
+        fleet_jobs::Job::SweepOrphanCredentialsV1 { now: tick, resume_at: 0 },
+        "orphan-sweep:t",
+    );
+    let (mut attempts, mut failures) = (0, 0);
+    loop {
+        attempts += 1;
+        assert!(attempts <= 20, "the sweep did not finish in 20 attempts");
+        if fleet_workers::run_job(&runtime, &job).await.is_err() {
+            failures += 1;
+            continue;
+        }
+        // The continuation this attempt enqueued, if any.
+        let next = env
+            .fleet
+            .test_db
+            .strings(&format!(
+                "SELECT convert_from(job, 'UTF8') FROM apalis.jobs \
+                 WHERE convert_from(job, 'UTF8') LIKE '%\"work_id\":\"{}+\"%'",
+                job.work_id
+            ))
+            .await;
+        match next.first() {
+            Some(payload) => job = serde_json::from_str(payload).unwrap(),
+            None => break,
+        }
+    }
+    assert_eq!(failures, 1, "the injected 5xx failed one attempt");
+    let left: std::collections::HashSet<String> = env.sim.credentials().into_iter().map(|c| c.id).collect();
+    assert!(orphans.iter().all(|id| !left.contains(id)), "every orphan deleted");
+    assert!(kept.iter().all(|id| left.contains(id)), "every other credential kept");
+    // The sweep's listings (a registration's lookup by name is not one), by page number.
+    let pages: Vec<String> = env
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation == "credential_list")
+        .filter_map(|r| r.query)
+        .filter(|q| q.contains("resource_id"))
+        .collect();
+    let first = pages
+        .iter()
+        .filter(|q| q.replace("%5B", "[").replace("%5D", "]").split('&').any(|p| p == "page[number]=1"))
+        .count();
+    assert_eq!(first, 1, "the first page listed once: {pages:?}");
+}

@@ -25,7 +25,9 @@ pub(crate) async fn run(runtime: &Runtime, envelope: &Envelope) -> Result<(), Jo
         Job::DeleteCredentialV1 { credential_id } => credentials::delete(runtime, credential_id).await,
         Job::RotateCredentialV1 { credential_id } => credentials::rotate(runtime, credential_id).await,
         Job::CleanupExpiredCredentialsV1 { now } => sweeps::cleanup_expired(runtime, envelope, *now).await,
-        Job::SweepOrphanCredentialsV1 { now } => sweeps::sweep_orphans(runtime, *now).await,
+        Job::SweepOrphanCredentialsV1 { now, resume_at } => {
+            sweeps::sweep_orphans(runtime, envelope, *now, *resume_at).await
+        }
         Job::SweepDepartedCredentialsV1 { now } => sweeps::sweep_departed(runtime, *now).await,
         Job::RotateExpiringCredentialsV1 { now } => sweeps::rotate_expiring(runtime, *now).await,
         Job::ResealSecretsV1 { .. } => maintenance::reseal_secrets(runtime).await,

@@ -5,7 +5,9 @@
 //! run deletes what was due at its tick. Work is paged (500 rows), and Telnyx deletions run 16 at
 //! a time through the client's rate limiter. A Telnyx failure ends the attempt with what was
 //! already confirmed deleted removed from the store; the job is retried with persisted backoff and
-//! resumes (a repeated delete is a 404, i.e. success).
+//! resumes (a repeated delete is a 404, i.e. success). The expiry cleanup and the orphan sweep
+//! work for at most [`ATTEMPT_BUDGET`] per attempt and hand the rest of their tick to a
+//! continuation job, so no backlog is too large to finish.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use fleet_domain::credentials::{CredentialStatus, RemoteCredential, orphans};
@@ -103,8 +105,25 @@ pub(super) async fn cleanup_expired(
     Ok(())
 }
 
-pub(super) async fn sweep_orphans(runtime: &Runtime, now: i64) -> Result<(), JobError> {
-    let now = at(now)?;
+/// The listing's page size (Telnyx's largest).
+const LISTING_PAGE: u64 = 250;
+
+/// Deletes the credentials on the credential connection that are ours by name, unknown to the
+/// store and past the grace period, page by page from `resume_at` (the listing position of the
+/// first credential not yet looked at). Deleted credentials leave the listing, so the position
+/// advances by the ones kept: the listing is in creation order, and one created meanwhile lands at
+/// its end. One deleted meanwhile by someone else before the position shifts the rest back by
+/// one, and one credential waits for the next tick. When the attempt's budget is spent, a
+/// continuation of the same tick (work id plus `+`) starts where this one stopped; a failed
+/// attempt is retried from its own start, so a large connection is worked through instead of
+/// listed from the first page in every attempt.
+pub(super) async fn sweep_orphans(
+    runtime: &Runtime,
+    envelope: &fleet_jobs::Envelope,
+    tick: i64,
+    resume_at: u64,
+) -> Result<(), JobError> {
+    let now = at(tick)?;
     let telnyx = runtime.telnyx()?;
     let Some(connection) = runtime.credential_connection_id.as_deref() else {
         // Nothing is provisioned without one, so nothing of ours can be orphaned.
@@ -114,26 +133,48 @@ pub(super) async fn sweep_orphans(runtime: &Runtime, now: i64) -> Result<(), Job
     // The whole credential connection, not one tag per organization: an organization's
     // credentials are spread over many tags, a deleted organization's are still ours, and a
     // listing shows names (ours: `callfleet:<row>`), not tags.
-    let listed = telnyx.list_all(&[("resource_id", &format!("connection:{connection}"))]).await?;
-    let remote: Vec<RemoteCredential> = listed
-        .into_iter()
-        .map(|c| RemoteCredential { id: c.id, name: c.name, created_at: c.created_at })
-        .collect();
-    let mut deleted = 0usize;
-    for chunk in remote.chunks(PAGE as usize) {
-        let ids: Vec<String> = chunk.iter().map(|c| c.id.clone()).collect();
-        let known = runtime.store.known_telnyx_ids(&ids).await?;
-        let doomed: Vec<Option<String>> = orphans(chunk, &known, now, runtime.credential_policy.orphan_grace)
-            .into_iter()
-            .map(|c| Some(c.id.clone()))
+    let filter = format!("connection:{connection}");
+    let started = std::time::Instant::now();
+    let (mut position, mut deleted) = (resume_at, 0usize);
+    loop {
+        let page = (position / LISTING_PAGE) as u32 + 1;
+        let listed = telnyx.list_credentials(&[("resource_id", &filter)], page, LISTING_PAGE as u32).await?;
+        let skip = ((position % LISTING_PAGE) as usize).min(listed.data.len());
+        let remote: Vec<RemoteCredential> = listed.data[skip..]
+            .iter()
+            .map(|c| RemoteCredential { id: c.id.clone(), name: c.name.clone(), created_at: c.created_at })
             .collect();
+        if remote.is_empty() {
+            break;
+        }
+        let ids: Vec<String> = remote.iter().map(|c| c.id.clone()).collect();
+        let known = runtime.store.known_telnyx_ids(&ids).await?;
+        let doomed: Vec<Option<String>> =
+            orphans(&remote, &known, now, runtime.credential_policy.orphan_grace)
+                .into_iter()
+                .map(|c| Some(c.id.clone()))
+                .collect();
         let (done, error) = delete_remote(runtime, &doomed).await?;
         deleted += done.len();
         if let Some(e) = error {
+            tracing::warn!(deleted, position, error = %e, "Orphan sweep interrupted; it will resume.");
             return Err(e);
         }
+        position += (remote.len() - done.len()) as u64;
+        if page >= listed.total_pages {
+            break;
+        }
+        if started.elapsed() >= runtime.attempt_budget.unwrap_or(ATTEMPT_BUDGET) {
+            let next = fleet_jobs::Envelope::new(
+                fleet_jobs::Job::SweepOrphanCredentialsV1 { now: tick, resume_at: position },
+                format!("{}+", envelope.work_id),
+            );
+            runtime.store.enqueue(&[fleet_store::NewJob::once(next)]).await?;
+            tracing::info!(deleted, position, "Orphan sweep continues in a follow-up job.");
+            return Ok(());
+        }
     }
-    tracing::info!(deleted, listed = remote.len(), "Orphan Telnyx credentials deleted.");
+    tracing::info!(deleted, kept = position, "Orphan Telnyx credentials deleted.");
     Ok(())
 }
 
