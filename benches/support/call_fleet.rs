@@ -205,12 +205,26 @@ impl CallFleet {
         panic!("event {event_id} not stored");
     }
 
+    /// Stops the fleet and the simulator and drops the database.
+    pub async fn finish(mut self) {
+        self.stop.cancel();
+        drop(self.db.take());
+        let drop_db = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        let _ = sqlx::query(sqlx::AssertSqlSafe(drop_db)).execute(&self.admin).await;
+        let _ = std::fs::remove_dir_all(&self.keys);
+    }
+}
+
+/// Stage breakdowns, which only the simring bench reads (each bench compiles this module).
+#[allow(dead_code, reason = "read by the simring bench only")]
+impl CallFleet {
     /// Where the time from the ingress to a call's dials went, in ms after `received_at` of the
     /// webhook `event_id`: its job's start and end, the start of the transaction that enqueued
     /// the dials (their `run_at` is its `now()`), and the first and last dial job's start. `None`
     /// while a row is missing.
     pub async fn dial_stages(&self, event_id: &str, session: &str) -> Option<[f64; 5]> {
-        let row: Option<(Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>)> = sqlx::query_as(
+        type Row = (Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+        let row: Option<Row> = sqlx::query_as(
             "WITH e AS (SELECT received_at AS t FROM webhook_events WHERE event_id = $1),
                   w AS (SELECT min(lock_at) AS s, min(done_at) AS d FROM apalis.jobs
                         WHERE job_type = 'webhooks' AND convert_from(job, 'UTF8')::jsonb->'job'->>'event_id' = $1),
@@ -257,15 +271,6 @@ impl CallFleet {
         .unwrap_or_else(|e| panic!("dismiss stages: {e}"));
         let (a, b, c, d, e, f) = row?;
         Some([a?, b?, c?, d?, e?, f?])
-    }
-
-    /// Stops the fleet and the simulator and drops the database.
-    pub async fn finish(mut self) {
-        self.stop.cancel();
-        drop(self.db.take());
-        let drop_db = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        let _ = sqlx::query(sqlx::AssertSqlSafe(drop_db)).execute(&self.admin).await;
-        let _ = std::fs::remove_dir_all(&self.keys);
     }
 }
 

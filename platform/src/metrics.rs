@@ -75,6 +75,18 @@ pub fn render() -> String {
     handle().render()
 }
 
+/// The sum of every sample of `name` this process holds whose labels contain each of `labels`
+/// (`key="value"`; a histogram's count is `<name>_count`). Tests read it before and after the
+/// step under test and assert the change: counters are global to the process.
+pub fn sum(name: &str, labels: &[&str]) -> f64 {
+    render()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name) && labels.iter().all(|w| l.contains(w)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

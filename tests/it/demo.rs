@@ -125,6 +125,22 @@ async fn a_configured_webhook_key_is_never_replaced_by_the_simulators() {
     let body = webhook::event("configured-key", "call.initiated", "v3:k", "s-k");
     let resp = webhook::deliver(&demo.http, &format!("{}/webhooks/telnyx", demo.api), &body).await;
     let status = resp.status().as_u16();
-    let answer: Value = resp.json().await.unwrap();
-    assert_eq!((status, answer["status"].as_str()), (200, Some("accepted")), "{answer}");
+    let accepted: Value = resp.json().await.unwrap();
+    assert_eq!((status, accepted["status"].as_str()), (200, Some("accepted")), "{accepted}");
+
+    // The simulator signs with its own key, which is not in force: its deliveries are refused
+    // (before, the demo trusted it in place of the configured key).
+    let call = json!({"from": {"pstn": "+13125550101"}, "to": "+13125550199", "hangup_after_ms": 30000});
+    let placed = answer(demo.http.post(format!("{}/sim/calls", demo.sim)).json(&call)).await;
+    let session = placed["call_session_id"].as_str().expect("a placed call").to_owned();
+    let refused = eventually(30, "the simulator's webhook to be answered", || async {
+        let sent = demo.sim_json("/sim/webhooks").await;
+        let ours = sent
+            .as_array()?
+            .iter()
+            .find(|w| w["call_session_id"] == session.as_str() && w["outcome"]["kind"] != "pending")?;
+        Some(ours["outcome"].clone())
+    })
+    .await;
+    assert_eq!(refused, json!({"kind": "rejected", "status": 401}), "a simulator-signed webhook");
 }

@@ -448,3 +448,24 @@ async fn prune_keeps_a_token_the_app_refreshed(engine: Engine) {
     assert!(store.prune_push_token("d-android", Provider::Fcm, "fcm-token-refreshed").await.unwrap());
     assert_eq!(env.token_of("d-android").await.0, None);
 }
+
+/// APNs that does not answer: the push is retried, and the log says why without the request's
+/// URL, which ends in the device token (before: the transport error was logged as reqwest
+/// formats it, URL included; checked: this test then fails).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreachable_apns_is_logged_without_the_device_token() {
+    crate::support::logs::capture();
+    let env = PushEnv::start(Engine::Sqlite, &[("APNS_API_BASE", "http://127.0.0.1:9")]).await;
+    env.device("ios-1", "u1", "org-1", "ios", VOIP_TOKEN).await;
+    let transport = Delta::of("callfleet_push_total", &[r#"provider="apns""#, r#"reason="transport""#]);
+    env.fleet.start_workers(&[Pool::Push]);
+    enqueue_for_user(env.fleet.store.as_ref(), "u1", &ended("s-unreachable", "org-1"), &[], now_ms())
+        .await
+        .unwrap();
+    let (scheduled, _) = env.idle().await;
+    assert_eq!(scheduled, 1, "the push waits for its retry");
+    assert_eq!(transport.since(), 1.0);
+    let logs = crate::support::logs::captured();
+    assert!(logs.contains("Push provider unreachable."), "the failure is logged");
+    assert!(!logs.contains(VOIP_TOKEN), "the device token is in the log");
+}

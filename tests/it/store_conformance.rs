@@ -18,6 +18,8 @@ on_both! {
         a_retry_waits_for_a_concurrent_writer_sqlite;
     dead_jobs_are_shown_and_discarded => dead_jobs_are_shown_and_discarded_postgres,
         dead_jobs_are_shown_and_discarded_sqlite;
+    a_purge_cut_short_keeps_the_batches_it_committed => a_purge_cut_short_keeps_the_batches_it_committed_postgres,
+        a_purge_cut_short_keeps_the_batches_it_committed_sqlite;
 }
 
 fn webhook(id: &str, at: i64) -> NewWebhook {
@@ -153,6 +155,52 @@ async fn ticks_fire_once_and_purge(engine: Engine) {
     // enough that no scheduler fires it again (they fire only the latest one on start).
     let ticks = db.count("SELECT count(*) FROM schedule_ticks").await;
     assert_eq!(ticks, 2, "the two 2027 ticks stay, the old one is gone");
+}
+
+/// The retention purge deletes in statements of a bounded size, each committed on its own: when
+/// one fails (here a trigger refuses to delete the newest old event), what the batches before it
+/// deleted stays deleted, and the retry only has the rest to do. Before, one DELETE of every old
+/// row held the write lock for all of them (on SQLite the ingress answered 503 meanwhile) and a
+/// failure undid it all (checked: this test then fails, nothing deleted).
+async fn a_purge_cut_short_keeps_the_batches_it_committed(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let store = db.open().await.store();
+    let old: Vec<NewWebhook> = (0..4_500).map(|i| webhook(&format!("old-{i}"), 200 + i)).collect();
+    for chunk in old.chunks(500) {
+        store.accept_webhooks(chunk).await.unwrap();
+    }
+    match engine {
+        Engine::Postgres => {
+            db.exec(
+                "CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'this test refuses to delete old-4499'; END $$",
+            )
+            .await;
+            db.exec(
+                "CREATE TRIGGER refuse_delete BEFORE DELETE ON webhook_events FOR EACH ROW \
+                 WHEN (OLD.event_id = 'old-4499') EXECUTE FUNCTION refuse_delete()",
+            )
+            .await;
+        }
+        Engine::Sqlite => {
+            db.exec(
+                "CREATE TRIGGER refuse_delete BEFORE DELETE ON webhook_events \
+                 WHEN OLD.event_id = 'old-4499' BEGIN SELECT RAISE(ABORT, 'this test refuses'); END",
+            )
+            .await;
+        }
+    }
+    let cutoff = Utc.timestamp_opt(5_000, 0).unwrap();
+    assert!(store.purge_webhooks(cutoff).await.is_err(), "the refused delete fails the purge");
+    let left = db.count("SELECT count(*) FROM webhook_events").await;
+    assert!(left < 4_500, "the batches before the failure stay deleted ({left} of 4500 left)");
+    assert!(store.webhook("old-4499").await.unwrap().is_some());
+    db.exec(match engine {
+        Engine::Postgres => "DROP TRIGGER refuse_delete ON webhook_events",
+        Engine::Sqlite => "DROP TRIGGER refuse_delete",
+    })
+    .await;
+    assert_eq!(store.purge_webhooks(cutoff).await.unwrap(), left as u64, "the retry deletes the rest");
 }
 
 /// An operator's dead-job retry reads the dead row, then writes. While another connection holds

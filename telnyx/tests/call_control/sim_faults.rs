@@ -8,6 +8,8 @@ use fleet_sim::{DialLimit, Fault};
 use fleet_telnyx::call_control::{Dial, DialTo, Failure, Hangup, Outcome};
 use fleet_telnyx::{CreateCredential, RateLimiter, TelnyxSettings};
 
+use fleet_platform::metrics::sum;
+
 use crate::support::{Env, NUMBER, id, settings};
 
 fn error_fault(operation: &str, status: u16, count: u32) -> Fault {
@@ -100,6 +102,10 @@ async fn the_dial_limit_is_wait_and_does_not_open_the_breaker() {
 async fn the_breaker_opens_per_api() {
     let s = TelnyxSettings { breaker_threshold: 2, breaker_cooldown: Duration::from_secs(60), ..settings() };
     let env = Env::start(s, |_| {}).await;
+    let open = || sum("callfleet_telnyx_errors_total", &[r#"api="call_control""#, r#"code="circuit_open""#]);
+    let timed = || sum("callfleet_telnyx_request_duration_seconds_count", &[r#"command="hangup""#]);
+    let waited = || sum("callfleet_telnyx_limiter_wait_seconds_count", &[]);
+    let (open_before, timed_before, waited_before) = (open(), timed(), waited());
     let leg = live_leg(&env, "d").await;
     env.sim.inject(error_fault("hangup", 503, 2));
     for n in 0..2 {
@@ -124,17 +130,20 @@ async fn the_breaker_opens_per_api() {
     env.creds.create_credential(&cred).await.unwrap();
     assert_eq!(env.creds.breaker_state(), BreakerState::Closed);
 
-    let metrics = fleet_platform::metrics::render();
-    assert!(metrics.contains("callfleet_telnyx_breaker_state{api=\"call_control\"}"), "{metrics}");
-    assert!(metrics.contains("code=\"circuit_open\""));
-    assert!(metrics.contains("callfleet_telnyx_request_duration_seconds"));
-    assert!(metrics.contains("callfleet_telnyx_limiter_wait_seconds"));
+    // The breaker's state is a gauge (this process's one Call Control breaker); the rest count.
+    let state = sum("callfleet_telnyx_breaker_state", &[r#"api="call_control""#]);
+    assert_eq!(state, BreakerState::Open.as_gauge());
+    assert_eq!(open() - open_before, 1.0, "the refused hangup");
+    assert_eq!(timed() - timed_before, 2.0, "the two hangups sent were timed");
+    assert!(waited() - waited_before >= 3.0, "each command sent waited for its budget");
 }
 
 #[tokio::test]
 async fn a_live_call_command_waits_only_briefly_for_its_budget() {
     let s = TelnyxSettings { calls_max_wait: Duration::from_millis(50), ..settings() };
     let env = Env::with_limiter(s, RateLimiter::local(1, 1), |_| {}).await;
+    let refused = || sum("callfleet_telnyx_limiter_refused_total", &[r#"budget="calls""#]);
+    let refused_before = refused();
     let leg = live_leg(&env, "d").await; // takes the only slot of this second
     let started = std::time::Instant::now();
     let err = env.cc.hangup(&leg, &Hangup::new(id("h"))).await.unwrap_err();
@@ -144,25 +153,21 @@ async fn a_live_call_command_waits_only_briefly_for_its_budget() {
     assert!(env.requests_of("hangup").is_empty(), "nothing was sent");
     // Housekeeping has its own budget and is not held up.
     env.creds.list_credentials(&[], 1, 10).await.unwrap();
-    assert!(fleet_platform::metrics::render().contains("callfleet_telnyx_limiter_refused_total"));
+    assert_eq!(refused() - refused_before, 1.0, "the hangup refused for its budget is counted");
 }
 
 #[tokio::test]
 async fn errors_are_counted_by_command_and_code() {
     let env = Env::start(settings(), |_| {}).await;
+    let gone = || {
+        let labels = [r#"command="hangup""#, r#"code="90018""#, r#"outcome="done""#];
+        sum("callfleet_telnyx_errors_total", &labels)
+    };
+    let before = gone();
     let leg = live_leg(&env, "d").await;
     env.cc.hangup(&leg, &Hangup::new(id("h1"))).await.unwrap();
     env.sim.settle().await;
     let err = env.cc.hangup(&leg, &Hangup::new(id("h2"))).await.unwrap_err();
     assert_eq!(err.outcome(), Outcome::Done);
-    let metrics = fleet_platform::metrics::render();
-    let line = metrics
-        .lines()
-        .find(|l| {
-            l.starts_with("callfleet_telnyx_errors_total")
-                && l.contains("command=\"hangup\"")
-                && l.contains("code=\"90018\"")
-        })
-        .unwrap_or_else(|| panic!("no 90018 hangup counter in\n{metrics}"));
-    assert!(line.contains("outcome=\"done\""), "{line}");
+    assert_eq!(gone() - before, 1.0, "one 90018 hangup, counted as done");
 }

@@ -4,12 +4,7 @@
 
 /// The sum of every sample of `name` whose labels contain each of `labels` (`key="value"`).
 pub fn value(name: &str, labels: &[&str]) -> f64 {
-    fleet_platform::metrics::render()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.split(['{', ' ']).next() == Some(name) && labels.iter().all(|w| l.contains(w)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    fleet_platform::metrics::sum(name, labels)
 }
 
 /// A reading to compare with later: `Delta::of(name, labels)`, then `.since()`.
