@@ -106,6 +106,20 @@ mod tests {
         assert!(schedule("0 17 3 * * *").is_ok());
     }
 
+    /// A cron setting in the configuration (the environment or the `CALLFLEET_CONFIG` file, which
+    /// `Config` reads alike) replaces its schedule's default, and only that one (before, the
+    /// scheduler read `CALLFLEET_CRON_*` from the environment itself, so a file's were ignored).
+    #[test]
+    fn a_configured_cron_replaces_that_schedules_default() {
+        let every_five = |k: &str| (k == "CALLFLEET_CRON_ORPHAN_SWEEP").then(|| "0 */5 * * * *".to_owned());
+        let schedules = default_schedules(&Config::from_lookup(every_five).unwrap()).unwrap();
+        let named = |name: &str| schedules.iter().find(|s| s.name == name).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 4, 10, 7, 0).unwrap();
+        let at = |h, m| Some(Utc.with_ymd_and_hms(2026, 12, 4, h, m, 0).unwrap());
+        assert_eq!(named("orphan-sweep").previous_tick(now), at(10, 5));
+        assert_eq!(named("departed-sweep").previous_tick(now), at(9, 47), "the default");
+    }
+
     #[test]
     fn previous_and_between() {
         let s = schedule("0 */15 * * * *").unwrap();
