@@ -1,8 +1,9 @@
 //! Ingress benchmark: webhooks acknowledged per second and ack latency at fixed offered loads,
 //! durable (Postgres, SQLite) beside a verify-only handler (the ceiling), all in one run.
 //!
-//!   cargo bench --bench ingress            # full run (~3 min)
+//!   cargo bench --bench ingress            # full run (~4 min)
 //!   BENCH_SECS=2 cargo bench --bench ingress
+//!   BENCH_RATES=4000,6000,8000 cargo bench --bench ingress
 //!
 //! Open-loop load: requests are scheduled at the offered rate and latency is measured from the
 //! scheduled send time, so a stall shows up as latency instead of slowing the sender (no
@@ -20,7 +21,8 @@ use fleet_domain::signature::{WebhookVerifier, public_key_base64, sign};
 use fleet_domain::webhook::parse_head;
 use tokio::net::TcpListener;
 
-const RATES: [u64; 4] = [500, 1_000, 2_000, 4_000];
+/// Offered rates, unless `BENCH_RATES` (comma-separated) says otherwise.
+const RATES: [u64; 6] = [500, 1_000, 2_000, 4_000, 6_000, 8_000];
 const SATURATION_CONCURRENCY: usize = 64;
 
 struct Target {
@@ -45,6 +47,10 @@ fn main() {
 
 async fn bench() {
     let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let rates: Vec<u64> = match std::env::var("BENCH_RATES") {
+        Ok(list) => list.split(',').map(|r| r.trim().parse().expect("BENCH_RATES: integers")).collect(),
+        Err(_) => RATES.to_vec(),
+    };
     let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
     let pg_admin = std::env::var("CALLFLEET_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -71,7 +77,7 @@ async fn bench() {
         report.push_str(&format!("\n### {}\n\n| offered /s | sent | 2xx | acked /s | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n", target.name));
         let saturated = saturate(&http, target, &key, &mut counter, secs).await;
         ceilings.push((target.name, saturated.rps, saturated.cpu, saturated.ok));
-        for rate in RATES {
+        for &rate in &rates {
             let run = open_loop(&http, target, &key, &mut counter, rate, secs).await;
             report.push_str(&row(&run));
         }
