@@ -74,14 +74,17 @@ async fn bench() {
     for target in &targets {
         // Start each variant from the same Postgres state: no checkpoint pending from the last one.
         let _ = sqlx::query("CHECKPOINT").execute(&admin).await;
-        report.push_str(&format!("\n### {}\n\n| offered /s | sent | 2xx | acked /s | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n", target.name));
+        report.push_str(&format!("\n### {}\n\n| offered /s | sent | 2xx | acked /s | p50 ms | p99 ms | Postgres checkpoints ended in the step |\n|---|---|---|---|---|---|---|\n", target.name));
+        let before = checkpoints(&admin).await;
         let saturated = saturate(&http, target, &key, &mut counter, secs).await;
+        let saturated_checkpoints = checkpoints(&admin).await - before;
         ceilings.push((target.name, saturated.rps, saturated.cpu, saturated.ok));
         for &rate in &rates {
+            let before = checkpoints(&admin).await;
             let run = open_loop(&http, target, &key, &mut counter, rate, secs).await;
-            report.push_str(&row(&run));
+            report.push_str(&row(&run, checkpoints(&admin).await - before));
         }
-        report.push_str(&row(&saturated));
+        report.push_str(&row(&saturated, saturated_checkpoints));
     }
     let ceiling = ceilings[0].1;
     report.push_str("\n### Saturation throughput against the verify-only ceiling\n\n| variant | acked /s | ratio | CPU µs per ack: callfleet + load generator | CPU µs per ack: postgres |\n|---|---|---|---|---|\n");
@@ -101,16 +104,26 @@ async fn bench() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-fn row(run: &Run) -> String {
+fn row(run: &Run, checkpoints: i64) -> String {
     let offered = run.offered.map_or("closed loop, 64 in flight".to_owned(), |r| r.to_string());
     format!(
-        "| {offered} | {} | {} | {:.0} | {:.2} | {:.2} |\n",
+        "| {offered} | {} | {} | {:.0} | {:.2} | {:.2} | {checkpoints} |\n",
         run.sent,
         run.ok,
         run.rps,
         run.p50.as_secs_f64() * 1e3,
         run.p99.as_secs_f64() * 1e3
     )
+}
+
+/// Checkpoints the Postgres server has finished so far (timed and requested; the counters move
+/// when one ends): a checkpoint inside a step can make its p99 (flushes slow down, and the writes
+/// after it carry whole pages), so each step says how many ended while it ran.
+async fn checkpoints(admin: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
+        .fetch_one(admin)
+        .await
+        .unwrap_or(0)
 }
 
 async fn serve(app: Router) -> String {
