@@ -406,6 +406,45 @@ async fn stall(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
     conn
 }
 
+/// Clients that stall hold no shutdown open: with 500 connections stopped inside their request
+/// head, 10 inside their body, and the header and request timeouts minutes away, the ingress
+/// stops within its shutdown timeout (2 s here) of the stop signal. Graceful shutdown alone waits
+/// for every open request to end, which a stalled one never does (checked: with the shutdown
+/// timeout taken out, this test fails).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stalled_clients_hold_no_shutdown_open() {
+    use tokio::io::AsyncWriteExt as _;
+    let test_db = TestDb::new(Engine::Sqlite).await;
+    let late =
+        [("CALLFLEET_HTTP_HEADER_TIMEOUT_SECS", "300"), ("CALLFLEET_HTTP_REQUEST_TIMEOUT_SECS", "600")];
+    let config = crate::support::fleet::test_config(&test_db.url, &late);
+    let store = test_db.open().await.store();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = fleet_platform::shutdown::CancellationToken::new();
+    let served = tokio::spawn({
+        let stop = stop.clone();
+        async move { fleet_ingress::run(&config, store, listener, stop).await }
+    });
+    let mut stalled = Vec::new();
+    for _ in 0..500 {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"POST /webhooks/telnyx HTTP/1.1\r\nHost: callfleet\r\nContent-Le").await.unwrap();
+        stalled.push(conn);
+    }
+    for _ in 0..10 {
+        stalled.push(stall(addr).await);
+    }
+    // Connections are accepted in order: once a later one is answered, the stalled ones are in.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let health = http.get(format!("http://{addr}/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    stop.cancel();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(30), served).await;
+    assert!(stopped.is_ok(), "the ingress still served 30 s after the stop, held by stalled clients");
+    drop(stalled);
+}
+
 /// Every answer carries a request id: the caller's when it sent one, else a fresh one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn answers_carry_a_request_id() {
