@@ -45,6 +45,8 @@ pub fn handle() -> PrometheusHandle {
                     std::thread::sleep(UPKEEP_EVERY);
                     upkeep.run_upkeep();
                     UPKEEPS.fetch_add(1, Ordering::Relaxed);
+                    // So a scrape can tell the upkeep runs in this process.
+                    metrics::counter!("callfleet_metrics_upkeep_total").increment(1);
                 }
             });
             if let Err(e) = spawned {

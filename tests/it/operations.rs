@@ -38,6 +38,22 @@ async fn each_role_runs_alone_against_postgres() {
         }
     })
     .await;
+    // Nothing scraped the worker so far, yet its histogram samples are folded every second
+    // (before, only a scrape folded them, so an unscraped worker's memory grew with every job;
+    // `fleet_platform::metrics`'s unit test shows the upkeep keeps it flat).
+    let worker_metrics = format!("http://{worker_addr}/metrics");
+    eventually(30, "the worker's metrics upkeep", || {
+        let (http, url) = (http.clone(), worker_metrics.clone());
+        async move {
+            let text = http.get(url).send().await.ok()?.text().await.ok()?;
+            let rounds = text
+                .lines()
+                .find_map(|l| l.strip_prefix("callfleet_metrics_upkeep_total "))
+                .and_then(|v| v.trim().parse::<f64>().ok())?;
+            (rounds >= 2.0).then_some(())
+        }
+    })
+    .await;
     // The scheduler enqueued the latest tick of each of its 7 schedules on start, once.
     eventually(30, "the scheduler's start-up ticks", || async {
         (db.count("SELECT count(*) FROM schedule_ticks").await == 7).then_some(())
