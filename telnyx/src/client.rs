@@ -260,21 +260,6 @@ impl TelnyxClient {
         Ok(CredentialPage { data: page.data, total_pages })
     }
 
-    /// Every credential matching the filters, following pages.
-    pub async fn list_all(&self, filters: &[(&str, &str)]) -> Result<Vec<Credential>, TelnyxError> {
-        let mut all = Vec::new();
-        let mut page = 1;
-        loop {
-            let got = self.list_credentials(filters, page, 250).await?;
-            let n = got.data.len();
-            all.extend(got.data);
-            if n == 0 || page >= got.total_pages {
-                return Ok(all);
-            }
-            page += 1;
-        }
-    }
-
     /// `DELETE /telephony_credentials/{id}`; `Ok(false)` when it was already gone (404).
     pub async fn delete_credential(&self, id: &str) -> Result<bool, TelnyxError> {
         match self.send(self.http.delete(format!("{}/telephony_credentials/{id}", self.base))).await {

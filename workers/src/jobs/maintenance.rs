@@ -49,11 +49,8 @@ pub(super) async fn purge_recordings(
         let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
         deleted += runtime.store.delete_recordings(&ids).await?;
         if started.elapsed() >= runtime.attempt_budget.unwrap_or(RETENTION_BUDGET) {
-            let next = fleet_jobs::Envelope::new(
-                fleet_jobs::Job::PurgeRecordingsV1 { before },
-                format!("{}+", envelope.work_id),
-            );
-            runtime.store.enqueue(&[fleet_store::NewJob::once(next)]).await?;
+            super::continue_in_follow_up(runtime, envelope, fleet_jobs::Job::PurgeRecordingsV1 { before })
+                .await?;
             tracing::info!(deleted, "Recording retention continues in a follow-up job.");
             return Ok(());
         }

@@ -56,3 +56,11 @@ pub(crate) async fn run(runtime: &Runtime, envelope: &Envelope) -> Result<(), Jo
         }
     }
 }
+
+/// Hands the rest of a tick's work to a follow-up job: `job` under the work id of `envelope`
+/// plus `+`, so an attempt that runs again enqueues the same follow-up once.
+async fn continue_in_follow_up(runtime: &Runtime, envelope: &Envelope, job: Job) -> Result<(), JobError> {
+    let next = Envelope::new(job, format!("{}+", envelope.work_id));
+    runtime.store.enqueue(&[fleet_store::NewJob::once(next)]).await?;
+    Ok(())
+}

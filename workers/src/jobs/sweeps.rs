@@ -92,11 +92,8 @@ pub(super) async fn cleanup_expired(
         }
         // At least one page per attempt, then hand over when the budget is spent.
         if started.elapsed() >= runtime.attempt_budget.unwrap_or(ATTEMPT_BUDGET) {
-            let next = fleet_jobs::Envelope::new(
-                fleet_jobs::Job::CleanupExpiredCredentialsV1 { now: tick },
-                format!("{}+", envelope.work_id),
-            );
-            runtime.store.enqueue(&[fleet_store::NewJob::once(next)]).await?;
+            let next = fleet_jobs::Job::CleanupExpiredCredentialsV1 { now: tick };
+            super::continue_in_follow_up(runtime, envelope, next).await?;
             tracing::info!(deleted, "Expired-credential cleanup continues in a follow-up job.");
             return Ok(());
         }
@@ -165,11 +162,8 @@ pub(super) async fn sweep_orphans(
             break;
         }
         if started.elapsed() >= runtime.attempt_budget.unwrap_or(ATTEMPT_BUDGET) {
-            let next = fleet_jobs::Envelope::new(
-                fleet_jobs::Job::SweepOrphanCredentialsV1 { now: tick, resume_at: position },
-                format!("{}+", envelope.work_id),
-            );
-            runtime.store.enqueue(&[fleet_store::NewJob::once(next)]).await?;
+            let next = fleet_jobs::Job::SweepOrphanCredentialsV1 { now: tick, resume_at: position };
+            super::continue_in_follow_up(runtime, envelope, next).await?;
             tracing::info!(deleted, position, "Orphan sweep continues in a follow-up job.");
             return Ok(());
         }
