@@ -11,14 +11,14 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use fleet_jobs::Pool as JobPool;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{FromRow, PgPool, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 
+use crate::sql::DEAD;
 use crate::sql::{Affected, Dialect, SqlStore, Ts};
 use crate::webhook_jobs::outcomes;
-use crate::{Accepted, DeadJob, Engine, NewJob, NewWebhook, QueueStats, StoreError, queue_rows};
+use crate::{Accepted, Engine, NewJob, NewWebhook, QueueStats, StoreError, queue_rows};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -43,22 +43,6 @@ impl SqlStore<Postgres> {
         Ok(())
     }
 }
-
-/// A job row as the dead set shows it.
-#[derive(FromRow)]
-struct DeadRow {
-    id: String,
-    job_type: String,
-    job: Vec<u8>,
-    attempts: i32,
-    last_result: Option<String>,
-    done_at: Option<DateTime<Utc>>,
-    lock_at: Option<DateTime<Utc>>,
-}
-
-/// The dead set: jobs our handlers aborted (`Killed`) and rows that crashed their worker until
-/// apalis's own budget ran out (`Failed`).
-const DEAD: &str = "(status = 'Killed' OR status = 'Failed' AND attempts >= max_attempts)";
 
 /// Jobs whose run time has come and that wait for a worker.
 const DUE: &str = "(status IN ('Pending', 'Queued') AND run_at <= now())";
@@ -90,7 +74,7 @@ impl Affected for sqlx::postgres::PgQueryResult {
 
 impl Dialect for Postgres {
     const ENGINE: Engine = Engine::Postgres;
-    const PING: &'static str = "SELECT 1 FROM apalis.jobs LIMIT 1";
+    const JOBS: &'static str = "apalis.jobs";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const BEGIN_WRITE: Option<&'static str> = None;
@@ -195,75 +179,5 @@ impl Dialect for Postgres {
         .fetch_all(&mut **tx)
         .await?;
         Ok(QueueStats::per_pool(rows))
-    }
-
-    async fn dead_jobs(
-        pool: &PgPool,
-        which: Option<JobPool>,
-        only: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<DeadJob>, StoreError> {
-        let rows: Vec<DeadRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id, job_type, job, attempts, last_result::text AS last_result, done_at, lock_at
-               FROM apalis.jobs WHERE {DEAD} AND ($1::text IS NULL OR job_type = $1)
-                AND ($3::text IS NULL OR id = $3)
-              ORDER BY coalesce(done_at, lock_at, run_at) DESC LIMIT $2"
-        )))
-        .bind(which.map(|p| p.as_str()))
-        .bind(i64::from(limit))
-        .bind(only)
-        .fetch_all(pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                let at = r.done_at.or(r.lock_at);
-                crate::dead_job(r.id, r.job_type, r.attempts, r.last_result, at, &r.job)
-            })
-            .collect()
-    }
-
-    async fn retry_dead(pool: &PgPool, job_id: &str) -> Result<Option<NewJob>, StoreError> {
-        let mut tx = crate::sql::begin_write(pool).await?;
-        let payload: Option<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT job FROM apalis.jobs WHERE id = $1 AND {DEAD} FOR UPDATE"
-        )))
-        .bind(job_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(payload) = payload else { return Ok(None) };
-        let job = crate::restart_from_dead(&payload)?;
-        Self::push_jobs(&mut tx, std::slice::from_ref(&job)).await?;
-        sqlx::query(
-            "UPDATE apalis.jobs SET status = 'Done', done_at = now(),
-                    last_result = jsonb_build_object('Err', 'retried by an operator') WHERE id = $1",
-        )
-        .bind(job_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(job))
-    }
-
-    async fn discard_dead(pool: &PgPool, job_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE apalis.jobs SET status = 'Done', done_at = now(),
-                    last_result = jsonb_build_object('Err', 'discarded by an operator')
-              WHERE id = $1 AND {DEAD}"
-        )))
-        .bind(job_id)
-        .execute(pool)
-        .await?;
-        Ok(done.affected() == 1)
-    }
-
-    async fn purge_done_jobs(pool: &PgPool, before: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM apalis.jobs WHERE id IN (SELECT id FROM apalis.jobs WHERE status = 'Done' AND done_at < $1 LIMIT $2)",
-        )
-        .bind(before)
-        .bind(limit)
-        .execute(pool)
-        .await?;
-        Ok(done.affected())
     }
 }

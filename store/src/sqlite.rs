@@ -12,22 +12,20 @@ use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
-use fleet_jobs::Pool as JobPool;
+use chrono::Utc;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, Transaction};
 
+use crate::sql::DEAD;
 use crate::sql::{Affected, Dialect, SqlStore, Ts};
 use crate::webhook_jobs::outcomes;
-use crate::{Accepted, DeadJob, Engine, NewJob, NewWebhook, QueueStats, StoreError, queue_rows};
+use crate::{Accepted, Engine, NewJob, NewWebhook, QueueStats, StoreError, queue_rows};
 
 /// The SQLite store.
 pub type SqliteStore = SqlStore<Sqlite>;
 
 /// Rows per multi-row INSERT (far below SQLite's parameter limit).
 const CHUNK: usize = 128;
-
-const DEAD: &str = "(status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts))";
 
 impl SqlStore<Sqlite> {
     /// Opens (creating if needed) the database file named by `url` (`sqlite://path?mode=rwc`).
@@ -68,21 +66,6 @@ fn file_of(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
-fn from_secs(secs: Option<i64>) -> Option<DateTime<Utc>> {
-    secs.and_then(|s| Utc.timestamp_opt(s, 0).single())
-}
-
-#[derive(FromRow)]
-struct DeadRow {
-    id: String,
-    job_type: String,
-    job: Vec<u8>,
-    attempts: i32,
-    last_result: Option<String>,
-    done_at: Option<i64>,
-    lock_at: Option<i64>,
-}
-
 impl Affected for sqlx::sqlite::SqliteQueryResult {
     fn affected(&self) -> u64 {
         self.rows_affected()
@@ -91,7 +74,7 @@ impl Affected for sqlx::sqlite::SqliteQueryResult {
 
 impl Dialect for Sqlite {
     const ENGINE: Engine = Engine::Sqlite;
-    const PING: &'static str = "SELECT 1 FROM Jobs LIMIT 1";
+    const JOBS: &'static str = "Jobs";
     const SKIP_LOCKED: &'static str = "";
     const FOR_UPDATE: &'static str = "";
     const BEGIN_WRITE: Option<&'static str> = Some("BEGIN IMMEDIATE");
@@ -177,78 +160,5 @@ impl Dialect for Sqlite {
         .fetch_all(&mut **tx)
         .await?;
         Ok(QueueStats::per_pool(rows))
-    }
-
-    async fn dead_jobs(
-        pool: &SqlitePool,
-        which: Option<JobPool>,
-        only: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<DeadJob>, StoreError> {
-        let rows: Vec<DeadRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT id, job_type, job, attempts, last_result, done_at, lock_at FROM Jobs
-              WHERE {DEAD} AND ($1 IS NULL OR job_type = $1) AND ($3 IS NULL OR id = $3)
-              ORDER BY coalesce(done_at, lock_at, run_at) DESC LIMIT $2"
-        )))
-        .bind(which.map(|p| p.as_str()))
-        .bind(i64::from(limit))
-        .bind(only)
-        .fetch_all(pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                let at = from_secs(r.done_at.or(r.lock_at));
-                crate::dead_job(r.id, r.job_type, r.attempts, r.last_result, at, &r.job)
-            })
-            .collect()
-    }
-
-    async fn retry_dead(pool: &SqlitePool, job_id: &str) -> Result<Option<NewJob>, StoreError> {
-        let mut tx = crate::sql::begin_write(pool).await?;
-        let payload: Option<Vec<u8>> =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT job FROM Jobs WHERE id = $1 AND {DEAD}")))
-                .bind(job_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(payload) = payload else { return Ok(None) };
-        let job = crate::restart_from_dead(&payload)?;
-        Self::push_jobs(&mut tx, std::slice::from_ref(&job)).await?;
-        sqlx::query(
-            "UPDATE Jobs SET status = 'Done', done_at = $2, last_result = '{\"Err\":\"retried by an operator\"}'
-              WHERE id = $1",
-        )
-        .bind(job_id)
-        .bind(Utc::now().timestamp())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(job))
-    }
-
-    async fn discard_dead(pool: &SqlitePool, job_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE Jobs SET status = 'Done', done_at = $2, last_result = '{{\"Err\":\"discarded by an operator\"}}'
-              WHERE id = $1 AND {DEAD}"
-        )))
-        .bind(job_id)
-        .bind(Utc::now().timestamp())
-        .execute(pool)
-        .await?;
-        Ok(done.affected() == 1)
-    }
-
-    async fn purge_done_jobs(
-        pool: &SqlitePool,
-        before: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM Jobs WHERE id IN (SELECT id FROM Jobs WHERE status = 'Done' AND done_at < $1 LIMIT $2)",
-        )
-        .bind(before.timestamp())
-        .bind(limit)
-        .execute(pool)
-        .await?;
-        Ok(done.affected())
     }
 }

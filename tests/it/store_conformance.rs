@@ -526,9 +526,21 @@ async fn dead_jobs_are_shown_and_discarded(engine: Engine) {
     let job = |n: i64| NewJob::now(Envelope::new(Job::PurgeWebhookEventsV1 { before: n }, format!("d{n}")));
     store.enqueue(&[job(1), job(2)]).await.unwrap();
     let jobs = db.jobs_table();
-    db.exec(&format!("UPDATE {jobs} SET status = 'Killed'")).await;
+    // Killed by a handler 60 s ago (apalis's times: TIMESTAMPTZ on Postgres, Unix seconds on SQLite).
+    let killed_at = Utc::now() - chrono::Duration::seconds(60);
+    let lock_at = match engine {
+        Engine::Postgres => format!("'{}'", killed_at.to_rfc3339()),
+        Engine::Sqlite => killed_at.timestamp().to_string(),
+    };
+    db.exec(&format!(
+        "UPDATE {jobs} SET status = 'Killed', lock_at = {lock_at}, last_result = '{{\"Err\":\"boom\"}}'"
+    ))
+    .await;
     let dead = store.dead_jobs(None, 10).await.unwrap();
     assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0].last_error.as_deref(), Some("boom"));
+    let died = dead[0].died_at.expect("when it died");
+    assert!((died - killed_at).num_seconds().abs() <= 1, "died at {died}, killed at {killed_at}");
     let one = store.dead_job(&dead[0].id).await.unwrap().expect("a dead job by id");
     assert_eq!((one.id.as_str(), one.pool.as_str()), (dead[0].id.as_str(), "maintenance"));
     assert_eq!(one.payload, dead[0].payload);
@@ -538,9 +550,25 @@ async fn dead_jobs_are_shown_and_discarded(engine: Engine) {
     assert!(!store.discard_dead_job(&dead[0].id).await.unwrap(), "discarded once");
     assert!(store.dead_job(&dead[0].id).await.unwrap().is_none());
     assert!(!store.retry_dead_job(&dead[0].id).await.unwrap(), "a discarded job is not retried");
+    let closed = format!("SELECT CAST(last_result AS TEXT) FROM {jobs} WHERE id = '{}'", dead[0].id);
+    assert!(db.strings(&closed).await[0].contains("discarded by an operator"));
     let stats = store.queue_stats().await.unwrap();
     let m = stats.iter().find(|s| s.pool == Pool::Maintenance.as_str()).unwrap();
     assert_eq!((m.ready, m.dead), (0, 1));
+
+    // The retention purge takes the closed row (its `done_at` is the queue's clock), not the dead one.
+    store.purge_webhooks(Utc::now() + chrono::Duration::hours(1)).await.unwrap();
+    assert_eq!(db.count(&format!("SELECT count(*) FROM {jobs} WHERE id = '{}'", dead[0].id)).await, 0);
+    assert_eq!(store.dead_jobs(None, 10).await.unwrap().len(), 1, "the dead job stays until it is retried");
+    assert!(store.retry_dead_job(&dead[1].id).await.unwrap());
+    let m = store
+        .queue_stats()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.pool == Pool::Maintenance.as_str())
+        .unwrap();
+    assert_eq!((m.ready, m.dead), (1, 0), "retried: a new first attempt, the dead row closed");
 }
 
 on_both! {

@@ -2,19 +2,22 @@
 //! `Database`, with a small [`Dialect`] trait for what really differs.
 //!
 //! **What is shared.** Every table of ours and its methods are written once, in this module's
-//! files (`webhooks.rs`, `devices.rs`, `push.rs`, `calls.rs`, `routing.rs`, `recordings.rs`), as plain SQL with `$n` placeholders (sqlx's
-//! SQLite driver reads `$n` as the n-th argument, as Postgres does). Times are bound from Rust as
-//! [`Ts`] — `TIMESTAMPTZ` on Postgres, integer milliseconds on SQLite — and read through the
-//! same type, so row types derive `FromRow` once. The current time of a record (`created_at`,
-//! `processed_at`, …) comes from the store's [`Clock`], which tests and the call engine's timers
-//! can replace; queue run times stay on the queue's own clock (see below).
+//! files (`webhooks.rs`, `devices.rs`, `push.rs`, `queue.rs`, `calls.rs`, `routing.rs`,
+//! `recordings.rs`), as plain SQL with `$n` placeholders (sqlx's SQLite driver reads `$n` as the
+//! n-th argument, as Postgres does). Times are bound from Rust as [`Ts`] — `TIMESTAMPTZ` on
+//! Postgres, integer milliseconds on SQLite — and read through the same type, so row types derive
+//! `FromRow` once. The current time of a record (`created_at`, `processed_at`, …) comes from the
+//! store's [`Clock`], which tests and the call engine's timers can replace; queue run times stay
+//! on the queue's own clock ([`time::QueueTs`]). apalis's queue table has the same columns on
+//! both engines under another name ([`Dialect::JOBS`]), so the dead set, its retry and the purge
+//! of finished jobs are shared too (`queue.rs`).
 //!
-//! **What differs, per engine** (`postgres.rs`, `sqlite.rs`, implementing [`Dialect`]): apalis's
-//! queue tables (`apalis.jobs` with `TIMESTAMPTZ` run times vs `Jobs` with Unix seconds) and so
-//! job pushes, queue statistics, the dead set and its retry; the Postgres one-statement
-//! `unnest`/CTE fast path of `accept_webhooks` (measured: p99 24 → 10 ms against a transaction of
-//! several statements); id lists (`ANY` over a JSON array vs `json_each`); row locks
-//! (`FOR UPDATE`, which SQLite does not need: a write transaction holds the database lock).
+//! **What differs, per engine** (`postgres.rs`, `sqlite.rs`, implementing [`Dialect`]): inserting
+//! job rows (an `unnest` insert vs multi-row `VALUES`) and the queue's counts (`now()` vs a bound
+//! Unix second); the Postgres one-statement `unnest`/CTE fast path of `accept_webhooks`
+//! (measured: p99 24 → 10 ms against a transaction of several statements); id lists (`ANY` over
+//! a JSON array vs `json_each`); row locks (`FOR UPDATE`, which SQLite does not need: a write
+//! transaction holds the database lock).
 //!
 //! **Why a generic and not `Any` or a query DSL.** sqlx's `Any` driver has no chrono support
 //! and erases the transaction type apalis needs for transactional enqueue; a query builder
@@ -38,6 +41,7 @@
 mod calls;
 mod devices;
 mod push;
+mod queue;
 mod recordings;
 mod routing;
 pub mod time;
@@ -48,15 +52,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use fleet_jobs::Pool as JobPool;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Transaction, Type};
 
+pub(crate) use queue::{DEAD, purge_done_jobs};
 pub use time::{OptTs, Ts, opt};
 
 use crate::wake::QueueWaker;
-use crate::{
-    Accepted, ConnectionUse, DeadJob, Engine, NewJob, NewWebhook, QueueStats, QueueStore, Store, StoreError,
-};
+use crate::{Accepted, Engine, NewJob, NewWebhook, QueueStats, Store, StoreError};
 
 /// The time source of record timestamps.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -110,8 +112,8 @@ pub trait Affected {
 pub trait Dialect: Database<QueryResult: Affected, Arguments: IntoArguments<Self>> {
     const ENGINE: Engine;
 
-    /// A cheap statement that fails unless the store and its queue table answer.
-    const PING: &'static str;
+    /// apalis's queue table (the same columns on both engines; run times as [`time::QueueTs`]).
+    const JOBS: &'static str;
 
     /// Appended to a `SELECT` that locks the rows it reads inside a write transaction.
     const FOR_UPDATE: &'static str;
@@ -148,33 +150,6 @@ pub trait Dialect: Database<QueryResult: Affected, Arguments: IntoArguments<Self
     fn queue_stats(
         tx: &mut Transaction<'_, Self>,
     ) -> impl Future<Output = Result<Vec<QueueStats>, StoreError>> + Send;
-
-    /// Dead jobs of `which` pool (all when `None`), or the one with id `only`, newest first.
-    fn dead_jobs(
-        pool: &Pool<Self>,
-        which: Option<JobPool>,
-        only: Option<&str>,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<DeadJob>, StoreError>> + Send;
-
-    /// Closes a dead job without running it again (`Done`, "discarded by an operator"); `false`
-    /// if no dead job has that id.
-    fn discard_dead(pool: &Pool<Self>, job_id: &str)
-    -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Re-enqueues a dead job as a new generation of its work and closes the dead row, in one
-    /// transaction; the new job, or `None` if no dead job has that id.
-    fn retry_dead(
-        pool: &Pool<Self>,
-        job_id: &str,
-    ) -> impl Future<Output = Result<Option<NewJob>, StoreError>> + Send;
-
-    /// Deletes up to `limit` finished job rows older than `before` (apalis never does); how many.
-    fn purge_done_jobs(
-        pool: &Pool<Self>,
-        before: DateTime<Utc>,
-        limit: i64,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Opens a transaction that will write. On SQLite that is `BEGIN IMMEDIATE`: it takes the write
@@ -200,9 +175,6 @@ pub(crate) fn json_ids(ids: &[String]) -> String {
 pub(crate) fn inserted_only(jobs: Vec<NewJob>, pushed: Vec<bool>) -> Vec<NewJob> {
     jobs.into_iter().zip(pushed).filter(|(_, p)| *p).map(|(j, _)| j).collect()
 }
-
-/// The most delayed jobs one promotion moves (the promoter loops while it finds this many).
-const PROMOTE_BATCH: u32 = 500;
 
 impl<DB> SqlStore<DB>
 where
@@ -274,140 +246,6 @@ where
 }
 
 #[async_trait]
-impl<DB> QueueStore for SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Encode<'r, DB>,
-    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<Ts>: Encode<'r, DB>,
-    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
-        let tx = begin_write(&self.pool).await?;
-        self.commit_with_jobs(tx, jobs).await
-    }
-
-    async fn promote_due_jobs(&self, pools: &[JobPool], limit: u32) -> Result<usize, StoreError> {
-        let queues: Vec<String> = pools.iter().map(|p| p.as_str().to_owned()).collect();
-        let mut tx = begin_write(&self.pool).await?;
-        let claim = format!(
-            "DELETE FROM scheduled_jobs WHERE id IN (
-                 SELECT id FROM scheduled_jobs WHERE {} AND due_at <= $2 ORDER BY due_at LIMIT $3{})
-             RETURNING job, unique_key",
-            DB::in_json_ids("queue", 1),
-            DB::SKIP_LOCKED
-        );
-        let rows: Vec<(Vec<u8>, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(claim))
-            .bind(json_ids(&queues))
-            .bind(self.now())
-            .bind(i64::from(limit.min(PROMOTE_BATCH)))
-            .fetch_all(&mut *tx)
-            .await?;
-        let jobs = rows
-            .into_iter()
-            .map(|(payload, unique_key)| {
-                let envelope =
-                    serde_json::from_slice(&payload).map_err(|e| StoreError::corrupt("scheduled job", e))?;
-                Ok(NewJob { envelope, delay: std::time::Duration::ZERO, unique_key })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let pushed = DB::push_jobs(&mut tx, &jobs).await?;
-        tx.commit().await?;
-        self.waker.pushed(&jobs, &pushed);
-        Ok(jobs.len())
-    }
-
-    async fn next_due_at(&self, pools: &[JobPool]) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let queues: Vec<String> = pools.iter().map(|p| p.as_str().to_owned()).collect();
-        let sql = format!("SELECT min(due_at) FROM scheduled_jobs WHERE {}", DB::in_json_ids("queue", 1));
-        let next: OptTs = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(json_ids(&queues))
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(next.0)
-    }
-
-    fn connections(&self) -> ConnectionUse {
-        ConnectionUse {
-            open: self.pool.size(),
-            idle: self.pool.num_idle() as u32,
-            max: self.pool.options().get_max_connections(),
-        }
-    }
-
-    /// The queue's own counts, plus the delayed jobs waiting in `scheduled_jobs` as `scheduled`,
-    /// from one snapshot: a job moving between the two tables (a promotion, a retry pushed as a
-    /// delayed job before its attempt is acknowledged) is counted once, never missed.
-    async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(snapshot) = DB::SNAPSHOT {
-            sqlx::query(snapshot).execute(&mut *tx).await?;
-        }
-        let mut stats = DB::queue_stats(&mut tx).await?;
-        let waiting: Vec<(String, i64)> =
-            sqlx::query_as("SELECT queue, count(*) FROM scheduled_jobs GROUP BY queue")
-                .fetch_all(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        for (queue, n) in waiting {
-            if let Some(s) = stats.iter_mut().find(|s| s.pool == queue) {
-                s.scheduled += n.max(0) as u64;
-            }
-        }
-        Ok(stats)
-    }
-
-    async fn dead_jobs(&self, pool: Option<JobPool>, limit: u32) -> Result<Vec<DeadJob>, StoreError> {
-        DB::dead_jobs(&self.pool, pool, None, limit).await
-    }
-
-    async fn dead_job(&self, job_id: &str) -> Result<Option<DeadJob>, StoreError> {
-        Ok(DB::dead_jobs(&self.pool, None, Some(job_id), 1).await?.pop())
-    }
-
-    async fn discard_dead_job(&self, job_id: &str) -> Result<bool, StoreError> {
-        DB::discard_dead(&self.pool, job_id).await
-    }
-
-    async fn retry_dead_job(&self, job_id: &str) -> Result<bool, StoreError> {
-        let job = DB::retry_dead(&self.pool, job_id).await?;
-        self.waker.pushed_all(job.as_slice());
-        Ok(job.is_some())
-    }
-
-    async fn enqueue_tick(
-        &self,
-        schedule: &str,
-        tick_at: DateTime<Utc>,
-        job: &NewJob,
-    ) -> Result<bool, StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
-        let claimed = sqlx::query(
-            "INSERT INTO schedule_ticks (schedule, tick_at, enqueued_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(schedule)
-        .bind(Ts(tick_at))
-        .bind(self.now())
-        .execute(&mut *tx)
-        .await?
-        .affected()
-            == 1;
-        let job = std::slice::from_ref(job);
-        let pushed = if claimed { self.push(&mut tx, job).await? } else { Vec::new() };
-        tx.commit().await?;
-        self.waker.pushed(job, &pushed);
-        Ok(claimed)
-    }
-}
-
-#[async_trait]
 impl<DB> Store for SqlStore<DB>
 where
     DB: Dialect,
@@ -422,6 +260,10 @@ where
     for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<Ts>: Encode<'r, DB>,
     for<'r> OptTs: Decode<'r, DB> + Type<DB>,
+    for<'r> time::QueueTs: Encode<'r, DB> + Type<DB>,
+    for<'r> time::OptQueueTs: Decode<'r, DB> + Type<DB>,
+    for<'r> i32: Decode<'r, DB> + Type<DB>,
+    for<'r> sqlx::types::Json<serde_json::Value>: Encode<'r, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
     fn engine(&self) -> Engine {
@@ -433,7 +275,9 @@ where
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query(DB::PING).execute(&self.pool).await?;
+        // Fails unless the store and its queue table answer.
+        let sql = format!("SELECT 1 FROM {} LIMIT 1", DB::JOBS);
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
         Ok(())
     }
 }

@@ -5,6 +5,9 @@
 //! their time columns through it (`#[sqlx(try_from = "Ts")]`, `#[sqlx(try_from = "OptTs")]`), so
 //! each row type derives `FromRow` once for both engines. A SQLite value that is not a valid
 //! millisecond timestamp decodes as an error (corrupt data), never as a silent default.
+//!
+//! apalis's queue tables keep their own times: [`QueueTs`] is `TIMESTAMPTZ` on PostgreSQL and
+//! whole Unix seconds on SQLite (apalis-sqlite's `run_at`, `lock_at`, `done_at`).
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::encode::IsNull;
@@ -29,6 +32,20 @@ impl From<Ts> for DateTime<Utc> {
 
 impl From<OptTs> for Option<DateTime<Utc>> {
     fn from(t: OptTs) -> Self {
+        t.0
+    }
+}
+
+/// A time in apalis's queue tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueTs(pub DateTime<Utc>);
+
+/// A nullable time column of apalis's queue tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptQueueTs(pub Option<DateTime<Utc>>);
+
+impl From<OptQueueTs> for Option<DateTime<Utc>> {
+    fn from(t: OptQueueTs) -> Self {
         t.0
     }
 }
@@ -92,30 +109,78 @@ impl<'r> Decode<'r, Sqlite> for Ts {
     }
 }
 
-// ---- the nullable form, on both ----
+// ---- apalis's queue times: TIMESTAMPTZ on PostgreSQL, Unix seconds on SQLite ----
+
+impl Type<Postgres> for QueueTs {
+    fn type_info() -> PgTypeInfo {
+        <Ts as Type<Postgres>>::type_info()
+    }
+}
+
+impl Encode<'_, Postgres> for QueueTs {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        <Ts as Encode<Postgres>>::encode_by_ref(&Ts(self.0), buf)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for QueueTs {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Self(<Ts as Decode<Postgres>>::decode(value)?.0))
+    }
+}
+
+impl Type<Sqlite> for QueueTs {
+    fn type_info() -> SqliteTypeInfo {
+        <i64 as Type<Sqlite>>::type_info()
+    }
+
+    fn compatible(ty: &SqliteTypeInfo) -> bool {
+        <i64 as Type<Sqlite>>::compatible(ty)
+    }
+}
+
+impl Encode<'_, Sqlite> for QueueTs {
+    fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
+        <i64 as Encode<Sqlite>>::encode_by_ref(&self.0.timestamp(), buf)
+    }
+}
+
+impl<'r> Decode<'r, Sqlite> for QueueTs {
+    fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        let secs = <i64 as Decode<Sqlite>>::decode(value)?;
+        Utc.timestamp_opt(secs, 0)
+            .single()
+            .map(Self)
+            .ok_or_else(|| format!("{secs} is not a queue time").into())
+    }
+}
+
+// ---- the nullable forms, on both ----
 
 macro_rules! nullable {
-    ($db:ty, $info:ty, $value:ty) => {
-        impl Type<$db> for OptTs {
+    ($opt:ident, $inner:ident, $db:ty, $info:ty, $value:ty) => {
+        impl Type<$db> for $opt {
             fn type_info() -> $info {
-                <Ts as Type<$db>>::type_info()
+                <$inner as Type<$db>>::type_info()
             }
 
             fn compatible(ty: &$info) -> bool {
-                <Ts as Type<$db>>::compatible(ty)
+                <$inner as Type<$db>>::compatible(ty)
             }
         }
 
-        impl<'r> Decode<'r, $db> for OptTs {
+        impl<'r> Decode<'r, $db> for $opt {
             fn decode(value: $value) -> Result<Self, BoxDynError> {
                 if value.is_null() {
                     return Ok(Self(None));
                 }
-                Ok(Self(Some(<Ts as Decode<$db>>::decode(value)?.0)))
+                Ok(Self(Some(<$inner as Decode<$db>>::decode(value)?.0)))
             }
         }
     };
 }
 
-nullable!(Postgres, PgTypeInfo, PgValueRef<'r>);
-nullable!(Sqlite, SqliteTypeInfo, SqliteValueRef<'r>);
+nullable!(OptTs, Ts, Postgres, PgTypeInfo, PgValueRef<'r>);
+nullable!(OptTs, Ts, Sqlite, SqliteTypeInfo, SqliteValueRef<'r>);
+nullable!(OptQueueTs, QueueTs, Postgres, PgTypeInfo, PgValueRef<'r>);
+nullable!(OptQueueTs, QueueTs, Sqlite, SqliteTypeInfo, SqliteValueRef<'r>);

@@ -49,6 +49,7 @@ where
     for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
     for<'r> Option<Ts>: Encode<'r, DB>,
     for<'r> OptTs: Decode<'r, DB> + Type<DB>,
+    for<'r> super::time::QueueTs: Encode<'r, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
     async fn accept_webhooks(&self, batch: &[NewWebhook]) -> Result<Vec<Accepted>, StoreError> {
@@ -143,7 +144,7 @@ where
             before,
         )
         .await?;
-        in_batches(|| DB::purge_done_jobs(&self.pool, before, PURGE_BATCH)).await?;
+        in_batches(|| super::purge_done_jobs(&self.pool, before, PURGE_BATCH)).await?;
         Ok(events)
     }
 
