@@ -24,6 +24,7 @@ mod deploy;
 mod events;
 mod ingress;
 mod liveness;
+mod memory;
 mod operations;
 mod push;
 mod rate_limit;
