@@ -211,3 +211,95 @@ async fn a_pool_in_restart_backoff_holds_up_no_other_pool_postgres() {
     // monitor, each webhook would wait for a pause to end: about twenty restarts.
     assert!(during <= 4.0, "the credentials pool restarted {during} times while 20 webhooks ran");
 }
+
+/// The pool a worker process opens is the size its configuration says: `CALLFLEET_DB_MAX_CONNECTIONS`
+/// when set, else 4 plus one per eight jobs its pools may run at once (every pool at concurrency
+/// 32: 36). Before, the pool was 16 whatever was configured, and `--pool all` ran 8 × 32 jobs
+/// (plus heartbeats and 8 listeners) on it. Read from the worker's own gauge of its pool, and
+/// from Postgres while the worker works through 2,000 webhooks: its sessions never exceed the
+/// configured pool plus its listener and its liveness lock (measured: 8 with a pool of 6, 38
+/// unconfigured). With the pool hard-coded to 16 again, the gauge said 16 and the test failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_worker_pool_is_the_size_its_configuration_says_postgres() {
+    let test_db = TestDb::new(Engine::Postgres).await;
+    let store = test_db.open().await.store();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for (configured, expected) in [(Some("6"), 6.0), (None, 36.0)] {
+        let batch = if configured.is_some() { "a" } else { "b" };
+        let webhooks: Vec<NewWebhook> = (0..2_000)
+            .map(|i| {
+                let (id, cc, session) =
+                    (format!("wh-{batch}{i}"), format!("cc-{batch}{i}"), format!("s-{batch}{i}"));
+                NewWebhook {
+                    event_id: id.clone(),
+                    event_type: "call.hangup".into(),
+                    call_session_id: Some(session.clone()),
+                    source: Source::Primary,
+                    attempt: Some(1),
+                    body: webhook::event(&id, "call.hangup", &cc, &session),
+                    received_at: chrono::Utc::now(),
+                    trace_parent: None,
+                }
+            })
+            .collect();
+        for chunk in webhooks.chunks(500) {
+            store.accept_webhooks(chunk).await.unwrap();
+        }
+        let addr = format!("127.0.0.1:{}", process::free_port());
+        let mut env =
+            vec![("CALLFLEET_WORKER_CONCURRENCY", "32"), ("CALLFLEET_METRICS_LISTEN", addr.as_str())];
+        if let Some(n) = configured {
+            env.push(("CALLFLEET_DB_MAX_CONNECTIONS", n));
+        }
+        // The sessions already open are the test's own (its queries below share one connection);
+        // the worker's are the ones that come after.
+        let pg = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&test_db.url).await.unwrap();
+        store.queue_stats().await.unwrap();
+        let ours: Vec<i32> =
+            sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+                .fetch_all(&pg)
+                .await
+                .unwrap();
+        let mut worker = process::spawn(&test_db.url, &["worker", "--pool", "all"], &env);
+        let most = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        eventually(120, "the webhooks to be processed", || {
+            let (pg, most, ours) = (pg.clone(), most.clone(), ours.clone());
+            async move {
+                let sessions: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity
+                      WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> ALL($1)",
+                )
+                .bind(&ours)
+                .fetch_one(&pg)
+                .await
+                .ok()?;
+                most.fetch_max(sessions, std::sync::atomic::Ordering::Relaxed);
+                let left: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM apalis.jobs WHERE job_type = 'webhooks' AND status <> 'Done'",
+                )
+                .fetch_one(&pg)
+                .await
+                .ok()?;
+                (left == 0).then_some(())
+            }
+        })
+        .await;
+        let most = most.load(std::sync::atomic::Ordering::Relaxed);
+        let url = format!("http://{addr}/metrics");
+        let max = eventually(30, "the worker's pool gauge", || async {
+            let text = http.get(&url).send().await.ok()?.text().await.ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix(r#"callfleet_db_connections{state="max"} "#))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .await;
+        assert_eq!(max, expected, "pool size with CALLFLEET_DB_MAX_CONNECTIONS={configured:?}");
+        println!("CALLFLEET_DB_MAX_CONNECTIONS={configured:?}: the worker had at most {most} sessions");
+        if configured.is_some() {
+            // The pool's 6, the listener's and the liveness lock's.
+            assert!(most <= 6 + 2, "the worker had {most} sessions, its pool is 6");
+        }
+        process::kill9(&mut worker).await;
+        pg.close().await;
+    }
+}
