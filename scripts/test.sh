@@ -106,6 +106,13 @@ ensure_moto() {
     "$tools_venv/bin/pip" install -q 'moto[server]==5.1.18' >/dev/null || return 1
 }
 
+ensure_telnyx_verifier() {
+    [ -x "$tools_venv/bin/python3" ] && "$tools_venv/bin/python3" -c 'import telnyx, nacl' 2>/dev/null && return 0
+    say "installing telnyx and pynacl from PyPI into $tools_venv (Telnyx's own webhook verifier, checked against ours)"
+    [ -x "$tools_venv/bin/pip" ] || python3 -m venv "$tools_venv" >/dev/null || return 1
+    "$tools_venv/bin/pip" install -q 'telnyx==4.189.0' 'pynacl==1.6.2' >/dev/null || return 1
+}
+
 need() {
     local what=$1; shift
     if ! "$@"; then
@@ -122,6 +129,7 @@ need promtool ensure_promtool
 need kubernetes-validate ensure_kubernetes_validate
 need moto ensure_moto
 need openapi-spec-validator ensure_openapi_validator
+need "Telnyx's Python verifier" ensure_telnyx_verifier
 export PATH="$tools_venv/bin:$PATH"
 
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -33,6 +33,7 @@ mod recordings_acceptance;
 mod recordings_crash;
 mod recordings_direct;
 mod scheduler_replicas;
+mod signature_official;
 mod store_calls;
 mod store_conformance;
 mod traces;
