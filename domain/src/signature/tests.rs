@@ -173,7 +173,8 @@ fn during_a_rotation_either_key_verifies() {
 /// A known-answer vector computed outside this code (Python `cryptography` 48, Ed25519 over
 /// `<timestamp>|<body>` with the seed `[7; 32]`): the verifier accepts exactly these bytes, so a
 /// bug shared by our signer and verifier (the tests above sign with our own code) cannot hide.
-/// No Telnyx SDK publishes a signed vector (see the reference `signature.md`).
+/// No Telnyx SDK publishes a signed vector (see the reference `signature.md`); Telnyx's own
+/// verifiers accept this one (`tests/it/signature_official.rs`).
 #[test]
 fn an_independently_signed_vector_verifies() {
     const PUBLIC_KEY: &str = "6kpsY+KcUgq+9VB7Ey7F+ZVHdq6+vnuSQh7qaRRG0iw=";
