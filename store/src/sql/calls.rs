@@ -9,9 +9,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fleet_domain::call::Call;
-use sqlx::{ColumnIndex, Decode, Encode, Executor, Type};
+use fleet_store_macros::engines;
 
-use super::{Affected, Dialect, OptTs, SqlStore, Ts};
+use super::{Affected, SqlStore, Ts};
 use crate::{CallStore, NewJob, StoreError};
 
 fn encode(call: &Call) -> Result<String, StoreError> {
@@ -22,22 +22,9 @@ fn decode(doc: &str) -> Result<Call, StoreError> {
     serde_json::from_str(doc).map_err(|e| StoreError::corrupt("call", e))
 }
 
+#[engines]
 #[async_trait]
-impl<DB> CallStore for SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Encode<'r, DB>,
-    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<Ts>: Encode<'r, DB>,
-    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+impl CallStore for SqlStore<DB> {
     async fn call(&self, call_session_id: &str) -> Result<Option<Call>, StoreError> {
         let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM calls WHERE call_session_id = $1")
             .bind(call_session_id)
@@ -64,11 +51,7 @@ where
         .await?
         .affected()
             == 1;
-        if !created {
-            return Ok(false);
-        }
-        self.commit_with_jobs(tx, jobs).await?;
-        Ok(true)
+        self.commit_if(tx, created, jobs).await
     }
 
     async fn transition_call(
@@ -93,11 +76,7 @@ where
         .await?
         .affected()
             == 1;
-        if !won {
-            return Ok(false);
-        }
-        self.commit_with_jobs(tx, jobs).await?;
-        Ok(true)
+        self.commit_if(tx, won, jobs).await
     }
 
     async fn live_call_of_user(&self, user_id: &str) -> Result<Option<Call>, StoreError> {

@@ -6,13 +6,14 @@
 //! its row lock on Postgres and on the write lock on SQLite). Upserts are "insert or nothing,
 //! then update", so both engines say the same thing about whether a row was created.
 
+use fleet_store_macros::engines;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, Transaction, Type};
+use sqlx::Transaction;
 
-use super::{Affected, Dialect, OptTs, SqlStore, Ts, json_ids};
+use super::{Affected, SqlStore, Ts, json_ids};
 use crate::devices::{SealedPassword, delete_job, provision_job};
 use crate::{
     Device, DeviceCredential, DeviceRegistration, DialableCredential, DirectoryStore, NewJob, OrgCredential,
@@ -25,22 +26,9 @@ const CRED_COLS: &str = "id, device_id, user_id, org_id, status, generation, tel
 pub(super) const DEVICE_COLS: &str =
     "id, user_id, org_id, platform, push_token, voip_token, app_version, name";
 
+#[engines]
 #[async_trait]
-impl<DB> DirectoryStore for SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Encode<'r, DB>,
-    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<Ts>: Encode<'r, DB>,
-    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+impl DirectoryStore for SqlStore<DB> {
     async fn upsert_organization(&self, org: &Organization) -> Result<bool, StoreError> {
         let now = self.now();
         let settings =
@@ -539,21 +527,8 @@ where
     }
 }
 
-impl<DB> SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Encode<'r, DB>,
-    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<Ts>: Encode<'r, DB>,
-    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+#[engines]
+impl SqlStore<DB> {
     /// Marks the device's live rows `deleting` (except those of the `keep` owner) and builds
     /// their deletion jobs.
     async fn retire_device_rows(

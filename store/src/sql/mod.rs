@@ -22,9 +22,11 @@
 //! **Why a generic and not `Any` or a query DSL.** sqlx's `Any` driver has no chrono support
 //! and erases the transaction type apalis needs for transactional enqueue; a query builder
 //! (sea-query, diesel's DSL) would add a second language beside the raw SQL the fast path and
-//! apalis's tables need. The price of the generic is one list of trait bounds ([`SqlStore`]'s
-//! impl blocks repeat it, because Rust does not carry bounds on foreign types through a trait),
-//! and SQL that both engines accept — which the conformance suite checks on both.
+//! apalis's tables need. The price of the generic is a list of trait bounds (every value the SQL
+//! binds or reads must be `Encode`/`Decode` for `DB`; Rust does not carry such bounds on other
+//! types through a trait), written once in `fleet-store-macros` and put on each shared impl
+//! block by `#[engines]`, and SQL that both engines accept — which the conformance suite checks
+//! on both.
 //!
 //! **Transactions on SQLite.** A deferred transaction that reads and then writes fails to
 //! upgrade its lock ("database is locked", no wait) when another writer committed in between, so
@@ -33,9 +35,9 @@
 //! Only read-only transactions (queue statistics) use a plain `begin`.
 //!
 //! **Adding a table and its methods**: a migration per engine (`migrations/postgres`,
-//! `migrations/sqlite`; the same columns, times as `TIMESTAMPTZ` / `INTEGER`), the method on
-//! [`crate::Store`], its body once in a file here (an inherent `impl<DB> SqlStore<DB>` block with
-//! the bounds), a one-line delegation in `impl Store`, and a conformance case. Only SQL that
+//! `migrations/sqlite`; the same columns, times as `TIMESTAMPTZ` / `INTEGER`), the method on its
+//! area's port trait (`crate::port`), its body once in the area's file here (inside its
+//! `#[engines] impl <Area>Store for SqlStore<DB>` block), and a conformance case. Only SQL that
 //! really differs goes through a new [`Dialect`] item.
 
 mod calls;
@@ -47,12 +49,13 @@ mod routing;
 pub mod time;
 mod webhooks;
 
+use fleet_store_macros::engines;
 use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Transaction, Type};
+use sqlx::{Database, IntoArguments, Pool, Transaction};
 
 pub(crate) use queue::{DEAD, purge_done_jobs};
 pub use time::{OptTs, Ts, opt};
@@ -176,21 +179,8 @@ pub(crate) fn inserted_only(jobs: Vec<NewJob>, pushed: Vec<bool>) -> Vec<NewJob>
     jobs.into_iter().zip(pushed).filter(|(_, p)| *p).map(|(j, _)| j).collect()
 }
 
-impl<DB> SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Encode<'r, DB>,
-    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<Ts>: Encode<'r, DB>,
-    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+#[engines]
+impl SqlStore<DB> {
     /// Pushes `jobs` inside `tx`, commits, then wakes this process's workers: the end of every
     /// transaction that writes rows together with the jobs they cause. Per job, whether it was new.
     pub(crate) async fn commit_with_jobs(
@@ -202,6 +192,20 @@ where
         tx.commit().await?;
         self.waker.pushed(jobs, &pushed);
         Ok(pushed)
+    }
+
+    /// Commits `tx` with `jobs` if its write took (`wrote`: the row was new, or the
+    /// compare-and-set won); otherwise drops it (a rollback) and pushes nothing. Returns `wrote`.
+    pub(crate) async fn commit_if(
+        &self,
+        tx: Transaction<'_, DB>,
+        wrote: bool,
+        jobs: &[NewJob],
+    ) -> Result<bool, StoreError> {
+        if wrote {
+            self.commit_with_jobs(tx, jobs).await?;
+        }
+        Ok(wrote)
     }
 
     /// Enqueues `jobs` inside `tx`: those due now into their queue, delayed ones into
@@ -245,27 +249,9 @@ where
     }
 }
 
+#[engines]
 #[async_trait]
-impl<DB> Store for SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Encode<'r, DB>,
-    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<i64>: Encode<'r, DB>,
-    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<Ts>: Encode<'r, DB>,
-    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
-    for<'r> time::QueueTs: Encode<'r, DB> + Type<DB>,
-    for<'r> time::OptQueueTs: Decode<'r, DB> + Type<DB>,
-    for<'r> i32: Decode<'r, DB> + Type<DB>,
-    for<'r> sqlx::types::Json<serde_json::Value>: Encode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+impl Store for SqlStore<DB> {
     fn engine(&self) -> Engine {
         DB::ENGINE
     }

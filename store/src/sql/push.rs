@@ -3,28 +3,15 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fleet_domain::push::Provider;
-use sqlx::{ColumnIndex, Decode, Encode, Executor, Type};
+use fleet_store_macros::engines;
 
 use super::devices::DEVICE_COLS;
-use super::{Affected, Dialect, OptTs, SqlStore, Ts};
+use super::{Affected, SqlStore};
 use crate::{DeviceRegistration, NewJob, PushStore, StoreError};
 
+#[engines]
 #[async_trait]
-impl<DB> PushStore for SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Encode<'r, DB>,
-    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<Ts>: Encode<'r, DB>,
-    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+impl PushStore for SqlStore<DB> {
     async fn user_devices(&self, user_id: &str, org_id: &str) -> Result<Vec<DeviceRegistration>, StoreError> {
         let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE user_id = $1 AND org_id = $2 ORDER BY id");
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(org_id).fetch_all(&self.pool).await?)

@@ -15,9 +15,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use fleet_jobs::Pool as JobPool;
+use fleet_store_macros::engines;
 use serde_json::json;
 use sqlx::types::Json;
-use sqlx::{ColumnIndex, Decode, Encode, Executor, FromRow, Pool, Type};
+use sqlx::{Encode, Executor, FromRow, Pool, Type};
 
 use super::time::{OptQueueTs, QueueTs};
 use super::{Affected, Dialect, OptTs, SqlStore, Ts, begin_write, json_ids};
@@ -42,26 +43,9 @@ struct DeadRow {
     died_at: Option<DateTime<Utc>>,
 }
 
+#[engines]
 #[async_trait]
-impl<DB> QueueStore for SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Encode<'r, DB>,
-    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<Ts>: Encode<'r, DB>,
-    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
-    for<'r> QueueTs: Encode<'r, DB> + Type<DB>,
-    for<'r> OptQueueTs: Decode<'r, DB> + Type<DB>,
-    for<'r> i32: Decode<'r, DB> + Type<DB>,
-    for<'r> Json<serde_json::Value>: Encode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+impl QueueStore for SqlStore<DB> {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<bool>, StoreError> {
         let tx = begin_write(&self.pool).await?;
         self.commit_with_jobs(tx, jobs).await
@@ -189,19 +173,8 @@ where
     }
 }
 
-impl<DB> SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'r> Option<String>: Encode<'r, DB>,
-    for<'r> String: Decode<'r, DB> + Type<DB>,
-    for<'r> i64: Encode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
-    for<'r> i32: Decode<'r, DB> + Type<DB>,
-    for<'r> QueueTs: Encode<'r, DB> + Type<DB>,
-    for<'r> OptQueueTs: Decode<'r, DB> + Type<DB>,
-{
+#[engines]
+impl SqlStore<DB> {
     /// Dead jobs of `which` pool (all when `None`), or the one with id `only`, newest first.
     async fn dead_rows(
         &self,

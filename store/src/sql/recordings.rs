@@ -10,9 +10,9 @@
 
 use async_trait::async_trait;
 use fleet_domain::call::{BillingKind, CallLog, LedgerEntry};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, Type};
+use fleet_store_macros::engines;
 
-use super::{Affected, Dialect, OptTs, SqlStore, Ts};
+use super::{Affected, SqlStore, Ts};
 use crate::recordings::{
     Recording, RecordingFailure, RecordingRequest, RequestStatus, Transcript, TranscriptStatus,
 };
@@ -25,23 +25,9 @@ const COLS: &str = "id, call_session_id, org_id, format, channels, object_key, s
                     started_at, ended_at, saved_at, stored_at, transcript_status, transcript, transcript_error, \
                     transcribed_at";
 
+#[engines]
 #[async_trait]
-impl<DB> RecordingStore for SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Encode<'r, DB>,
-    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<i64>: Encode<'r, DB>,
-    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<Ts>: Encode<'r, DB>,
-    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+impl RecordingStore for SqlStore<DB> {
     async fn store_recording(&self, rec: &Recording, jobs: &[NewJob]) -> Result<bool, StoreError> {
         let mut tx = super::begin_write(&self.pool).await?;
         let sql = format!(
@@ -70,11 +56,7 @@ where
             .await?
             .affected()
             == 1;
-        if !created {
-            return Ok(false);
-        }
-        self.commit_with_jobs(tx, jobs).await?;
-        Ok(true)
+        self.commit_if(tx, created, jobs).await
     }
 
     async fn recording(&self, id: &str) -> Result<Option<Recording>, StoreError> {
@@ -250,11 +232,7 @@ where
             .await?
             .affected()
             == 1;
-        if !created {
-            return Ok(false);
-        }
-        self.commit_with_jobs(tx, jobs).await?;
-        Ok(true)
+        self.commit_if(tx, created, jobs).await
     }
 
     async fn recording_request(&self, call_control_id: &str) -> Result<Option<RecordingRequest>, StoreError> {

@@ -3,27 +3,14 @@
 
 use async_trait::async_trait;
 use fleet_domain::routing::NumberConfig;
-use sqlx::{ColumnIndex, Decode, Encode, Executor, Type};
+use fleet_store_macros::engines;
 
-use super::{Affected, Dialect, OptTs, SqlStore, Ts};
+use super::{Affected, SqlStore};
 use crate::{RoutingStore, StoreError};
 
+#[engines]
 #[async_trait]
-impl<DB> RoutingStore for SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Encode<'r, DB>,
-    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<Ts>: Encode<'r, DB>,
-    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+impl RoutingStore for SqlStore<DB> {
     /// Writes first, then checks the organization and the user's membership (a mismatch rolls
     /// the write back).
     async fn put_number(&self, e164: &str, config: &NumberConfig) -> Result<bool, StoreError> {

@@ -6,9 +6,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Decode, Encode, Executor, Type};
+use fleet_store_macros::engines;
 
-use super::{Affected, Dialect, OptTs, SqlStore, Ts, json_ids, opt};
+use super::{Affected, SqlStore, Ts, json_ids, opt};
 
 /// The most rows one purge statement deletes.
 pub(crate) const PURGE_BATCH: i64 = 2_000;
@@ -35,23 +35,9 @@ use crate::{
     WebhookStore,
 };
 
+#[engines]
 #[async_trait]
-impl<DB> WebhookStore for SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Encode<'r, DB>,
-    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<Ts>: Encode<'r, DB>,
-    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
-    for<'r> super::time::QueueTs: Encode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+impl WebhookStore for SqlStore<DB> {
     async fn accept_webhooks(&self, batch: &[NewWebhook]) -> Result<Vec<Accepted>, StoreError> {
         let (outcomes, jobs) = DB::accept_webhooks(self, batch).await?;
         self.waker.pushed_all(&jobs);
@@ -176,21 +162,8 @@ where
     }
 }
 
-impl<DB> SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'r> &'r str: Encode<'r, DB> + Type<DB> + ColumnIndex<DB::Row>,
-    for<'r> String: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Encode<'r, DB>,
-    for<'r> i64: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Vec<u8>: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Ts: Encode<'r, DB> + Decode<'r, DB> + Type<DB>,
-    for<'r> Option<Ts>: Encode<'r, DB>,
-    for<'r> OptTs: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+#[engines]
+impl SqlStore<DB> {
     /// Runs `sql` (a `DELETE` of at most `$2` rows older than `$1`) until a batch comes back
     /// short; the rows deleted.
     pub(crate) async fn delete_batched(
