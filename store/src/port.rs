@@ -307,6 +307,10 @@ pub trait PushStore: Send + Sync {
     /// The registered devices of a user in an organization (whom a call rings), by id.
     async fn user_devices(&self, user_id: &str, org_id: &str) -> Result<Vec<DeviceRegistration>, StoreError>;
 
+    /// One device's registration (platform, tokens, user and org), without its credential: what
+    /// a push needs, in one query.
+    async fn device_registration(&self, device_id: &str) -> Result<Option<DeviceRegistration>, StoreError>;
+
     /// Whether the push `push_key` (see [`crate::push::push_key`]) was already accepted by a provider.
     async fn push_delivered(&self, push_key: &str) -> Result<bool, StoreError>;
 

@@ -483,6 +483,8 @@ async fn push_rows_and_the_rest_of_the_port(engine: Engine) {
     let devices = store.user_devices("u", "o").await.unwrap();
     assert_eq!(devices, vec![reg("a", "android"), reg("b", "ios")], "every field, ordered by id");
     assert!(store.user_devices("u", "o2").await.unwrap().is_empty(), "org-scoped");
+    assert_eq!(store.device_registration("b").await.unwrap(), Some(reg("b", "ios")), "every field");
+    assert_eq!(store.device_registration("nope").await.unwrap(), None);
 
     store.mark_credentials_deleting(&[a.credential.id.clone(), "no-such-row".into()]).await.unwrap();
     assert_eq!(store.credential(&a.credential.id).await.unwrap().unwrap().status, S::Deleting);

@@ -17,6 +17,11 @@ impl PushStore for SqlStore<DB> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(org_id).fetch_all(&self.pool).await?)
     }
 
+    async fn device_registration(&self, device_id: &str) -> Result<Option<DeviceRegistration>, StoreError> {
+        let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id = $1");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(device_id).fetch_optional(&self.pool).await?)
+    }
+
     async fn push_delivered(&self, key: &str) -> Result<bool, StoreError> {
         let found: i64 = sqlx::query_scalar("SELECT count(*) FROM push_deliveries WHERE push_key = $1")
             .bind(key)

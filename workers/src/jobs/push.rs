@@ -56,11 +56,11 @@ pub(crate) async fn send(
         return Ok(());
     }
     // The device, its call and whether this push already went out are independent reads: one
-    // round of queries instead of three in a row (the last of a call's pushes waits for them).
+    // round of three queries instead of three in a row (the last of a call's pushes waits for them).
     let key = push_key(message, device_id);
     let store = &runtime.store;
     let (device, call, delivered) = tokio::try_join!(
-        store.device(device_id),
+        store.device_registration(device_id),
         store.call(message.call_session_id()),
         store.push_delivered(&key)
     )?;
@@ -69,7 +69,6 @@ pub(crate) async fn send(
         count(None, kind, "skipped", "device_gone");
         return Ok(());
     };
-    let device = device.registration;
     // A call's pushes go only to the devices rung for it (a user's devices in any of the user's
     // organizations), and `incoming_call` only while it still rings; without a call row (a push
     // asked for directly) the device must be in the message's organization.
