@@ -6,11 +6,11 @@
 //! its row lock on Postgres and on the write lock on SQLite). Upserts are "insert or nothing,
 //! then update", so both engines say the same thing about whether a row was created.
 
-use fleet_store_macros::engines;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use fleet_store_macros::engines;
 use sqlx::Transaction;
 
 use super::{Affected, SqlStore, Ts, json_ids};

@@ -49,12 +49,12 @@ mod routing;
 pub mod time;
 mod webhooks;
 
-use fleet_store_macros::engines;
 use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use fleet_store_macros::engines;
 use sqlx::{Database, IntoArguments, Pool, Transaction};
 
 pub(crate) use queue::{DEAD, purge_done_jobs};
