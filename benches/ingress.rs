@@ -9,6 +9,12 @@
 //! scheduled send time, so a stall shows up as latency instead of slowing the sender (no
 //! coordinated omission). Bodies are signed before the clock starts. The load generator shares
 //! the machine (2 cores) with the server; every variant pays the same cost, so the ratios hold.
+//!
+//! Each durable step also says where its acks' time went, from the ingress's own histograms
+//! recorded in this process: the whole ack inside the server (`callfleet_webhook_ack_seconds`),
+//! the wait for a writer (`callfleet_webhook_queue_seconds`) and the batch's transaction
+//! (`callfleet_webhook_commit_seconds`, per batch). Histograms give bucket bounds, not exact
+//! quantiles: "≤ 20" means the quantile fell in the bucket ending at 20 ms.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +52,7 @@ fn main() {
 }
 
 async fn bench() {
+    fleet_platform::metrics::install();
     let secs: u64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let rates: Vec<u64> = match std::env::var("BENCH_RATES") {
         Ok(list) => list.split(',').map(|r| r.trim().parse().expect("BENCH_RATES: integers")).collect(),
@@ -74,17 +81,21 @@ async fn bench() {
     for target in &targets {
         // Start each variant from the same Postgres state: no checkpoint pending from the last one.
         let _ = sqlx::query("CHECKPOINT").execute(&admin).await;
-        report.push_str(&format!("\n### {}\n\n| offered /s | sent | 2xx | acked /s | p50 ms | p99 ms | Postgres checkpoints ended in the step |\n|---|---|---|---|---|---|---|\n", target.name));
+        report.push_str(&format!("\n### {}\n\n| offered /s | sent | 2xx | acked /s | p50 ms | p99 ms | Postgres checkpoints ended in the step | in the server p50 / p99 ms | waiting for a writer | the batch's transaction |\n|---|---|---|---|---|---|---|---|---|---|\n", target.name));
         let before = checkpoints(&admin).await;
+        let buckets = split_buckets();
         let saturated = saturate(&http, target, &key, &mut counter, secs).await;
+        let saturated_split = split_between(&buckets, &split_buckets());
         let saturated_checkpoints = checkpoints(&admin).await - before;
         ceilings.push((target.name, saturated.rps, saturated.cpu, saturated.ok));
         for &rate in &rates {
             let before = checkpoints(&admin).await;
+            let buckets = split_buckets();
             let run = open_loop(&http, target, &key, &mut counter, rate, secs).await;
-            report.push_str(&row(&run, checkpoints(&admin).await - before));
+            let split = split_between(&buckets, &split_buckets());
+            report.push_str(&row(&run, checkpoints(&admin).await - before, &split));
         }
-        report.push_str(&row(&saturated, saturated_checkpoints));
+        report.push_str(&row(&saturated, saturated_checkpoints, &saturated_split));
     }
     let ceiling = ceilings[0].1;
     report.push_str("\n### Saturation throughput against the verify-only ceiling\n\n| variant | acked /s | ratio | CPU µs per ack: callfleet + load generator | CPU µs per ack: postgres |\n|---|---|---|---|---|\n");
@@ -104,16 +115,63 @@ async fn bench() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-fn row(run: &Run, checkpoints: i64) -> String {
+fn row(run: &Run, checkpoints: i64, split: &str) -> String {
     let offered = run.offered.map_or("closed loop, 64 in flight".to_owned(), |r| r.to_string());
     format!(
-        "| {offered} | {} | {} | {:.0} | {:.2} | {:.2} | {checkpoints} |\n",
+        "| {offered} | {} | {} | {:.0} | {:.2} | {:.2} | {checkpoints} | {split} |\n",
         run.sent,
         run.ok,
         run.rps,
         run.p50.as_secs_f64() * 1e3,
         run.p99.as_secs_f64() * 1e3
     )
+}
+
+/// The ingress histograms an ack's time is split into (see the header).
+const SPLIT: [&str; 3] =
+    ["callfleet_webhook_ack_seconds", "callfleet_webhook_queue_seconds", "callfleet_webhook_commit_seconds"];
+
+/// Cumulative bucket counts (upper bound in seconds, count) of each of [`SPLIT`], as rendered.
+fn split_buckets() -> Vec<Vec<(f64, f64)>> {
+    let text = fleet_platform::metrics::render();
+    SPLIT
+        .iter()
+        .map(|name| {
+            let prefix = format!("{name}_bucket{{");
+            text.lines()
+                .filter(|l| l.starts_with(&prefix))
+                .filter_map(|l| {
+                    let le = l.split("le=\"").nth(1)?.split('"').next()?;
+                    let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                    Some((le, l.rsplit(' ').next()?.parse().ok()?))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// "p50 / p99" of each histogram over the samples recorded between two [`split_buckets`], as the
+/// bound in ms of the bucket each quantile fell in; "—" where nothing was recorded.
+fn split_between(before: &[Vec<(f64, f64)>], after: &[Vec<(f64, f64)>]) -> String {
+    let quantile = |b: &[(f64, f64)], a: &[(f64, f64)], q: f64| {
+        let count = |v: &[(f64, f64)], i: usize| v.get(i).map_or(0.0, |x| x.1);
+        let total = count(a, a.len().saturating_sub(1)) - count(b, b.len().saturating_sub(1));
+        if total <= 0.0 {
+            return "—".to_owned();
+        }
+        let i = (0..a.len()).find(|&i| count(a, i) - count(b, i) >= q * total).unwrap_or(a.len() - 1);
+        match a[i].0 {
+            le if le.is_finite() => format!("≤ {}", le * 1e3),
+            _ => "> 10000".to_owned(),
+        }
+    };
+    (0..SPLIT.len())
+        .map(|k| {
+            let (b, a) = (before.get(k).map_or(&[][..], |v| v), &after[k]);
+            format!("{} / {}", quantile(b, a, 0.5), quantile(b, a, 0.99))
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// Checkpoints the Postgres server has finished so far (timed and requested; the counters move

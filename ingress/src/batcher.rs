@@ -11,6 +11,11 @@
 //! event id makes the retry harmless even if the slow commit did land). A batch that fails because
 //! the store is unreachable closes the [`Gate`]: later requests get their 503 at once instead of
 //! each waiting out the connection timeout, while one probe at a time finds out when it is back.
+//!
+//! Metrics: `callfleet_webhook_batch_size`, `callfleet_webhook_queue_seconds` (per webhook, from
+//! its hand-over to the start of its batch's transaction) and `callfleet_webhook_commit_seconds`
+//! (per batch, the transaction): with `callfleet_webhook_ack_seconds` they say where an ack's
+//! time goes — waiting for a writer, in the store, or elsewhere (HTTP, the signature).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +26,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::gate::{Admit, Gate};
 
 type Reply = oneshot::Sender<Result<Accepted, AckError>>;
+
+/// A webhook handed to the writers, with its reply and when it was handed over.
+type Pending = (NewWebhook, Reply, Instant);
 
 /// Why a delivery was not (or may not have been) stored: the caller must not acknowledge it.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -64,7 +72,7 @@ impl BatcherConfig {
 /// Handle to the writer tasks; cheap to clone.
 #[derive(Clone)]
 pub struct AckBatcher {
-    tx: mpsc::Sender<(NewWebhook, Reply)>,
+    tx: mpsc::Sender<Pending>,
     gate: Arc<Gate>,
 }
 
@@ -88,7 +96,7 @@ impl AckBatcher {
             return Err(AckError::StoreDown);
         }
         let (reply, outcome) = oneshot::channel();
-        if self.tx.try_send((webhook, reply)).is_err() {
+        if self.tx.try_send((webhook, reply, Instant::now())).is_err() {
             if admit == Admit::Probe {
                 self.gate.probe_abandoned();
             }
@@ -101,7 +109,7 @@ impl AckBatcher {
 
 async fn writer(
     store: Arc<dyn Store>,
-    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<(NewWebhook, Reply)>>>,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Pending>>>,
     config: BatcherConfig,
     gate: Arc<Gate>,
 ) {
@@ -113,9 +121,18 @@ async fn writer(
                 return;
             }
         }
-        let (webhooks, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+        let started = Instant::now();
+        let queue_wait = metrics::histogram!("callfleet_webhook_queue_seconds");
+        let (webhooks, replies): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .map(|(webhook, reply, queued_at)| {
+                queue_wait.record(started.duration_since(queued_at).as_secs_f64());
+                (webhook, reply)
+            })
+            .unzip();
         metrics::histogram!("callfleet_webhook_batch_size").record(webhooks.len() as f64);
         let result = tokio::time::timeout(config.commit_timeout, store.accept_webhooks(&webhooks)).await;
+        metrics::histogram!("callfleet_webhook_commit_seconds").record(started.elapsed().as_secs_f64());
         match result {
             Ok(Ok(outcomes)) => {
                 gate.stored();
