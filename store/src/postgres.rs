@@ -15,8 +15,7 @@ use fleet_jobs::Pool as JobPool;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Postgres, Transaction};
 
-use crate::sql::DEAD;
-use crate::sql::{Affected, Dialect, SqlStore, Ts};
+use crate::sql::{Affected, DEAD, Dialect, SqlStore, Ts};
 use crate::webhook_jobs::outcomes;
 use crate::{Accepted, Engine, NewJob, NewWebhook, QueueStats, StoreError, queue_rows};
 

@@ -16,8 +16,7 @@ use chrono::Utc;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
-use crate::sql::DEAD;
-use crate::sql::{Affected, Dialect, SqlStore, Ts};
+use crate::sql::{Affected, DEAD, Dialect, SqlStore, Ts};
 use crate::webhook_jobs::outcomes;
 use crate::{Accepted, Engine, NewJob, NewWebhook, QueueStats, StoreError, queue_rows};
 

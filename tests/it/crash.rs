@@ -2,7 +2,7 @@
 //! its acknowledgement. Nothing acknowledged is lost.
 
 use fleet_jobs::Pool;
-use fleet_store::{Engine, NewWebhook, Source};
+use fleet_store::{Engine, NewWebhook};
 
 use crate::on_both;
 use crate::support::{Fleet, TestDb, eventually, process, webhook};
@@ -22,16 +22,7 @@ async fn sigkilled_worker_jobs_finish_elsewhere(engine: Engine) {
     let db = TestDb::new(engine).await;
     let store = db.open().await.store();
     let batch: Vec<NewWebhook> = (0..EVENTS)
-        .map(|i| NewWebhook {
-            event_id: format!("k-{i}"),
-            event_type: "call.initiated".into(),
-            call_session_id: Some(format!("s-{i}")),
-            source: Source::Primary,
-            attempt: Some(1),
-            body: webhook::event(&format!("k-{i}"), "call.initiated", &format!("v3:k{i}"), &format!("s-{i}")),
-            received_at: chrono::Utc::now(),
-            trace_parent: None,
-        })
+        .map(|i| webhook::stored(&format!("k-{i}"), "call.initiated", &format!("v3:k{i}"), &format!("s-{i}")))
         .collect();
     for chunk in batch.chunks(100) {
         store.accept_webhooks(chunk).await.unwrap();

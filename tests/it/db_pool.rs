@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use fleet_jobs::{AppEventMessage, Pool, event_envelope};
 use fleet_platform::shutdown::CancellationToken;
-use fleet_store::{Db, Engine, NewJob, NewWebhook, PoolSize, Source};
+use fleet_store::{Db, Engine, NewJob, NewWebhook, PoolSize};
 
 use crate::support::fleet::test_config;
 use crate::support::metrics::Delta;
@@ -91,16 +91,7 @@ async fn every_pool_at_full_concurrency_runs_each_job_once_postgres() {
         store.enqueue(chunk).await.unwrap();
     }
     let webhooks: Vec<NewWebhook> = (0..jobs)
-        .map(|i| NewWebhook {
-            event_id: format!("wh-{i}"),
-            event_type: "call.hangup".into(),
-            call_session_id: Some(format!("s-{i}")),
-            source: Source::Primary,
-            attempt: Some(1),
-            body: webhook::event(&format!("wh-{i}"), "call.hangup", &format!("cc-{i}"), &format!("s-{i}")),
-            received_at: chrono::Utc::now(),
-            trace_parent: None,
-        })
+        .map(|i| webhook::stored(&format!("wh-{i}"), "call.hangup", &format!("cc-{i}"), &format!("s-{i}")))
         .collect();
     for chunk in webhooks.chunks(500) {
         store.accept_webhooks(chunk).await.unwrap();
@@ -230,16 +221,7 @@ async fn the_worker_pool_is_the_size_its_configuration_says_postgres() {
             .map(|i| {
                 let (id, cc, session) =
                     (format!("wh-{batch}{i}"), format!("cc-{batch}{i}"), format!("s-{batch}{i}"));
-                NewWebhook {
-                    event_id: id.clone(),
-                    event_type: "call.hangup".into(),
-                    call_session_id: Some(session.clone()),
-                    source: Source::Primary,
-                    attempt: Some(1),
-                    body: webhook::event(&id, "call.hangup", &cc, &session),
-                    received_at: chrono::Utc::now(),
-                    trace_parent: None,
-                }
+                webhook::stored(&id, "call.hangup", &cc, &session)
             })
             .collect();
         for chunk in webhooks.chunks(500) {

@@ -9,13 +9,13 @@
 //! allocator's arenas); from there on the resident size must not keep growing.
 //!
 //! Measured on the 2-core machine (`cargo test --test it -- memory:: --nocapture`): with the
-//! upkeep, 28.1 MiB at 10k jobs and 28.3 MiB at 100k (+0.2 MiB from 20k on); with the upkeep
-//! call taken out, 27.9 → 31.2 MiB, growing by about 0.37 MiB every 10k jobs (+3.0 MiB from 20k
+//! upkeep, 28.7 MiB at 10k jobs and 29.0 MiB at 100k (+0.2 MiB from 20k on); with the upkeep
+//! call taken out, 30.1 → 33.5 MiB, growing by about 0.37 MiB every 10k jobs (+3.0 MiB from 20k
 //! on, ~40 bytes a job). The bound, 1 MiB, sits between the two.
 
-use fleet_store::{Engine, NewWebhook, Source};
+use fleet_store::{Engine, NewWebhook};
 
-use crate::support::{TestDb, eventually, process};
+use crate::support::{TestDb, eventually, process, webhook};
 
 /// Resident memory of process `pid`, in bytes (Linux).
 fn rss(pid: u32) -> u64 {
@@ -26,18 +26,7 @@ fn rss(pid: u32) -> u64 {
 
 /// A `call.speak.started` of a call that is none of ours: stored, then processed and ignored.
 fn event(i: usize) -> NewWebhook {
-    NewWebhook {
-        event_id: format!("m-{i}"),
-        event_type: "call.speak.started".into(),
-        call_session_id: Some(format!("ms-{i}")),
-        source: Source::Primary,
-        attempt: Some(1),
-        body: format!(
-            r#"{{"data":{{"event_type":"call.speak.started","id":"m-{i}","occurred_at":"2026-12-07T03:30:00Z","payload":{{"call_control_id":"v3:m{i}","call_session_id":"ms-{i}","call_leg_id":"l-{i}"}}}}}}"#
-        ),
-        received_at: chrono::Utc::now(),
-        trace_parent: None,
-    }
+    webhook::stored(&format!("m-{i}"), "call.speak.started", &format!("v3:m{i}"), &format!("ms-{i}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

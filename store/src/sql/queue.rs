@@ -75,9 +75,7 @@ impl QueueStore for SqlStore<DB> {
                 Ok(NewJob { envelope, delay: std::time::Duration::ZERO, unique_key })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let pushed = DB::push_jobs(&mut tx, &jobs).await?;
-        tx.commit().await?;
-        self.waker.pushed(&jobs, &pushed);
+        self.commit_with_jobs(tx, &jobs).await?;
         Ok(jobs.len())
     }
 

@@ -1,6 +1,7 @@
 //! Building and signing Telnyx deliveries the way Telnyx does.
 
 use ed25519_dalek::SigningKey;
+use fleet_store::{NewWebhook, Source};
 use serde_json::json;
 
 /// The test account's webhook key (fixed, so failures reproduce).
@@ -36,6 +37,20 @@ pub fn event(event_id: &str, event_type: &str, call_control_id: &str, session: &
         "meta": { "attempt": 1, "delivered_to": "http://127.0.0.1/webhooks/telnyx" }
     })
     .to_string()
+}
+
+/// [`event`] as the ingress stores it: a first delivery to the primary URL, received now.
+pub fn stored(event_id: &str, event_type: &str, call_control_id: &str, session: &str) -> NewWebhook {
+    NewWebhook {
+        event_id: event_id.to_owned(),
+        event_type: event_type.to_owned(),
+        call_session_id: Some(session.to_owned()),
+        source: Source::Primary,
+        attempt: Some(1),
+        body: event(event_id, event_type, call_control_id, session),
+        received_at: chrono::Utc::now(),
+        trace_parent: None,
+    }
 }
 
 /// `(telnyx-timestamp, telnyx-signature-ed25519)` for `body` signed now.
